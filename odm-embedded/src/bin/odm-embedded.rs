@@ -1,0 +1,76 @@
+//! `odm-embedded`: run the in-process MongoDB-compatible server as a standalone program.
+
+use clap::Parser;
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+/// An in-memory MongoDB-compatible server speaking the MongoDB wire protocol.
+///
+/// Prints its connection string (`mongodb://HOST:PORT/`) as the first line of standard
+/// output, then serves until interrupted (SIGINT or SIGTERM). Data is kept in memory only.
+#[derive(Debug, Parser)]
+#[command(name = "odm-embedded", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port to listen on; 0 picks a free port.
+    #[arg(long, default_value_t = 27017)]
+    port: u16,
+    /// Replica set name reported to clients.
+    #[arg(long, default_value = "rs0")]
+    replica_set: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let server = match odm_embedded::Server::builder()
+        .bind(args.bind)
+        .port(args.port)
+        .replica_set_name(args.replica_set)
+        .start()
+        .await
+    {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!(
+                "odm-embedded: cannot listen on {}:{}: {err}",
+                args.bind, args.port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    if writeln!(stdout, "{}", server.uri())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    wait_for_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

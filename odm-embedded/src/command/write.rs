@@ -1,0 +1,408 @@
+//! Writing: `insert`, `update` and `delete`, with per-statement `writeErrors` and
+//! ordered/unordered execution.
+
+use super::args::Args;
+use super::query::check_hint;
+use super::Context;
+use crate::error::{CommandError, CommandResult};
+use crate::query::Filter;
+use crate::storage::{Collection, Slot};
+use crate::update::Update;
+use crate::wire::MAX_BSON_OBJECT_SIZE;
+use bson::{doc, oid::ObjectId, Bson, Document};
+use std::sync::atomic::Ordering;
+
+const WRITE_FIELDS: &[&str] = &[
+    "ordered",
+    "bypassDocumentValidation",
+    "let",
+    "stmtIds",
+    "stmtId",
+];
+
+/// Per-statement outcome of a write command.
+struct Outcome {
+    errors: Vec<Bson>,
+}
+
+impl Outcome {
+    fn new() -> Self {
+        Self { errors: Vec::new() }
+    }
+
+    /// Records a failed statement; returns whether execution goes on.
+    fn fail(&mut self, index: usize, err: &CommandError, ordered: bool) -> bool {
+        self.errors.push(Bson::Document(err.to_write_error(index)));
+        !ordered
+    }
+
+    fn finish(self, mut reply: Document) -> Document {
+        if !self.errors.is_empty() {
+            reply.insert("writeErrors", self.errors);
+        }
+        reply.insert("ok", 1.0);
+        reply
+    }
+}
+
+fn statements<'a>(args: Args<'a>, key: &str) -> CommandResult<&'a Vec<Bson>> {
+    let list = args.array(key)?.ok_or_else(|| {
+        CommandError::failed_to_parse(format!(
+            "BSON field '{}.{key}' is missing but a required field",
+            args.name
+        ))
+    })?;
+    if list.is_empty() {
+        return Err(CommandError::invalid_options(
+            "Write batch sizes must be between 1 and 100000. Got 0 operations.",
+        ));
+    }
+    if list.len() > super::handshake::MAX_WRITE_BATCH_SIZE as usize {
+        return Err(CommandError::invalid_options(format!(
+            "Write batch sizes must be between 1 and 100000. Got {} operations.",
+            list.len()
+        )));
+    }
+    Ok(list)
+}
+
+fn statement_doc<'a>(
+    args: Args<'_>,
+    key: &str,
+    index: usize,
+    value: &'a Bson,
+) -> CommandResult<&'a Document> {
+    match value {
+        Bson::Document(d) => Ok(d),
+        other => Err(CommandError::type_mismatch(format!(
+            "BSON field '{}.{key}.{index}' is the wrong type '{}', expected type 'object'",
+            args.name,
+            crate::display::type_name(other)
+        ))),
+    }
+}
+
+/// Puts `_id` first, generating an ObjectId when missing, and checks what MongoDB
+/// refuses to store.
+pub fn prepare_for_insert(mut doc: Document) -> CommandResult<Document> {
+    let id = doc
+        .remove("_id")
+        .unwrap_or_else(|| Bson::ObjectId(ObjectId::new()));
+    match &id {
+        Bson::Array(_) => return Err(CommandError::bad_value("can't use an array for _id")),
+        Bson::RegularExpression(_) => {
+            return Err(CommandError::bad_value("can't use a regex for _id"))
+        }
+        Bson::Undefined => return Err(CommandError::bad_value("can't use a undefined for _id")),
+        _ => {}
+    }
+    let mut out = Document::new();
+    out.insert("_id", id);
+    out.extend(doc);
+    let size = bson::to_vec(&out).map(|b| b.len()).unwrap_or(usize::MAX);
+    if size > MAX_BSON_OBJECT_SIZE {
+        return Err(CommandError::bad_value(format!(
+            "object to insert too large. size in bytes: {size}, max size: {MAX_BSON_OBJECT_SIZE}"
+        )));
+    }
+    Ok(out)
+}
+
+/// `insert`.
+pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+    let mut known = WRITE_FIELDS.to_vec();
+    known.push("documents");
+    args.check_fields(&known)?;
+    let coll = args.collection()?;
+    let ordered = args.bool("ordered")?.unwrap_or(true);
+    let documents = statements(args, "documents")?;
+    let ns = format!("{}.{coll}", ctx.db);
+    let collection = ctx.state.storage.collection_or_create(ctx.db, coll);
+    let mut outcome = Outcome::new();
+    let mut inserted = 0;
+    for (index, value) in documents.iter().enumerate() {
+        let result = statement_doc(args, "documents", index, value)
+            .and_then(|d| prepare_for_insert(d.clone()))
+            .and_then(|d| collection.write().insert(&ns, d));
+        match result {
+            Ok(_) => inserted += 1,
+            Err(err) => {
+                if !outcome.fail(index, &err, ordered) {
+                    break;
+                }
+            }
+        }
+    }
+    ctx.state
+        .counters
+        .insert
+        .fetch_add(inserted, Ordering::Relaxed);
+    Ok(outcome.finish(doc! { "n": inserted as i32 }))
+}
+
+/// One parsed update statement.
+struct UpdateStatement {
+    filter: Filter,
+    update: Update,
+    upsert: bool,
+    multi: bool,
+}
+
+fn parse_update_statement(
+    args: Args<'_>,
+    index: usize,
+    value: &Bson,
+) -> CommandResult<UpdateStatement> {
+    let stmt = statement_doc(args, "updates", index, value)?;
+    let inner = Args {
+        name: "update.updates",
+        doc: stmt,
+    };
+    for key in stmt.keys() {
+        if !matches!(
+            key.as_str(),
+            "q" | "u"
+                | "upsert"
+                | "multi"
+                | "arrayFilters"
+                | "hint"
+                | "collation"
+                | "c"
+                | "sort"
+                | "upsertSupplied"
+        ) {
+            return Err(CommandError::unknown_field(format!(
+                "BSON field 'update.updates.{key}' is an unknown field."
+            )));
+        }
+    }
+    inner.refuse(&["collation", "arrayFilters", "sort", "c"])?;
+    check_hint(inner, "hint")?;
+    let filter = Filter::parse(inner.document("q")?.ok_or_else(|| {
+        CommandError::failed_to_parse(
+            "BSON field 'update.updates.q' is missing but a required field",
+        )
+    })?)?;
+    let update = Update::parse(inner.get("u").ok_or_else(|| {
+        CommandError::failed_to_parse(
+            "BSON field 'update.updates.u' is missing but a required field",
+        )
+    })?)?;
+    let multi = inner.bool("multi")?.unwrap_or(false);
+    if multi && update.is_replacement() {
+        return Err(CommandError::failed_to_parse(
+            "multi update is not supported for replacement-style update",
+        ));
+    }
+    Ok(UpdateStatement {
+        filter,
+        update,
+        upsert: inner.bool("upsert")?.unwrap_or(false),
+        multi,
+    })
+}
+
+/// Result of one update statement.
+struct Updated {
+    matched: i64,
+    modified: i64,
+    upserted: Option<Bson>,
+}
+
+/// Applies one update statement atomically on the collection: every new document is
+/// computed first, and only stored when all of them succeeded.
+fn apply_update(
+    ns: &str,
+    collection: &mut Collection,
+    stmt: &UpdateStatement,
+) -> CommandResult<Updated> {
+    let matching: Vec<Slot> = collection
+        .iter()
+        .filter(|(_, d)| stmt.filter.matches(d))
+        .map(|(slot, _)| slot)
+        .take(if stmt.multi { usize::MAX } else { 1 })
+        .collect();
+    if matching.is_empty() {
+        if !stmt.upsert {
+            return Ok(Updated {
+                matched: 0,
+                modified: 0,
+                upserted: None,
+            });
+        }
+        let new_doc = prepare_for_insert(upsert_document(stmt)?)?;
+        let id = new_doc.get("_id").cloned().unwrap_or(Bson::Null);
+        collection.insert(ns, new_doc)?;
+        return Ok(Updated {
+            matched: 0,
+            modified: 0,
+            upserted: Some(id),
+        });
+    }
+    let mut changes = Vec::with_capacity(matching.len());
+    for slot in &matching {
+        let Some(original) = collection.get(*slot) else {
+            continue;
+        };
+        let updated = stmt.update.apply(original, false)?;
+        if &updated != original {
+            let size = bson::to_vec(&updated)
+                .map(|b| b.len())
+                .unwrap_or(usize::MAX);
+            if size > MAX_BSON_OBJECT_SIZE {
+                return Err(CommandError::bson_object_too_large(format!(
+                    "Resulting document after update is larger than {MAX_BSON_OBJECT_SIZE}"
+                )));
+            }
+            changes.push((*slot, updated));
+        }
+    }
+    let modified = changes.len() as i64;
+    for (slot, doc) in changes {
+        collection.replace(slot, doc);
+    }
+    Ok(Updated {
+        matched: matching.len() as i64,
+        modified,
+        upserted: None,
+    })
+}
+
+/// The document an upsert inserts: the filter's equality fields (only `_id` for a
+/// replacement), then the update applied as an insert (`$setOnInsert` included).
+pub fn upsert_document_from(filter: &Filter, update: &Update) -> CommandResult<Document> {
+    let mut equalities = Vec::new();
+    filter.equalities(&mut equalities);
+    let mut seed = Document::new();
+    for (path, value) in equalities {
+        if update.is_replacement() && path != "_id" {
+            continue;
+        }
+        crate::update::set_path(&mut seed, &path, value)?;
+    }
+    update.apply(&seed, true)
+}
+
+fn upsert_document(stmt: &UpdateStatement) -> CommandResult<Document> {
+    upsert_document_from(&stmt.filter, &stmt.update)
+}
+
+/// `update`.
+pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+    let mut known = WRITE_FIELDS.to_vec();
+    known.push("updates");
+    args.check_fields(&known)?;
+    let coll = args.collection()?;
+    let ordered = args.bool("ordered")?.unwrap_or(true);
+    let updates = statements(args, "updates")?;
+    let ns = format!("{}.{coll}", ctx.db);
+    let mut outcome = Outcome::new();
+    let (mut n, mut modified) = (0_i64, 0_i64);
+    let mut upserted = Vec::new();
+    for (index, value) in updates.iter().enumerate() {
+        ctx.state.counters.update.fetch_add(1, Ordering::Relaxed);
+        let result = parse_update_statement(args, index, value).and_then(|stmt| {
+            let collection = if stmt.upsert {
+                Some(ctx.state.storage.collection_or_create(ctx.db, coll))
+            } else {
+                ctx.state.storage.collection(ctx.db, coll)
+            };
+            match collection {
+                Some(c) => apply_update(&ns, &mut c.write(), &stmt),
+                None => Ok(Updated {
+                    matched: 0,
+                    modified: 0,
+                    upserted: None,
+                }),
+            }
+        });
+        match result {
+            Ok(done) => {
+                n += done.matched;
+                modified += done.modified;
+                if let Some(id) = done.upserted {
+                    n += 1;
+                    upserted.push(Bson::Document(doc! { "index": index as i32, "_id": id }));
+                }
+            }
+            Err(err) => {
+                if !outcome.fail(index, &err, ordered) {
+                    break;
+                }
+            }
+        }
+    }
+    let mut reply = doc! { "n": n as i32, "nModified": modified as i32 };
+    if !upserted.is_empty() {
+        reply.insert("upserted", upserted);
+    }
+    Ok(outcome.finish(reply))
+}
+
+/// `delete`, with `limit` 0 (all matches) or 1.
+pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+    let mut known = WRITE_FIELDS.to_vec();
+    known.push("deletes");
+    args.check_fields(&known)?;
+    let coll = args.collection()?;
+    let ordered = args.bool("ordered")?.unwrap_or(true);
+    let deletes = statements(args, "deletes")?;
+    let mut outcome = Outcome::new();
+    let mut n = 0_i64;
+    for (index, value) in deletes.iter().enumerate() {
+        ctx.state.counters.delete.fetch_add(1, Ordering::Relaxed);
+        let result = statement_doc(args, "deletes", index, value).and_then(|stmt| {
+            let inner = Args {
+                name: "delete.deletes",
+                doc: stmt,
+            };
+            for key in stmt.keys() {
+                if !matches!(key.as_str(), "q" | "limit" | "hint" | "collation") {
+                    return Err(CommandError::unknown_field(format!(
+                        "BSON field 'delete.deletes.{key}' is an unknown field."
+                    )));
+                }
+            }
+            inner.refuse(&["collation"])?;
+            check_hint(inner, "hint")?;
+            let filter = Filter::parse(inner.document("q")?.ok_or_else(|| {
+                CommandError::failed_to_parse(
+                    "BSON field 'delete.deletes.q' is missing but a required field",
+                )
+            })?)?;
+            let limit = inner.i64("limit")?.ok_or_else(|| {
+                CommandError::failed_to_parse(
+                    "BSON field 'delete.deletes.limit' is missing but a required field",
+                )
+            })?;
+            if limit != 0 && limit != 1 {
+                return Err(CommandError::failed_to_parse(format!(
+                    "The limit field in delete objects must be 0 or 1. Got {limit}"
+                )));
+            }
+            let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
+                return Ok(0);
+            };
+            let mut guard = collection.write();
+            let slots: Vec<Slot> = guard
+                .iter()
+                .filter(|(_, d)| filter.matches(d))
+                .map(|(slot, _)| slot)
+                .take(if limit == 1 { 1 } else { usize::MAX })
+                .collect();
+            for slot in &slots {
+                guard.remove(*slot);
+            }
+            Ok(slots.len() as i64)
+        });
+        match result {
+            Ok(deleted) => n += deleted,
+            Err(err) => {
+                if !outcome.fail(index, &err, ordered) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(outcome.finish(doc! { "n": n as i32 }))
+}

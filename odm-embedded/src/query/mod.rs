@@ -1,0 +1,12 @@
+//! MongoDB's query language: value order, path resolution, filters, sorts and projections.
+
+pub mod compare;
+pub mod matcher;
+pub mod path;
+pub mod projection;
+pub mod sort;
+
+pub use compare::{compare, values_equal, KeyValue};
+pub use matcher::Filter;
+pub use projection::Projection;
+pub use sort::SortSpec;

@@ -1,0 +1,341 @@
+//! The TCP server: accepting connections and running each one's request/reply loop.
+
+use crate::command::{self, Context, ServerState};
+use crate::error::CommandError;
+use crate::wire::{self, Request, WireError};
+use bson::{doc, Bson, Document};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Longest wait an awaitable `hello` may ask for.
+const MAX_AWAIT_TIME: Duration = Duration::from_secs(60);
+
+/// Configures and starts a [`Server`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let server = odm_embedded::Server::builder()
+///     .bind("127.0.0.1".parse().unwrap())
+///     .port(0)
+///     .start()
+///     .await?;
+/// assert!(server.uri().starts_with("mongodb://127.0.0.1:"));
+/// server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    bind: IpAddr,
+    port: u16,
+    replica_set_name: String,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            replica_set_name: "rs0".to_owned(),
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// The address to listen on (default `127.0.0.1`).
+    pub fn bind(mut self, address: IpAddr) -> Self {
+        self.bind = address;
+        self
+    }
+
+    /// The port to listen on; 0 (the default) lets the system pick a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The replica set name reported by `hello` (default `rs0`).
+    pub fn replica_set_name(mut self, name: impl Into<String>) -> Self {
+        self.replica_set_name = name.into();
+        self
+    }
+
+    /// Binds the listener and starts serving on the current Tokio runtime.
+    pub async fn start(self) -> io::Result<Server> {
+        let listener = TcpListener::bind(SocketAddr::new(self.bind, self.port)).await?;
+        let addr = listener.local_addr()?;
+        let advertised = match addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let host = SocketAddr::new(advertised, addr.port()).to_string();
+        let state = Arc::new(ServerState::new(host.clone(), self.replica_set_name));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
+        tracing::debug!(%host, "odm-embedded listening");
+        Ok(Server {
+            addr,
+            host,
+            shutdown: shutdown_tx,
+            task: Some(task),
+            state,
+        })
+    }
+}
+
+/// A running server. Dropping it stops the server; [`Server::shutdown`] also waits until
+/// every connection is closed.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = odm_embedded::Server::start().await?;
+/// let client = mongodb::Client::with_uri_str(server.uri()).await?;
+/// let coll = client.database("app").collection::<bson::Document>("users");
+/// coll.insert_one(bson::doc! { "name": "Ada" }).await?;
+/// assert_eq!(coll.count_documents(bson::doc! {}).await?, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    host: String,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+    state: Arc<ServerState>,
+}
+
+impl Server {
+    /// A builder with the defaults: `127.0.0.1`, a free port, replica set `rs0`.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Starts a server with the defaults (see [`Server::builder`]).
+    pub async fn start() -> io::Result<Server> {
+        Self::builder().start().await
+    }
+
+    /// The connection string for drivers: `mongodb://HOST:PORT/`.
+    pub fn uri(&self) -> String {
+        format!("mongodb://{}/", self.host)
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Number of client connections open now.
+    pub fn open_connections(&self) -> i64 {
+        self.state.connections_current.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, closes every connection and waits for them to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let request_ids = Arc::new(AtomicI32::new(1));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let id = state.connections_total.fetch_add(1, Ordering::Relaxed) + 1;
+                    let conn = Connection {
+                        state: state.clone(),
+                        id,
+                        request_ids: request_ids.clone(),
+                        shutdown: shutdown.clone(),
+                    };
+                    tracing::trace!(%peer, id, "connection accepted");
+                    connections.spawn(conn.serve(stream));
+                }
+                Err(err) => {
+                    // Running out of file descriptors and similar are transient: back off.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+struct Connection {
+    state: Arc<ServerState>,
+    id: i64,
+    request_ids: Arc<AtomicI32>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Keeps `connections_current` right however the connection ends.
+struct OpenConnection<'a>(&'a AtomicI64);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connection {
+    async fn serve(mut self, stream: TcpStream) {
+        self.state
+            .connections_current
+            .fetch_add(1, Ordering::Relaxed);
+        let state = self.state.clone();
+        let _open = OpenConnection(&state.connections_current);
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        loop {
+            let message = tokio::select! {
+                message = wire::read_message(&mut reader) => message,
+                _ = self.shutdown.changed() => return,
+            };
+            let (header, payload) = match message {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::debug!(connection = self.id, %err, "closing connection");
+                    return;
+                }
+            };
+            let reply = match wire::decode(&header, &payload) {
+                Ok(request) => self.handle(request).await,
+                Err(err) if err.is_recoverable() => Some(protocol_error(&err)),
+                Err(err) => {
+                    tracing::debug!(connection = self.id, %err, "closing connection");
+                    return;
+                }
+            };
+            let Some(reply) = reply else { continue };
+            let request_id = self.request_ids.fetch_add(1, Ordering::Relaxed);
+            let bytes = if header.op_code == wire::OP_QUERY {
+                wire::encode_reply(request_id, header.request_id, &reply)
+            } else {
+                wire::encode_msg(request_id, header.request_id, &reply)
+            };
+            if writer.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Runs a request; `None` when the client asked for no reply.
+    async fn handle(&mut self, request: Request) -> Option<Document> {
+        match request {
+            Request::Msg {
+                body, more_to_come, ..
+            } => {
+                let db = match body.get("$db") {
+                    Some(Bson::String(db)) => db.clone(),
+                    _ => {
+                        return Some(
+                            CommandError::new(
+                                40571,
+                                "Location40571",
+                                "OP_MSG requests require a $db argument",
+                            )
+                            .to_reply(),
+                        )
+                    }
+                };
+                self.await_topology_change(&body).await;
+                let reply = self.run(&db, &body);
+                (!more_to_come).then_some(reply)
+            }
+            Request::Query { namespace, query } => {
+                let query = match query.get("$query") {
+                    Some(Bson::Document(inner)) => inner.clone(),
+                    _ => query,
+                };
+                let name = query.keys().next().cloned().unwrap_or_default();
+                let db = namespace.strip_suffix(".$cmd");
+                Some(match db {
+                    Some(db) if command::is_hello(&name) => self.run(db, &query),
+                    _ => CommandError::unsupported_op_query_command(format!(
+                        "Unsupported OP_QUERY command: {name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal"
+                    ))
+                    .to_reply(),
+                })
+            }
+        }
+    }
+
+    fn run(&self, db: &str, body: &Document) -> Document {
+        let ctx = Context {
+            state: &self.state,
+            db,
+            connection_id: self.id,
+        };
+        // A bug in a command must not take the connection (or the server) down.
+        std::panic::catch_unwind(AssertUnwindSafe(|| command::run(ctx, body))).unwrap_or_else(|_| {
+            doc! { "ok": 0.0, "errmsg": "internal error while running the command", "code": 1, "codeName": "InternalError" }
+        })
+    }
+
+    /// An awaitable `hello` (streaming monitoring) waits up to `maxAwaitTimeMS` for a
+    /// topology change; this server's topology never changes, so it waits it out.
+    async fn await_topology_change(&mut self, body: &Document) {
+        let Some(name) = body.keys().next() else {
+            return;
+        };
+        if !command::is_hello(name) {
+            return;
+        }
+        let (Ok(version), Some(wait)) = (
+            body.get_document("topologyVersion"),
+            body.get("maxAwaitTimeMS"),
+        ) else {
+            return;
+        };
+        let same_process = version.get_object_id("processId").ok() == Some(self.state.process_id);
+        let millis = crate::query::compare::as_f64(wait).unwrap_or(0.0).max(0.0);
+        if !same_process || millis == 0.0 {
+            return;
+        }
+        let wait = Duration::from_millis(millis as u64).min(MAX_AWAIT_TIME);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.shutdown.changed() => {}
+        }
+    }
+}
+
+fn protocol_error(err: &WireError) -> Document {
+    let error = match err {
+        WireError::InvalidBson(msg) => CommandError::invalid_bson(msg.clone()),
+        other => CommandError::new(40, "ProtocolError", other.to_string()),
+    };
+    error.to_reply()
+}
