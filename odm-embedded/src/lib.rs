@@ -25,9 +25,11 @@
 //! operator or option, rather than answered differently from MongoDB.
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod command;
 mod display;
 pub mod error;
+pub mod expr;
 pub mod query;
 mod server;
 pub mod storage;

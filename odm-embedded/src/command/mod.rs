@@ -4,6 +4,7 @@
 //! [`CommandError`]. Commands this server does not know are refused with 59
 //! `CommandNotFound`, naming them.
 
+mod aggregate;
 pub mod args;
 mod collections;
 pub mod cursor;
@@ -137,6 +138,7 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         "killCursors" => query::kill_cursors(ctx, args),
         "count" => query::count(ctx, args),
         "distinct" => query::distinct(ctx, args),
+        "aggregate" => aggregate::aggregate(ctx, args),
         "insert" => write::insert(ctx, args),
         "update" => write::update(ctx, args),
         "delete" => write::delete(ctx, args),
