@@ -1,8 +1,46 @@
 //! A compile-time typed object-document mapper for MongoDB.
 //!
-//! `odm` is the crate applications depend on: it re-exports the runtime ([`odm_core`])
-//! and the official driver types it builds on, so a data layer needs one dependency.
-//! Everything executes through the official [`mongodb`] driver, which stays reachable.
+//! Derive [`Model`] on a serde struct and get typed field paths: filters, updates, sorts
+//! and projections that only compile when they fit the field's type, and that build
+//! exactly the BSON one would write by hand. Everything executes through the official
+//! [`mongodb`] driver, which stays reachable.
+//!
+//! ```
+//! use odm::{Embedded, Model};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Model, Serialize, Deserialize)]
+//! #[odm(collection = "users")]
+//! struct User {
+//!     #[serde(rename = "_id")]
+//!     id: bson::oid::ObjectId,
+//!     email: String,
+//!     age: i32,
+//!     nickname: Option<String>,
+//!     address: Address,
+//!     tags: Vec<String>,
+//! }
+//!
+//! #[derive(Embedded, Serialize, Deserialize)]
+//! struct Address {
+//!     city: String,
+//! }
+//!
+//! let f = User::fields();
+//! let adults_in_oslo = f.age.gte(18).and(f.address.city.eq("Oslo"));
+//! assert_eq!(
+//!     adults_in_oslo.to_document().unwrap(),
+//!     bson::doc! { "age": { "$gte": 18 }, "address.city": "Oslo" },
+//! );
+//! let update = f.age.inc(1).and(f.tags.push("vip")).and(f.nickname.unset());
+//! assert_eq!(
+//!     update.to_document().unwrap(),
+//!     bson::doc! { "$inc": { "age": 1 }, "$push": { "tags": "vip" }, "$unset": { "nickname": "" } },
+//! );
+//! ```
+//!
+//! Misuse is a compile error that names the field, e.g. `f.email.inc(1)`:
+//! "`$inc` and `$mul` need a numeric field; field `user_fields::email` holds `String`".
 //!
 //! Tests and examples run against `odm-embedded`, an in-process MongoDB-compatible server
 //! speaking the real wire protocol.
@@ -10,4 +48,5 @@
 
 pub use bson;
 pub use mongodb;
-pub use odm_core as core;
+pub use odm_core::*;
+pub use odm_derive::{Embedded, Model, Projection, Value};

@@ -1,3 +1,54 @@
-//! Runtime of the `odm` crate: models, typed field paths, filter/update/sort/projection
-//! builders and the repository that executes them through the official driver.
+//! Runtime of the `odm` crate: models, typed field paths, and the filter, update, sort and
+//! projection builders, executed through the official `mongodb` driver.
+//!
+//! Builders are pure: they produce BSON documents (exactly what one would write with
+//! `doc!{}`) and need no server. Misuse is a compile error naming the field:
+//! `inc` exists only on numeric fields, `unset` only on `Option`s, `push` only on `Vec`s.
 #![deny(missing_docs)]
+
+pub mod error;
+pub mod filter;
+pub mod model;
+pub mod path;
+pub mod projection;
+pub mod sort;
+pub mod update;
+pub mod value;
+
+pub use error::{BuildError, Error, Result};
+pub use filter::Filter;
+pub use model::{Embedded, Model};
+pub use path::{Field, FieldMarker, FieldType, TypedPath};
+pub use projection::Projection;
+pub use sort::Sort;
+pub use update::{PushEach, Update};
+
+#[doc(hidden)]
+pub mod __private {
+    //! Items generated code refers to; not part of the public API.
+    pub use bson;
+    pub use std::borrow::Cow;
+
+    /// `a == b` in a const context (projection names checked at compile time).
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Compile-time check that a projection field has the model field's type.
+    pub fn assert_same_field<P, R, T>(_: &P)
+    where
+        P: crate::TypedPath<Root = R, Value = T>,
+    {
+    }
+}

@@ -1,0 +1,451 @@
+//! Field-safe query filters.
+//!
+//! A [`Filter<R>`] is a filter document for model `R`, built from typed paths
+//! (`User::fields().age.gte(18)`) or from a raw [`Document`], and combined with
+//! [`Filter::and`], [`Filter::or`], [`Filter::nor`] and [`Filter::not`]. It builds exactly
+//! the document one would write by hand with `doc!{}`.
+
+use crate::error::BuildError;
+use crate::path::{Field, FieldMarker};
+use crate::value::{Array, FieldValue, Optional, Ordered, Text};
+use bson::{doc, Bson, Document};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A query filter for documents of model `R`.
+pub struct Filter<R> {
+    doc: Document,
+    error: Option<BuildError>,
+    _model: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Filter<R> {
+    fn clone(&self) -> Self {
+        Self {
+            doc: self.doc.clone(),
+            error: self.error.clone(),
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Filter<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(err) => write!(f, "Filter(error: {err})"),
+            None => write!(f, "Filter({})", self.doc),
+        }
+    }
+}
+
+impl<R> Default for Filter<R> {
+    fn default() -> Self {
+        Self::all()
+    }
+}
+
+impl<R> From<Document> for Filter<R> {
+    fn from(doc: Document) -> Self {
+        Self::raw(doc)
+    }
+}
+
+impl<R> Filter<R> {
+    /// The empty filter, matching every document.
+    pub fn all() -> Self {
+        Self::raw(Document::new())
+    }
+
+    /// A raw filter document, for what typed paths do not express.
+    ///
+    /// ```
+    /// # struct User;
+    /// let f: odm_core::Filter<User> = odm_core::Filter::raw(bson::doc! { "$expr": { "$gt": ["$a", "$b"] } });
+    /// assert!(f.to_document().is_ok());
+    /// ```
+    pub fn raw(doc: Document) -> Self {
+        Self {
+            doc,
+            error: None,
+            _model: PhantomData,
+        }
+    }
+
+    fn failed(error: BuildError) -> Self {
+        Self {
+            doc: Document::new(),
+            error: Some(error),
+            _model: PhantomData,
+        }
+    }
+
+    /// Builds `{path: {op: value}}` (or the error converting the value).
+    pub(crate) fn condition(path: &str, op: &str, value: Result<Bson, BuildError>) -> Self {
+        match value {
+            Ok(value) => Self::raw(doc! { path: { op: value } }),
+            Err(err) => Self::failed(err),
+        }
+    }
+
+    /// The filter document, or the error met while building it.
+    pub fn to_document(&self) -> Result<Document, BuildError> {
+        match &self.error {
+            Some(err) => Err(err.clone()),
+            None => Ok(self.doc.clone()),
+        }
+    }
+
+    /// The filter document, or the error met while building it.
+    pub fn into_document(self) -> Result<Document, BuildError> {
+        match self.error {
+            Some(err) => Err(err),
+            None => Ok(self.doc),
+        }
+    }
+
+    /// Both filters hold. Disjoint fields merge into one document; otherwise `$and`.
+    ///
+    /// ```
+    /// # use odm_core::{Field, Filter, path::Dynamic};
+    /// # struct User;
+    /// let age: Field<User, i32, Dynamic> = Field::new("age".into());
+    /// let city: Field<User, String, Dynamic> = Field::new("address.city".into());
+    /// let f = age.gte(18).and(city.eq("Oslo"));
+    /// assert_eq!(f.to_document().unwrap(), bson::doc! { "age": { "$gte": 18 }, "address.city": "Oslo" });
+    /// ```
+    pub fn and(mut self, other: Filter<R>) -> Self {
+        if let Some(err) = self.error.take().or(other.error) {
+            return Self {
+                error: Some(err),
+                ..self
+            };
+        }
+        if other.doc.is_empty() {
+            return self;
+        }
+        if self.doc.is_empty() {
+            return Self::raw(other.doc);
+        }
+        if mergeable(&self.doc, &other.doc) {
+            for (key, value) in other.doc {
+                match (self.doc.get_mut(&key), value) {
+                    (Some(Bson::Document(existing)), Bson::Document(ops)) => existing.extend(ops),
+                    (_, value) => {
+                        self.doc.insert(key, value);
+                    }
+                }
+            }
+            return self;
+        }
+        let mut clauses = match (self.doc.len(), self.doc.get_array("$and")) {
+            (1, Ok(existing)) => existing.clone(),
+            _ => vec![Bson::Document(self.doc)],
+        };
+        clauses.push(Bson::Document(other.doc));
+        Self::raw(doc! { "$and": clauses })
+    }
+
+    /// Either filter holds (`$or`).
+    pub fn or(self, other: Filter<R>) -> Self {
+        Self::any_of([self, other])
+    }
+
+    /// At least one of the filters holds (`$or`). An empty list matches nothing.
+    pub fn any_of(filters: impl IntoIterator<Item = Filter<R>>) -> Self {
+        Self::logical("$or", filters)
+    }
+
+    /// None of the filters holds (`$nor`).
+    pub fn nor(filters: impl IntoIterator<Item = Filter<R>>) -> Self {
+        Self::logical("$nor", filters)
+    }
+
+    /// The filter does not hold: `{$nor: [filter]}`, which, unlike `$not`, applies to
+    /// whole filters.
+    pub fn not(self) -> Self {
+        Self::logical("$nor", [self])
+    }
+
+    fn logical(op: &str, filters: impl IntoIterator<Item = Filter<R>>) -> Self {
+        let mut clauses = Vec::new();
+        for f in filters {
+            match f.into_document() {
+                Ok(d) => clauses.push(Bson::Document(d)),
+                Err(err) => return Self::failed(err),
+            }
+        }
+        if clauses.is_empty() {
+            // `$or: []` is refused by MongoDB; an impossible condition says "nothing".
+            return Self::raw(doc! { "_id": { "$in": [] } });
+        }
+        Self::raw(doc! { op: clauses })
+    }
+}
+
+/// Two filter documents merge into one when they share no field, or share only fields
+/// whose conditions are disjoint operator documents (`{a: {$gt: 1}}` + `{a: {$lt: 5}}`).
+fn mergeable(a: &Document, b: &Document) -> bool {
+    b.iter().all(|(key, value)| match a.get(key) {
+        None => true,
+        Some(existing) => {
+            !key.starts_with('$')
+                && match (existing, value) {
+                    (Bson::Document(x), Bson::Document(y)) => {
+                        is_operator_doc(x)
+                            && is_operator_doc(y)
+                            && y.keys().all(|k| !x.contains_key(k))
+                    }
+                    _ => false,
+                }
+        }
+    })
+}
+
+fn is_operator_doc(doc: &Document) -> bool {
+    !doc.is_empty() && doc.keys().all(|k| k.starts_with('$'))
+}
+
+pub(crate) fn value_for<T, M, V: FieldValue<T, M>>(
+    path: &str,
+    value: &V,
+) -> Result<Bson, BuildError> {
+    value.to_bson().map_err(|err| BuildError::new(path, err))
+}
+
+pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(
+    path: &str,
+    values: impl IntoIterator<Item = V>,
+) -> Result<Vec<Bson>, BuildError> {
+    values
+        .into_iter()
+        .map(|v| value_for::<T, M, V>(path, &v))
+        .collect()
+}
+
+/// Filters on any field.
+impl<R, T, M: FieldMarker> Field<R, T, M> {
+    /// Equal to `value` (`{path: value}`; for an array field, also any element equal to it
+    /// via [`Field::contains`]).
+    pub fn eq<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
+        match value_for(self.path(), &value) {
+            // A document value goes under `$eq` so its keys are never read as operators.
+            Ok(v @ Bson::Document(_)) => Filter::condition(self.path(), "$eq", Ok(v)),
+            Ok(v) => Filter::raw(doc! { self.path(): v }),
+            Err(err) => Filter::failed(err),
+        }
+    }
+
+    /// Not equal to `value` (`$ne`); also matches documents without the field.
+    pub fn ne<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
+        Filter::condition(self.path(), "$ne", value_for(self.path(), &value))
+    }
+
+    /// Equal to one of `values` (`$in`).
+    pub fn is_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
+        Filter::condition(
+            self.path(),
+            "$in",
+            values_for(self.path(), values).map(Bson::Array),
+        )
+    }
+
+    /// Equal to none of `values` (`$nin`).
+    pub fn not_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
+        Filter::condition(
+            self.path(),
+            "$nin",
+            values_for(self.path(), values).map(Bson::Array),
+        )
+    }
+
+    /// The field is present (`$exists: true`) or absent (`false`).
+    pub fn exists(&self, present: bool) -> Filter<R> {
+        Filter::condition(self.path(), "$exists", Ok(Bson::Boolean(present)))
+    }
+
+    /// Greater than `value` (`$gt`), on ordered fields only.
+    pub fn gt<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
+    where
+        T: Ordered<M>,
+    {
+        Filter::condition(self.path(), "$gt", value_for(self.path(), &value))
+    }
+
+    /// Greater than or equal to `value` (`$gte`), on ordered fields only.
+    pub fn gte<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
+    where
+        T: Ordered<M>,
+    {
+        Filter::condition(self.path(), "$gte", value_for(self.path(), &value))
+    }
+
+    /// Less than `value` (`$lt`), on ordered fields only.
+    pub fn lt<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
+    where
+        T: Ordered<M>,
+    {
+        Filter::condition(self.path(), "$lt", value_for(self.path(), &value))
+    }
+
+    /// Less than or equal to `value` (`$lte`), on ordered fields only.
+    pub fn lte<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
+    where
+        T: Ordered<M>,
+    {
+        Filter::condition(self.path(), "$lte", value_for(self.path(), &value))
+    }
+
+    /// Within `[low, high]` (`$gte` and `$lte`), on ordered fields only.
+    pub fn between<V: FieldValue<T, M>>(&self, low: V, high: V) -> Filter<R>
+    where
+        T: Ordered<M>,
+    {
+        match (value_for(self.path(), &low), value_for(self.path(), &high)) {
+            (Ok(low), Ok(high)) => Filter::raw(doc! { self.path(): { "$gte": low, "$lte": high } }),
+            (Err(err), _) | (_, Err(err)) => Filter::failed(err),
+        }
+    }
+
+    /// Matches the regular expression (`$regex`, with `$options` such as `"i"`), on
+    /// string fields only.
+    pub fn regex(&self, pattern: &str, options: &str) -> Filter<R>
+    where
+        T: Text<M>,
+    {
+        let mut spec = doc! { "$regex": pattern };
+        if !options.is_empty() {
+            spec.insert("$options", options);
+        }
+        Filter::raw(doc! { self.path(): spec })
+    }
+
+    /// Starts with `prefix` (an anchored, escaped `$regex`), on string fields only.
+    pub fn starts_with(&self, prefix: &str) -> Filter<R>
+    where
+        T: Text<M>,
+    {
+        self.regex(&format!("^{}", escape_regex(prefix)), "")
+    }
+
+    /// Contains `needle` (an escaped `$regex`), on string fields only.
+    pub fn contains_text(&self, needle: &str) -> Filter<R>
+    where
+        T: Text<M>,
+    {
+        self.regex(&escape_regex(needle), "")
+    }
+
+    /// The field is null or missing (`{path: null}`), on `Option` fields only.
+    pub fn is_null(&self) -> Filter<R>
+    where
+        T: Optional<M>,
+    {
+        Filter::raw(doc! { self.path(): Bson::Null })
+    }
+
+    /// The field holds a non-null value (`$ne: null`), on `Option` fields only.
+    pub fn is_some(&self) -> Filter<R>
+    where
+        T: Optional<M>,
+    {
+        Filter::raw(doc! { self.path(): { "$ne": Bson::Null } })
+    }
+
+    /// Some element of the array equals `value` (`{path: value}`), on array fields only.
+    pub fn contains<V: FieldValue<T::Elem, M>>(&self, value: V) -> Filter<R>
+    where
+        T: Array<M>,
+    {
+        match value_for::<T::Elem, M, V>(self.path(), &value) {
+            Ok(v @ Bson::Document(_)) => {
+                Filter::raw(doc! { self.path(): { "$elemMatch": { "$eq": v } } })
+            }
+            Ok(v) => Filter::raw(doc! { self.path(): v }),
+            Err(err) => Filter::failed(err),
+        }
+    }
+
+    /// The array holds all of `values`, in any order (`$all`), on array fields only.
+    pub fn contains_all<V: FieldValue<T::Elem, M>>(
+        &self,
+        values: impl IntoIterator<Item = V>,
+    ) -> Filter<R>
+    where
+        T: Array<M>,
+    {
+        Filter::condition(
+            self.path(),
+            "$all",
+            values_for::<T::Elem, M, V>(self.path(), values).map(Bson::Array),
+        )
+    }
+
+    /// The array has exactly `len` elements (`$size`), on array fields only.
+    pub fn size(&self, len: u32) -> Filter<R>
+    where
+        T: Array<M>,
+    {
+        Filter::condition(self.path(), "$size", Ok(Bson::Int64(i64::from(len))))
+    }
+
+    /// Some element of the array matches `filter` (`$elemMatch`), where the filter is
+    /// built on the element type's own typed paths: `orders.elem_match(|o| o.total.gt(10))`.
+    pub fn elem_match<F>(&self, filter: F) -> Filter<R>
+    where
+        T: Array<M>,
+        T::Elem: crate::model::Embedded,
+        F: FnOnce(<T::Elem as crate::model::Embedded>::Fields<T::Elem, M>) -> Filter<T::Elem>,
+    {
+        let inner = filter(<T::Elem as crate::model::Embedded>::fields_at(
+            crate::path::Path::Borrowed(""),
+        ));
+        Filter::condition(
+            self.path(),
+            "$elemMatch",
+            inner.into_document().map(Bson::Document),
+        )
+    }
+
+    /// Some element of the array satisfies the value filter on elements:
+    /// `scores.elem_match_value(|v| v.gte(80).and(v.lt(90)))`.
+    pub fn elem_match_value<F>(&self, filter: F) -> Filter<R>
+    where
+        T: Array<M>,
+        F: FnOnce(Field<ElementRoot, T::Elem, M>) -> Filter<ElementRoot>,
+    {
+        // Conditions on the placeholder path "" become the element's operator document.
+        let inner = filter(Field::new(crate::path::Path::Borrowed(""))).into_document();
+        let ops = inner.map(|d| {
+            let mut ops = Document::new();
+            for (key, value) in d {
+                match (key.as_str(), value) {
+                    ("", Bson::Document(conds)) => ops.extend(conds),
+                    ("", other) => {
+                        ops.insert("$eq", other);
+                    }
+                    (k, v) => {
+                        ops.insert(k, v);
+                    }
+                }
+            }
+            Bson::Document(ops)
+        });
+        Filter::condition(self.path(), "$elemMatch", ops)
+    }
+}
+
+/// The root of a value-form `$elemMatch` condition (the array element itself).
+#[derive(Debug)]
+pub enum ElementRoot {}
+
+/// Escapes regular-expression metacharacters so `text` matches literally.
+pub fn escape_regex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,329 @@
+//! Field-safe update documents.
+//!
+//! An [`Update<R>`] groups operators the way MongoDB expects
+//! (`{$set: {...}, $inc: {...}}`); each operator is only offered on the fields it fits:
+//! `inc` on numbers, `unset` on `Option`s, `push` on `Vec`s, `current_date` on dates.
+
+use crate::error::BuildError;
+use crate::filter::Filter;
+use crate::filter::{value_for, values_for};
+use crate::model::Embedded;
+use crate::path::{Field, FieldMarker, Path};
+use crate::value::{Array, DateLike, FieldValue, Numeric, Optional, Ordered};
+use bson::{doc, Bson, Document};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// An update for documents of model `R`.
+pub struct Update<R> {
+    doc: Document,
+    error: Option<BuildError>,
+    _model: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Update<R> {
+    fn clone(&self) -> Self {
+        Self {
+            doc: self.doc.clone(),
+            error: self.error.clone(),
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Update<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(err) => write!(f, "Update(error: {err})"),
+            None => write!(f, "Update({})", self.doc),
+        }
+    }
+}
+
+impl<R> From<Document> for Update<R> {
+    fn from(doc: Document) -> Self {
+        Self::raw(doc)
+    }
+}
+
+impl<R> Update<R> {
+    /// A raw update document (`{$set: ...}`) for what typed paths do not express.
+    pub fn raw(doc: Document) -> Self {
+        Self {
+            doc,
+            error: None,
+            _model: PhantomData,
+        }
+    }
+
+    fn op(op: &str, path: &str, value: Result<Bson, BuildError>) -> Self {
+        match value {
+            Ok(value) => Self::raw(doc! { op: { path: value } }),
+            Err(err) => Self {
+                doc: Document::new(),
+                error: Some(err),
+                _model: PhantomData,
+            },
+        }
+    }
+
+    /// Both updates, merged operator by operator:
+    /// `age.inc(1).and(tags.push("vip"))` is `{$inc: {age: 1}, $push: {tags: "vip"}}`.
+    pub fn and(mut self, other: impl Into<Update<R>>) -> Self {
+        let other = other.into();
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+        for (op, fields) in other.doc {
+            match (self.doc.get_mut(&op), fields) {
+                (Some(Bson::Document(existing)), Bson::Document(more)) => existing.extend(more),
+                (_, fields) => {
+                    self.doc.insert(op, fields);
+                }
+            }
+        }
+        self
+    }
+
+    /// The update document, or the error met while building it.
+    pub fn to_document(&self) -> Result<Document, BuildError> {
+        match &self.error {
+            Some(err) => Err(err.clone()),
+            None => Ok(self.doc.clone()),
+        }
+    }
+
+    /// The update document, or the error met while building it.
+    pub fn into_document(self) -> Result<Document, BuildError> {
+        match self.error {
+            Some(err) => Err(err),
+            None => Ok(self.doc),
+        }
+    }
+}
+
+/// Update operators on typed fields.
+impl<R, T, M: FieldMarker> Field<R, T, M> {
+    /// Sets the field (`$set`).
+    pub fn set<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
+        Update::op("$set", self.path(), value_for(self.path(), &value))
+    }
+
+    /// Sets the field only when an upsert inserts the document (`$setOnInsert`).
+    pub fn set_on_insert<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
+        Update::op("$setOnInsert", self.path(), value_for(self.path(), &value))
+    }
+
+    /// Removes the field (`$unset`), on `Option` fields only: a required field must stay.
+    pub fn unset(&self) -> Update<R>
+    where
+        T: Optional<M>,
+    {
+        Update::op("$unset", self.path(), Ok(Bson::String(String::new())))
+    }
+
+    /// Adds `by` to the field (`$inc`), on numeric fields only.
+    pub fn inc<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
+    where
+        T: Numeric<M>,
+    {
+        Update::op("$inc", self.path(), value_for(self.path(), &by))
+    }
+
+    /// Multiplies the field by `by` (`$mul`), on numeric fields only.
+    pub fn mul<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
+    where
+        T: Numeric<M>,
+    {
+        Update::op("$mul", self.path(), value_for(self.path(), &by))
+    }
+
+    /// Lowers the field to `value` if that is smaller (`$min`), on ordered fields only.
+    pub fn min<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
+    where
+        T: Ordered<M>,
+    {
+        Update::op("$min", self.path(), value_for(self.path(), &value))
+    }
+
+    /// Raises the field to `value` if that is larger (`$max`), on ordered fields only.
+    pub fn max<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
+    where
+        T: Ordered<M>,
+    {
+        Update::op("$max", self.path(), value_for(self.path(), &value))
+    }
+
+    /// Sets the field to the server's current date (`$currentDate`), on date fields only.
+    pub fn current_date(&self) -> Update<R>
+    where
+        T: DateLike<M>,
+    {
+        Update::op("$currentDate", self.path(), Ok(Bson::Boolean(true)))
+    }
+
+    /// Moves the field's value to `to` (`$rename`), which must hold the same type.
+    pub fn rename<M2: FieldMarker>(&self, to: &Field<R, T, M2>) -> Update<R> {
+        Update::op(
+            "$rename",
+            self.path(),
+            Ok(Bson::String(to.path().to_owned())),
+        )
+    }
+
+    /// Appends `value` to the array (`$push`), on array fields only.
+    pub fn push<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
+    where
+        T: Array<M>,
+    {
+        Update::op(
+            "$push",
+            self.path(),
+            value_for::<T::Elem, M, V>(self.path(), &value),
+        )
+    }
+
+    /// Appends several values (`$push` with `$each`), with optional `$position`, `$slice`
+    /// and `$sort` modifiers set on the returned [`PushEach`].
+    pub fn push_each<V: FieldValue<T::Elem, M>>(
+        &self,
+        values: impl IntoIterator<Item = V>,
+    ) -> PushEach<R>
+    where
+        T: Array<M>,
+    {
+        PushEach {
+            path: self.to_path(),
+            each: values_for::<T::Elem, M, V>(self.path(), values),
+            modifiers: Document::new(),
+            _model: PhantomData,
+        }
+    }
+
+    /// Adds `value` unless the array already holds it (`$addToSet`), on array fields only.
+    pub fn add_to_set<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
+    where
+        T: Array<M>,
+    {
+        Update::op(
+            "$addToSet",
+            self.path(),
+            value_for::<T::Elem, M, V>(self.path(), &value),
+        )
+    }
+
+    /// Adds each of `values` not yet present (`$addToSet` with `$each`).
+    pub fn add_to_set_each<V: FieldValue<T::Elem, M>>(
+        &self,
+        values: impl IntoIterator<Item = V>,
+    ) -> Update<R>
+    where
+        T: Array<M>,
+    {
+        let each = values_for::<T::Elem, M, V>(self.path(), values)
+            .map(|v| Bson::Document(doc! { "$each": v }));
+        Update::op("$addToSet", self.path(), each)
+    }
+
+    /// Removes every element equal to `value` (`$pull`), on array fields only.
+    pub fn pull<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
+    where
+        T: Array<M>,
+    {
+        Update::op(
+            "$pull",
+            self.path(),
+            value_for::<T::Elem, M, V>(self.path(), &value),
+        )
+    }
+
+    /// Removes every embedded element matching `filter` (`$pull` with a condition),
+    /// built on the element's typed paths.
+    pub fn pull_matching<F>(&self, filter: F) -> Update<R>
+    where
+        T: Array<M>,
+        T::Elem: Embedded,
+        F: FnOnce(<T::Elem as Embedded>::Fields<T::Elem, M>) -> Filter<T::Elem>,
+    {
+        let condition =
+            filter(<T::Elem as Embedded>::fields_at(Path::Borrowed(""))).into_document();
+        Update::op("$pull", self.path(), condition.map(Bson::Document))
+    }
+
+    /// Removes every element equal to one of `values` (`$pullAll`).
+    pub fn pull_all<V: FieldValue<T::Elem, M>>(
+        &self,
+        values: impl IntoIterator<Item = V>,
+    ) -> Update<R>
+    where
+        T: Array<M>,
+    {
+        Update::op(
+            "$pullAll",
+            self.path(),
+            values_for::<T::Elem, M, V>(self.path(), values).map(Bson::Array),
+        )
+    }
+
+    /// Removes the first element (`$pop: -1`).
+    pub fn pop_first(&self) -> Update<R>
+    where
+        T: Array<M>,
+    {
+        Update::op("$pop", self.path(), Ok(Bson::Int32(-1)))
+    }
+
+    /// Removes the last element (`$pop: 1`).
+    pub fn pop_last(&self) -> Update<R>
+    where
+        T: Array<M>,
+    {
+        Update::op("$pop", self.path(), Ok(Bson::Int32(1)))
+    }
+}
+
+/// A `$push` with `$each` and its modifiers; use it where an [`Update`] is expected.
+pub struct PushEach<R> {
+    path: Path,
+    each: Result<Vec<Bson>, BuildError>,
+    modifiers: Document,
+    _model: PhantomData<fn() -> R>,
+}
+
+impl<R> PushEach<R> {
+    /// Inserts at `index` (`$position`; negative counts from the end).
+    pub fn position(mut self, index: i32) -> Self {
+        self.modifiers.insert("$position", index);
+        self
+    }
+
+    /// Keeps only the first `n` elements, or the last `-n` (`$slice`).
+    pub fn slice(mut self, n: i32) -> Self {
+        self.modifiers.insert("$slice", n);
+        self
+    }
+
+    /// Sorts the array's values ascending (`$sort: 1`) or descending after the push.
+    pub fn sort_values(mut self, ascending: bool) -> Self {
+        self.modifiers
+            .insert("$sort", if ascending { 1 } else { -1 });
+        self
+    }
+
+    /// Sorts embedded elements by a sort document over their fields (`$sort: {...}`).
+    pub fn sort_by(mut self, sort: Document) -> Self {
+        self.modifiers.insert("$sort", sort);
+        self
+    }
+}
+
+impl<R> From<PushEach<R>> for Update<R> {
+    fn from(push: PushEach<R>) -> Self {
+        let value = push.each.map(|each| {
+            let mut spec = doc! { "$each": each };
+            spec.extend(push.modifiers);
+            Bson::Document(spec)
+        });
+        Update::op("$push", &push.path, value)
+    }
+}

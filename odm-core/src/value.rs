@@ -1,0 +1,198 @@
+//! What operators a field's type allows, as traits on the field's Rust type.
+//!
+//! Each trait takes the field's marker `M` so that a misuse reports the field by name:
+//! `the trait bound `String: Numeric<user_fields::email>` is not satisfied` under the
+//! message "`$inc` and `$mul` need a numeric field; field `user_fields::email` holds
+//! `String`".
+
+use bson::Bson;
+use serde::Serialize;
+
+/// Converts a value to BSON with the same serde rules the document is written with.
+pub fn to_bson<T: Serialize + ?Sized>(value: &T) -> Result<Bson, bson::ser::Error> {
+    bson::to_bson(value)
+}
+
+/// A value that may be compared for equality with a field holding `T` (named by `M`):
+/// the field's own type, a reference to it, `&str` for strings, and a `T` for an
+/// `Option<T>` field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be compared with field `{M}`, which holds `{T}`",
+    label = "expected a value of type `{T}`"
+)]
+pub trait FieldValue<T, M> {
+    /// The value as BSON.
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error>;
+}
+
+impl<T: Serialize, M> FieldValue<T, M> for T {
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        to_bson(self)
+    }
+}
+
+impl<T: Serialize, M> FieldValue<T, M> for &T {
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        to_bson(*self)
+    }
+}
+
+impl<M> FieldValue<String, M> for &str {
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        Ok(Bson::String((*self).to_owned()))
+    }
+}
+
+impl<T: Serialize, M> FieldValue<Option<T>, M> for T {
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        to_bson(self)
+    }
+}
+
+impl<M> FieldValue<Option<String>, M> for &str {
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        Ok(Bson::String((*self).to_owned()))
+    }
+}
+
+/// Lossless numeric widenings, so an integer literal (typed `i32` by default) fits an
+/// `i64` or `f64` field; the value is stored with the field's own BSON type.
+macro_rules! widen {
+    ($($from:ty => $to:ty as $variant:ident($as:ty)),* $(,)?) => {
+        $(
+            impl<M> FieldValue<$to, M> for $from {
+                fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+                    Ok(Bson::$variant(<$as>::from(*self)))
+                }
+            }
+            impl<M> FieldValue<Option<$to>, M> for $from {
+                fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+                    Ok(Bson::$variant(<$as>::from(*self)))
+                }
+            }
+        )*
+    };
+}
+
+widen!(
+    i8 => i64 as Int64(i64),
+    i16 => i64 as Int64(i64),
+    i32 => i64 as Int64(i64),
+    u8 => i64 as Int64(i64),
+    u16 => i64 as Int64(i64),
+    u32 => i64 as Int64(i64),
+    i8 => i32 as Int32(i32),
+    i16 => i32 as Int32(i32),
+    u8 => i32 as Int32(i32),
+    u16 => i32 as Int32(i32),
+    i8 => f64 as Double(f64),
+    i16 => f64 as Double(f64),
+    i32 => f64 as Double(f64),
+    u8 => f64 as Double(f64),
+    u16 => f64 as Double(f64),
+    u32 => f64 as Double(f64),
+    f32 => f64 as Double(f64),
+);
+
+macro_rules! marker_trait {
+    ($(#[$doc:meta])* $name:ident, $message:literal, [$($ty:ty),* $(,)?]) => {
+        $(#[$doc])*
+        #[diagnostic::on_unimplemented(message = $message, label = "not allowed on this field")]
+        pub trait $name<M> {}
+        $(
+            impl<M> $name<M> for $ty {}
+            impl<M> $name<M> for Option<$ty> {}
+        )*
+    };
+}
+
+marker_trait!(
+    /// Field types `$inc` and `$mul` apply to.
+    Numeric,
+    "`$inc` and `$mul` need a numeric field; field `{M}` holds `{Self}`",
+    [i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bson::Decimal128]
+);
+
+marker_trait!(
+    /// Field types with a meaningful order: `$gt`/`$gte`/`$lt`/`$lte`, `$min`/`$max`.
+    Ordered,
+    "`$gt`, `$lt`, `$min` and `$max` need an ordered field (numbers, strings, dates, ids); field `{M}` holds `{Self}`",
+    [
+        i8,
+        i16,
+        i32,
+        i64,
+        u8,
+        u16,
+        u32,
+        u64,
+        f32,
+        f64,
+        bson::Decimal128,
+        String,
+        char,
+        bson::DateTime,
+        bson::Timestamp,
+        bson::oid::ObjectId,
+    ]
+);
+
+marker_trait!(
+    /// Field types holding text: `$regex` and the string helpers.
+    Text,
+    "`$regex` and string matching need a `String` field; field `{M}` holds `{Self}`",
+    [String]
+);
+
+marker_trait!(
+    /// Field types `$currentDate` may set.
+    DateLike,
+    "`$currentDate` needs a date or timestamp field; field `{M}` holds `{Self}`",
+    [bson::DateTime, bson::Timestamp]
+);
+
+/// `Option` fields: the only ones that may be unset or compared with null.
+#[diagnostic::on_unimplemented(
+    message = "`$unset` and null checks need an `Option` field; field `{M}` holds `{Self}`, which is always present",
+    label = "not an `Option` field"
+)]
+pub trait Optional<M> {}
+
+impl<T, M> Optional<M> for Option<T> {}
+
+/// Array fields (`Vec<T>`): `$push`, `$addToSet`, `$pull`, `$pop`, `$size`, `$all`,
+/// `$elemMatch`. `Elem` is the element type.
+#[diagnostic::on_unimplemented(
+    message = "array operators (`$push`, `$pull`, `$addToSet`, `$pop`, `$size`, `$all`, `$elemMatch`) need a `Vec` field; field `{M}` holds `{Self}`",
+    label = "not an array field"
+)]
+pub trait Array<M> {
+    /// The element type.
+    type Elem;
+}
+
+impl<T, M> Array<M> for Vec<T> {
+    type Elem = T;
+}
+
+impl<T, M> Array<M> for Option<Vec<T>> {
+    type Elem = T;
+}
+
+/// Map fields (`HashMap<String, V>`, `BTreeMap<String, V>`): paths by key.
+#[diagnostic::on_unimplemented(
+    message = "key paths need a map field with `String` keys; field `{M}` holds `{Self}`",
+    label = "not a map field"
+)]
+pub trait Map<M> {
+    /// The value type.
+    type Value;
+}
+
+impl<V, S, M> Map<M> for std::collections::HashMap<String, V, S> {
+    type Value = V;
+}
+
+impl<V, M> Map<M> for std::collections::BTreeMap<String, V> {
+    type Value = V;
+}

@@ -1,0 +1,137 @@
+//! The derive's model of a struct: every field with its stored name, every attribute
+//! validated, all errors collected so one build reports every mistake.
+
+use crate::attr::{self, OdmContainer};
+use crate::case::{self, RenameRule};
+use darling::FromDeriveInput;
+use proc_macro2::Span;
+use quote::quote;
+use syn::spanned::Spanned;
+
+/// A struct as the derives see it.
+pub struct Container {
+    pub ident: syn::Ident,
+    pub vis: syn::Visibility,
+    pub fields: Vec<Field>,
+    pub odm: OdmContainer,
+    /// `::odm`, or the path given by `#[odm(crate = "...")]`.
+    pub krate: syn::Path,
+}
+
+/// One named field.
+pub struct Field {
+    pub ident: syn::Ident,
+    pub ty: syn::Type,
+    /// The name serde writes it under.
+    pub stored: String,
+    /// Whether it gets a typed path (it is stored and not `#[odm(skip)]`).
+    pub has_path: bool,
+    /// `#[serde(flatten)]`: its fields sit at the parent's level.
+    pub flatten: bool,
+}
+
+impl Field {
+    /// The field's name in Rust, without a raw-identifier prefix.
+    pub fn rust_name(&self) -> String {
+        let name = self.ident.to_string();
+        name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+    }
+}
+
+impl Container {
+    /// Parses and validates the input; every problem found is returned at once.
+    pub fn from_ast(
+        input: &syn::DeriveInput,
+        derive: &str,
+    ) -> Result<Container, proc_macro2::TokenStream> {
+        let mut errors: Vec<syn::Error> = Vec::new();
+        if !matches!(&input.data, syn::Data::Struct(s) if matches!(s.fields, syn::Fields::Named(_)))
+        {
+            return Err(syn::Error::new(
+                input.ident.span(),
+                format!("#[derive({derive})] needs a struct with named fields"),
+            )
+            .to_compile_error());
+        }
+        let odm = match OdmContainer::from_derive_input(input) {
+            Ok(odm) => odm,
+            Err(err) => return Err(err.write_errors()),
+        };
+        if !odm.generics.params.is_empty() {
+            errors.push(syn::Error::new(
+                odm.generics.span(),
+                format!("#[derive({derive})] does not support generic structs"),
+            ));
+        }
+        let serde = attr::serde_container(&input.attrs, &mut errors);
+        let rename_all: Option<RenameRule> = serde.rename_all;
+        let mut fields = Vec::new();
+        if let darling::ast::Data::Struct(data) = &odm.data {
+            for f in &data.fields {
+                let Some(ident) = f.ident.clone() else {
+                    continue;
+                };
+                let serde_attrs = attr::serde_field(&f.attrs, &mut errors);
+                let rust_name = ident.to_string();
+                let rust_name = rust_name
+                    .strip_prefix("r#")
+                    .unwrap_or(&rust_name)
+                    .to_owned();
+                let stored = serde_attrs.rename.clone().unwrap_or_else(|| {
+                    rename_all.map_or(rust_name.clone(), |rule| rule.apply_to_field(&rust_name))
+                });
+                fields.push(Field {
+                    ident,
+                    ty: f.ty.clone(),
+                    stored,
+                    has_path: !serde_attrs.skip_serializing && !f.skip.is_present(),
+                    flatten: serde_attrs.flatten,
+                });
+            }
+        }
+        let krate = odm
+            .krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::odm));
+        if errors.is_empty() {
+            Ok(Container {
+                ident: odm.ident.clone(),
+                vis: odm.vis.clone(),
+                fields,
+                odm,
+                krate,
+            })
+        } else {
+            let errors = errors.iter().map(syn::Error::to_compile_error);
+            Err(quote!(#(#errors)*))
+        }
+    }
+
+    /// Fields that get typed paths.
+    pub fn path_fields(&self) -> impl Iterator<Item = &Field> {
+        self.fields.iter().filter(|f| f.has_path)
+    }
+
+    /// `UserFields`.
+    pub fn fields_ident(&self) -> syn::Ident {
+        syn::Ident::new(&format!("{}Fields", self.ident), self.ident.span())
+    }
+
+    /// `user_fields`, the module of field markers.
+    pub fn markers_ident(&self) -> syn::Ident {
+        markers_ident_for(&self.ident)
+    }
+}
+
+/// The markers module of a struct named `ident`.
+pub fn markers_ident_for(ident: &syn::Ident) -> syn::Ident {
+    syn::Ident::new(
+        &format!("{}_fields", case::snake_case(&ident.to_string())),
+        ident.span(),
+    )
+}
+
+/// An error spanned on `span`.
+pub fn error(span: Span, message: impl std::fmt::Display) -> proc_macro2::TokenStream {
+    syn::Error::new(span, message.to_string()).to_compile_error()
+}

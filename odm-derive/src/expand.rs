@@ -1,0 +1,335 @@
+//! Code generation. Reads only the validated [`Container`]; never walks `syn` input.
+
+use crate::ast::{self, Container, Field};
+use crate::case;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+/// The module of zero-sized markers naming each field (`user_fields::email`).
+fn markers(c: &Container) -> TokenStream {
+    let krate = &c.krate;
+    let vis = &c.vis;
+    let module = c.markers_ident();
+    let doc = format!(
+        "Markers naming the fields of [`{}`] in typed paths and compile errors.",
+        c.ident
+    );
+    let items = c.path_fields().map(|f| {
+        let ident = &f.ident;
+        let stored = &f.stored;
+        let rust = f.rust_name();
+        let doc = format!("The field `{rust}`, stored as `{stored}`.");
+        quote! {
+            #[doc = #doc]
+            #[derive(Debug, Clone, Copy)]
+            pub enum #ident {}
+            impl #krate::FieldMarker for #ident {
+                const NAME: &'static str = #stored;
+                const RUST_NAME: &'static str = #rust;
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+            #(#items)*
+        }
+    }
+}
+
+/// `<T as FieldType>::Path<Root, marker>`.
+fn path_type(c: &Container, f: &Field, root: &TokenStream) -> TokenStream {
+    let krate = &c.krate;
+    let ty = &f.ty;
+    let module = c.markers_ident();
+    let ident = &f.ident;
+    quote!(<#ty as #krate::FieldType>::Path<#root, #module::#ident>)
+}
+
+/// The expression building a field's path under `prefix` (an expression of type `&str`).
+fn path_value(
+    c: &Container,
+    f: &Field,
+    root: &TokenStream,
+    prefix: Option<&TokenStream>,
+) -> TokenStream {
+    let krate = &c.krate;
+    let ty = &f.ty;
+    let module = c.markers_ident();
+    let ident = &f.ident;
+    let stored = &f.stored;
+    let path = match (f.flatten, prefix) {
+        (true, Some(prefix)) => {
+            quote!(#krate::__private::Cow::Owned(::std::string::String::from(#prefix)))
+        }
+        (true, None) => quote!(#krate::__private::Cow::Borrowed("")),
+        (false, Some(prefix)) => quote!(#krate::path::join(#prefix, #stored)),
+        (false, None) => quote!(#krate::__private::Cow::Borrowed(#stored)),
+    };
+    quote!(<#ty as #krate::FieldType>::path_at::<#root, #module::#ident>(#path))
+}
+
+fn field_doc(f: &Field) -> String {
+    format!(
+        "Typed path of `{}` (stored as `{}`).",
+        f.rust_name(),
+        f.stored
+    )
+}
+
+pub fn model(c: &Container) -> TokenStream {
+    let krate = &c.krate;
+    let ident = &c.ident;
+    let vis = &c.vis;
+    let fields_ident = c.fields_ident();
+    let root = quote!(#ident);
+    let collection = c
+        .odm
+        .collection
+        .clone()
+        .unwrap_or_else(|| case::collection_name(&ident.to_string()));
+    let id_fields: Vec<&Field> = c.fields.iter().filter(|f| f.stored == "_id").collect();
+    let id = match id_fields.as_slice() {
+        [one] => *one,
+        [] => {
+            return ast::error(
+                ident.span(),
+                format!("`{ident}` has no `_id` field: a model needs one, e.g. `#[serde(rename = \"_id\")] id: ObjectId`"),
+            )
+        }
+        [_, second, ..] => {
+            return ast::error(second.ident.span(), "a model can have only one field stored as `_id`");
+        }
+    };
+    if !id.has_path {
+        return ast::error(
+            id.ident.span(),
+            "the `_id` field must be stored: it cannot be skipped",
+        );
+    }
+    let id_ident = &id.ident;
+    let id_ty = &id.ty;
+    let decls = c.path_fields().map(|f| {
+        let name = &f.ident;
+        let ty = path_type(c, f, &root);
+        let doc = field_doc(f);
+        quote!(#[doc = #doc] pub #name: #ty)
+    });
+    let inits = c.path_fields().map(|f| {
+        let name = &f.ident;
+        let value = path_value(c, f, &root, None);
+        quote!(#name: #value)
+    });
+    let markers = markers(c);
+    let struct_doc = format!("Typed paths of the fields of [`{ident}`], from `{ident}::fields()`.");
+    let collection_doc = format!("The collection `{collection}`.");
+    quote! {
+        #markers
+
+        #[doc = #struct_doc]
+        #[allow(dead_code)]
+        #vis struct #fields_ident {
+            #(#decls,)*
+        }
+
+        impl #krate::Model for #ident {
+            type Id = #id_ty;
+            type Fields = #fields_ident;
+            #[doc = #collection_doc]
+            const COLLECTION: &'static str = #collection;
+            fn fields() -> #fields_ident {
+                #fields_ident { #(#inits,)* }
+            }
+            fn id(&self) -> &#id_ty {
+                &self.#id_ident
+            }
+        }
+
+        impl #ident {
+            /// Typed paths of this model's fields, for filters, updates, sorts and indexes.
+            #[allow(dead_code)]
+            #vis fn fields() -> #fields_ident {
+                <Self as #krate::Model>::fields()
+            }
+        }
+    }
+}
+
+pub fn embedded(c: &Container) -> TokenStream {
+    let krate = &c.krate;
+    let ident = &c.ident;
+    let vis = &c.vis;
+    let fields_ident = c.fields_ident();
+    let root = quote!(R);
+    let prefix = quote!(&prefix);
+    let decls = c.path_fields().map(|f| {
+        let name = &f.ident;
+        let ty = path_type(c, f, &root);
+        let doc = field_doc(f);
+        quote!(#[doc = #doc] pub #name: #ty)
+    });
+    let inits = c.path_fields().map(|f| {
+        let name = &f.ident;
+        let value = path_value(c, f, &root, Some(&prefix));
+        quote!(#name: #value)
+    });
+    let markers = markers(c);
+    let struct_doc = format!(
+        "Typed paths of the fields of the embedded [`{ident}`]; dereferences to the path of the whole document."
+    );
+    quote! {
+        #markers
+
+        #[doc = #struct_doc]
+        #[allow(dead_code)]
+        #vis struct #fields_ident<R, M: #krate::FieldMarker> {
+            #(#decls,)*
+            __self: #krate::Field<R, #ident, M>,
+        }
+
+        impl<R, M: #krate::FieldMarker> ::std::ops::Deref for #fields_ident<R, M> {
+            type Target = #krate::Field<R, #ident, M>;
+            fn deref(&self) -> &Self::Target {
+                &self.__self
+            }
+        }
+
+        impl<R, M: #krate::FieldMarker> #krate::TypedPath for #fields_ident<R, M> {
+            type Root = R;
+            type Value = #ident;
+            type Marker = M;
+            fn path(&self) -> &str {
+                self.__self.path()
+            }
+        }
+
+        impl #krate::Embedded for #ident {
+            type Fields<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
+            fn fields_at<R, M: #krate::FieldMarker>(prefix: #krate::path::Path) -> #fields_ident<R, M> {
+                #fields_ident {
+                    #(#inits,)*
+                    __self: #krate::Field::new(prefix),
+                }
+            }
+        }
+
+        impl #krate::FieldType for #ident {
+            type Path<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
+            fn path_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Path<R, M> {
+                <Self as #krate::Embedded>::fields_at(path)
+            }
+        }
+    }
+}
+
+pub fn value(input: &syn::DeriveInput) -> TokenStream {
+    use darling::FromDeriveInput;
+    #[derive(FromDeriveInput)]
+    #[darling(attributes(odm), supports(struct_any, enum_any))]
+    struct ValueAttrs {
+        ident: syn::Ident,
+        generics: syn::Generics,
+        #[darling(rename = "crate")]
+        krate: Option<syn::Path>,
+        ordered: darling::util::Flag,
+        numeric: darling::util::Flag,
+    }
+    let attrs = match ValueAttrs::from_derive_input(input) {
+        Ok(a) => a,
+        Err(err) => return err.write_errors(),
+    };
+    if !attrs.generics.params.is_empty() {
+        return ast::error(
+            attrs.ident.span(),
+            "#[derive(Value)] does not support generic types",
+        );
+    }
+    let krate = attrs.krate.unwrap_or_else(|| syn::parse_quote!(::odm));
+    let ident = &attrs.ident;
+    let ordered = attrs.ordered.is_present().then(|| {
+        quote! {
+            impl<M> #krate::value::Ordered<M> for #ident {}
+            impl<M> #krate::value::Ordered<M> for ::std::option::Option<#ident> {}
+        }
+    });
+    let numeric = attrs.numeric.is_present().then(|| {
+        quote! {
+            impl<M> #krate::value::Numeric<M> for #ident {}
+            impl<M> #krate::value::Numeric<M> for ::std::option::Option<#ident> {}
+        }
+    });
+    quote! {
+        impl #krate::FieldType for #ident {
+            type Path<R, M: #krate::FieldMarker> = #krate::Field<R, #ident, M>;
+            fn path_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Path<R, M> {
+                #krate::Field::new(path)
+            }
+        }
+        #ordered
+        #numeric
+    }
+}
+
+pub fn projection(c: &Container) -> TokenStream {
+    let krate = &c.krate;
+    let ident = &c.ident;
+    let Some(model) = c.odm.model.clone() else {
+        return ast::error(
+            ident.span(),
+            "#[derive(Projection)] needs `#[odm(model = TheModel)]`",
+        );
+    };
+    // The model's marker module sits beside the model: `a::b::User` -> `a::b::user_fields`.
+    let mut markers_path = model.clone();
+    if let Some(last) = markers_path.segments.last_mut() {
+        last.ident = ast::markers_ident_for(&last.ident);
+        last.arguments = syn::PathArguments::None;
+    }
+    let mut checks = Vec::new();
+    let mut inserts = Vec::new();
+    let mut id_included = Vec::new();
+    for f in c.path_fields() {
+        let name = &f.ident;
+        let ty = &f.ty;
+        let stored = &f.stored;
+        let message = format!(
+            "projection field `{}` is stored as `{stored}` here but under another name in the model: give it the model's #[serde(rename)]",
+            f.rust_name()
+        );
+        checks.push(quote! {
+            #krate::__private::assert_same_field::<_, #model, #ty>(&fields.#name);
+            const _: () = ::std::assert!(
+                #krate::__private::str_eq(<#markers_path::#name as #krate::FieldMarker>::NAME, #stored),
+                #message
+            );
+        });
+        inserts.push(quote! {
+            doc.insert(#krate::TypedPath::path(&fields.#name), 1_i32);
+        });
+        id_included.push(quote!(#krate::__private::str_eq(<#markers_path::#name as #krate::FieldMarker>::NAME, "_id")));
+    }
+    let check_fn = format_ident!("__odm_check_{}", ident);
+    quote! {
+        impl #krate::Projection for #ident {
+            type Model = #model;
+            fn projection() -> #krate::__private::bson::Document {
+                let fields = <#model as #krate::Model>::fields();
+                let mut doc = #krate::__private::bson::Document::new();
+                #(#inserts)*
+                const ID_INCLUDED: bool = false #(|| #id_included)*;
+                if !ID_INCLUDED {
+                    doc.insert("_id", 0_i32);
+                }
+                doc
+            }
+        }
+
+        #[allow(non_snake_case, dead_code)]
+        fn #check_fn(fields: <#model as #krate::Model>::Fields) {
+            #(#checks)*
+        }
+    }
+}
