@@ -17,7 +17,7 @@ pub fn to_bson<T: Serialize + ?Sized>(value: &T) -> Result<Bson, bson::ser::Erro
 /// the field's own type, a reference to it, `&str` for strings, and a `T` for an
 /// `Option<T>` field.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be compared with field `{M}`, which holds `{T}`",
+    message = "`{Self}` is not a value for field `{M}`, which holds `{T}`",
     label = "expected a value of type `{T}`"
 )]
 pub trait FieldValue<T, M> {
@@ -99,9 +99,9 @@ macro_rules! marker_trait {
         $(#[$doc])*
         #[diagnostic::on_unimplemented(message = $message, label = "not allowed on this field")]
         pub trait $name<M> {}
+        impl<T: $name<M>, M> $name<M> for Option<T> {}
         $(
             impl<M> $name<M> for $ty {}
-            impl<M> $name<M> for Option<$ty> {}
         )*
     };
 }

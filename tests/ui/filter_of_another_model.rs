@@ -1,0 +1,30 @@
+use odm::{Embedded, Model};
+use serde::{Deserialize, Serialize};
+
+#[derive(Model, Serialize, Deserialize)]
+struct User {
+    #[serde(rename = "_id")]
+    id: bson::oid::ObjectId,
+    email: String,
+    age: i32,
+    active: bool,
+    nickname: Option<String>,
+    tags: Vec<String>,
+    address: Address,
+}
+
+#[derive(Embedded, Serialize, Deserialize)]
+struct Address {
+    city: String,
+}
+
+#[derive(Model, Serialize, Deserialize)]
+struct Order {
+    #[serde(rename = "_id")]
+    id: i64,
+    total: i64,
+}
+
+fn main() {
+    let _: odm::Filter<User> = Order::fields().total.gt(5);
+}
