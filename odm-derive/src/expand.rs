@@ -252,13 +252,11 @@ pub fn value(input: &syn::DeriveInput) -> TokenStream {
     let ordered = attrs.ordered.is_present().then(|| {
         quote! {
             impl<M> #krate::value::Ordered<M> for #ident {}
-            impl<M> #krate::value::Ordered<M> for ::std::option::Option<#ident> {}
         }
     });
     let numeric = attrs.numeric.is_present().then(|| {
         quote! {
             impl<M> #krate::value::Numeric<M> for #ident {}
-            impl<M> #krate::value::Numeric<M> for ::std::option::Option<#ident> {}
         }
     });
     quote! {
