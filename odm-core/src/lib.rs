@@ -6,26 +6,34 @@
 //! `inc` exists only on numeric fields, `unset` only on `Option`s, `push` only on `Vec`s.
 #![deny(missing_docs)]
 
+pub mod bulk;
 pub mod error;
 pub mod filter;
 pub mod model;
 pub mod path;
 pub mod projection;
+pub mod repository;
 pub mod sort;
+pub mod transaction;
 pub mod update;
+pub mod validation;
 pub mod value;
 
-pub use error::{BuildError, Error, Result};
+pub use bulk::{BulkFailure, BulkResult};
+pub use error::{BuildError, Error, FieldViolation, Result};
 pub use filter::Filter;
 pub use model::{Embedded, Model};
 pub use path::{Field, FieldMarker, FieldType, TypedPath};
 pub use projection::Projection;
+pub use repository::Repo;
 pub use sort::Sort;
+pub use transaction::{transaction, transaction_with, RetryPolicy, TransactionBody};
 pub use update::{PushEach, Update};
 
 #[doc(hidden)]
 pub mod __private {
     //! Items generated code refers to; not part of the public API.
+    pub use crate::validation::validate;
     pub use bson;
     pub use std::borrow::Cow;
 

@@ -21,6 +21,11 @@ pub trait Model: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     fn fields() -> Self::Fields;
     /// The document's `_id`.
     fn id(&self) -> &Self::Id;
+    /// Checks the document before it is written. `#[odm(validate)]` on the struct makes
+    /// this run `validator::Validate`; by default every document is valid.
+    fn validate(&self) -> Result<(), Vec<crate::error::FieldViolation>> {
+        Ok(())
+    }
 }
 
 /// A struct stored as an embedded document inside a model (or another embedded struct).

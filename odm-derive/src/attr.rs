@@ -16,6 +16,8 @@ pub struct OdmContainer {
     pub data: darling::ast::Data<(), OdmField>,
     /// `collection = "name"` (models).
     pub collection: Option<String>,
+    /// `validate` (models): run `validator::Validate` before whole documents are written.
+    pub validate: Flag,
     /// `model = Path` (projections).
     pub model: Option<syn::Path>,
     /// `crate = "path"`: where the `odm` crate is (default `::odm`).

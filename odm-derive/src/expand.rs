@@ -124,6 +124,13 @@ pub fn model(c: &Container) -> TokenStream {
         quote!(#name: #value)
     });
     let markers = markers(c);
+    let validate = c.odm.validate.is_present().then(|| {
+        quote! {
+            fn validate(&self) -> ::std::result::Result<(), ::std::vec::Vec<#krate::FieldViolation>> {
+                #krate::__private::validate(self)
+            }
+        }
+    });
     let struct_doc = format!("Typed paths of the fields of [`{ident}`], from `{ident}::fields()`.");
     let collection_doc = format!("The collection `{collection}`.");
     quote! {
@@ -146,6 +153,7 @@ pub fn model(c: &Container) -> TokenStream {
             fn id(&self) -> &#id_ty {
                 &self.#id_ident
             }
+            #validate
         }
 
         impl #ident {

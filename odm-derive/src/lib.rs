@@ -28,7 +28,8 @@ fn run(
 /// for every stored field (`User::fields()`), the collection name and the `_id` accessor.
 ///
 /// Attributes: `#[odm(collection = "name")]` on the struct (default: the type name in
-/// snake_case, pluralized); `#[odm(skip)]` on a field that gets no typed path. Stored
+/// snake_case, pluralized); `#[odm(validate)]` to run the struct's `validator::Validate`
+/// before whole documents are written; `#[odm(skip)]` on a field that gets no typed path. Stored
 /// names follow `#[serde(rename)]`, `#[serde(rename_all)]`, `skip` and `flatten`.
 #[proc_macro_derive(Model, attributes(odm))]
 pub fn derive_model(input: TokenStream) -> TokenStream {

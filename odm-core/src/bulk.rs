@@ -1,0 +1,316 @@
+//! Bulk writes mixing typed inserts, updates, replacements and deletes.
+//!
+//! Consecutive operations of one kind travel in one `insert`/`update`/`delete` command
+//! (MongoDB's bulk write API), so order is kept and round trips are few. Whole documents
+//! are validated before anything is sent.
+
+use crate::error::{Error, FieldViolation, Result};
+use crate::filter::Filter;
+use crate::model::Model;
+use crate::repository::Repo;
+use crate::update::Update;
+use bson::{doc, oid::ObjectId, Bson, Document};
+use mongodb::ClientSession;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+
+/// How many statements go in one command at most.
+const MAX_BATCH: usize = 1000;
+
+/// Counts of what a bulk write did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BulkResult {
+    /// Documents inserted.
+    pub inserted: u64,
+    /// Documents matched by updates and replacements.
+    pub matched: u64,
+    /// Documents actually changed.
+    pub modified: u64,
+    /// Documents deleted.
+    pub deleted: u64,
+    /// `(operation index, _id)` of every upserted document.
+    pub upserted: Vec<(usize, Bson)>,
+    /// `(operation index, _id)` of every inserted document.
+    pub inserted_ids: Vec<(usize, Bson)>,
+}
+
+/// One failed operation of a bulk write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkFailure {
+    /// The operation's index in the bulk write.
+    pub index: usize,
+    /// The server's error code.
+    pub code: i32,
+    /// The server's message.
+    pub message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Insert,
+    Update,
+    Delete,
+}
+
+struct Op {
+    kind: Kind,
+    statement: Document,
+}
+
+/// [`Repo::bulk`]: add operations, then await.
+#[must_use = "a bulk write does nothing until awaited"]
+pub struct BulkWrite<'a, M: Model> {
+    repo: &'a Repo<M>,
+    ops: Vec<Op>,
+    invalid: Vec<FieldViolation>,
+    error: Option<Error>,
+    ordered: bool,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> BulkWrite<'a, M> {
+    pub(crate) fn new(repo: &'a Repo<M>) -> Self {
+        Self {
+            repo,
+            ops: Vec::new(),
+            invalid: Vec::new(),
+            error: None,
+            ordered: true,
+            session: None,
+        }
+    }
+
+    fn push(mut self, kind: Kind, statement: Result<Document>) -> Self {
+        match statement {
+            Ok(statement) => self.ops.push(Op { kind, statement }),
+            Err(err) => {
+                self.error.get_or_insert(err);
+            }
+        }
+        self
+    }
+
+    fn whole(&mut self, doc: &M) -> Result<Document> {
+        if let Err(fields) = doc.validate() {
+            let index = self.ops.len();
+            self.invalid.extend(fields.into_iter().map(|mut v| {
+                v.path = format!("[{index}].{}", v.path);
+                v
+            }));
+        }
+        bson::to_document(doc).map_err(|e| Error::Build(crate::BuildError::new("", e)))
+    }
+
+    /// Inserts `doc` (an `_id` is generated when it has none).
+    pub fn insert(mut self, doc: &M) -> Self {
+        let statement = self.whole(doc).map(|mut d| {
+            if !d.contains_key("_id") {
+                let mut with_id = doc! { "_id": ObjectId::new() };
+                with_id.extend(d);
+                d = with_id;
+            }
+            d
+        });
+        self.push(Kind::Insert, statement)
+    }
+
+    fn update(self, filter: Filter<M>, update: Update<M>, multi: bool, upsert: bool) -> Self {
+        let statement = filter
+            .into_document()
+            .and_then(|q| {
+                update
+                    .into_document()
+                    .map(|u| doc! { "q": q, "u": u, "multi": multi, "upsert": upsert })
+            })
+            .map_err(Error::from);
+        self.push(Kind::Update, statement)
+    }
+
+    /// Updates the first document matching `filter`.
+    pub fn update_one(self, filter: impl Into<Filter<M>>, update: impl Into<Update<M>>) -> Self {
+        self.update(filter.into(), update.into(), false, false)
+    }
+
+    /// Updates every document matching `filter`.
+    pub fn update_many(self, filter: impl Into<Filter<M>>, update: impl Into<Update<M>>) -> Self {
+        self.update(filter.into(), update.into(), true, false)
+    }
+
+    /// Updates the first document matching `filter`, inserting one when none does.
+    pub fn upsert_one(self, filter: impl Into<Filter<M>>, update: impl Into<Update<M>>) -> Self {
+        self.update(filter.into(), update.into(), false, true)
+    }
+
+    /// Replaces the first document matching `filter` with `doc`.
+    pub fn replace_one(mut self, filter: impl Into<Filter<M>>, doc: &M) -> Self {
+        let statement = self.whole(doc).and_then(|u| {
+            let q = filter.into().into_document()?;
+            Ok(doc! { "q": q, "u": u, "multi": false, "upsert": false })
+        });
+        self.push(Kind::Update, statement)
+    }
+
+    /// Deletes the first document matching `filter`.
+    pub fn delete_one(self, filter: impl Into<Filter<M>>) -> Self {
+        let statement = filter
+            .into()
+            .into_document()
+            .map(|q| doc! { "q": q, "limit": 1 })
+            .map_err(Error::from);
+        self.push(Kind::Delete, statement)
+    }
+
+    /// Deletes every document matching `filter`.
+    pub fn delete_many(self, filter: impl Into<Filter<M>>) -> Self {
+        let statement = filter
+            .into()
+            .into_document()
+            .map(|q| doc! { "q": q, "limit": 0 })
+            .map_err(Error::from);
+        self.push(Kind::Delete, statement)
+    }
+
+    /// Unordered: the server runs every operation even after a failure.
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.ordered = ordered;
+        self
+    }
+
+    /// Runs the bulk write inside `session`.
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    async fn run(mut self) -> Result<BulkResult> {
+        if !self.invalid.is_empty() {
+            return Err(Error::Validation {
+                collection: M::COLLECTION,
+                fields: self.invalid,
+            });
+        }
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        let coll = self.repo.collection();
+        let db = coll.client().database(&coll.namespace().db);
+        let mut result = BulkResult::default();
+        let mut failures = Vec::new();
+        let mut start = 0;
+        while start < self.ops.len() {
+            let kind = self.ops[start].kind;
+            let mut end = start;
+            while end < self.ops.len() && self.ops[end].kind == kind && end - start < MAX_BATCH {
+                end += 1;
+            }
+            let statements: Vec<Bson> = self.ops[start..end]
+                .iter()
+                .map(|o| Bson::Document(o.statement.clone()))
+                .collect();
+            let (name, field) = match kind {
+                Kind::Insert => ("insert", "documents"),
+                Kind::Update => ("update", "updates"),
+                Kind::Delete => ("delete", "deletes"),
+            };
+            let command = doc! { name: coll.name(), field: statements, "ordered": self.ordered };
+            let action = db.run_command(command);
+            let reply = match self.session.as_deref_mut() {
+                Some(s) => action.session(s).await,
+                None => action.await,
+            }
+            .map_err(|e| Error::from_driver(coll.name(), e))?;
+            let n = reply_count(&reply, "n");
+            match kind {
+                Kind::Insert => {
+                    result.inserted += n;
+                    let failed: Vec<usize> =
+                        write_errors(&reply).iter().map(|(i, _, _)| *i).collect();
+                    for (offset, op) in self.ops[start..end].iter().enumerate() {
+                        if !failed.contains(&offset)
+                            && (!self.ordered || failed.first().is_none_or(|f| offset < *f))
+                        {
+                            if let Some(id) = op.statement.get("_id") {
+                                result.inserted_ids.push((start + offset, id.clone()));
+                            }
+                        }
+                    }
+                }
+                Kind::Update => {
+                    let upserted = reply.get_array("upserted").cloned().unwrap_or_default();
+                    result.matched += n - upserted.len() as u64;
+                    result.modified += reply_count(&reply, "nModified");
+                    for entry in upserted {
+                        if let Bson::Document(entry) = entry {
+                            let index = reply_count(&entry, "index") as usize;
+                            result.upserted.push((
+                                start + index,
+                                entry.get("_id").cloned().unwrap_or(Bson::Null),
+                            ));
+                        }
+                    }
+                }
+                Kind::Delete => result.deleted += n,
+            }
+            let errors = write_errors(&reply);
+            let stop = self.ordered && !errors.is_empty();
+            failures.extend(
+                errors
+                    .into_iter()
+                    .map(|(index, code, message)| BulkFailure {
+                        index: start + index,
+                        code,
+                        message,
+                    }),
+            );
+            if stop {
+                break;
+            }
+            start = end;
+        }
+        if failures.is_empty() {
+            Ok(result)
+        } else {
+            Err(Error::BulkWrite {
+                collection: coll.name().to_owned(),
+                result: Box::new(result),
+                failures,
+            })
+        }
+    }
+}
+
+fn reply_count(reply: &Document, key: &str) -> u64 {
+    match reply.get(key) {
+        Some(Bson::Int32(n)) => (*n).max(0) as u64,
+        Some(Bson::Int64(n)) => (*n).max(0) as u64,
+        Some(Bson::Double(n)) => n.max(0.0) as u64,
+        _ => 0,
+    }
+}
+
+fn write_errors(reply: &Document) -> Vec<(usize, i32, String)> {
+    reply
+        .get_array("writeErrors")
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.as_document())
+                .map(|e| {
+                    (
+                        reply_count(e, "index") as usize,
+                        e.get_i32("code").unwrap_or_default(),
+                        e.get_str("errmsg").unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl<'a, M: Model> IntoFuture for BulkWrite<'a, M> {
+    type Output = Result<BulkResult>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<BulkResult>> + Send + 'a>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}

@@ -1,0 +1,1009 @@
+//! The repository: typed operations on a model's collection, executed by the driver.
+//!
+//! [`Repo<M>`] wraps the driver's `Collection<M>` and never hides it
+//! ([`Repo::collection`]). Every operation accepts typed or raw filters and updates,
+//! takes an optional [`ClientSession`] (`.session(&mut s)`), validates whole documents
+//! before sending them, maps server errors to [`Error`], and runs inside a `tracing` span
+//! carrying the collection and operation (never document contents).
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::model::Model;
+use crate::path::Field;
+use crate::projection::Projection;
+use crate::sort::Sort;
+use crate::update::Update;
+use crate::BuildError;
+use bson::{doc, Bson, Document, RawDocumentBuf};
+use futures::{Stream, StreamExt, TryStreamExt};
+use mongodb::options::{
+    Collation, FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions,
+    FindOptions, Hint, ReplaceOptions, ReturnDocument, UpdateModifications, UpdateOptions,
+};
+use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
+use mongodb::{ClientSession, Collection, Database};
+use serde::de::DeserializeOwned;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Typed access to the collection of model `M`.
+///
+/// ```no_run
+/// # use odm_core::{Model, Repo};
+/// # async fn demo<User: Model>(db: mongodb::Database) -> odm_core::Result<()> {
+/// let users: Repo<User> = Repo::new(&db);
+/// let raw: &mongodb::Collection<User> = users.collection();
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Repo<M: Model> {
+    coll: Collection<M>,
+}
+
+impl<M: Model> Clone for Repo<M> {
+    fn clone(&self) -> Self {
+        Self {
+            coll: self.coll.clone(),
+        }
+    }
+}
+
+/// Runs `future` in a span naming the collection and operation, and records its duration.
+async fn traced<T>(
+    collection: &str,
+    operation: &'static str,
+    future: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let span = tracing::debug_span!("odm", collection, operation);
+    async move {
+        let started = Instant::now();
+        let result = future.await;
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        match &result {
+            Ok(_) => tracing::debug!(elapsed_us, "ok"),
+            Err(err) => tracing::debug!(elapsed_us, error = %err, "failed"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+fn check<M: Model>(doc: &M) -> Result<()> {
+    doc.validate().map_err(|fields| Error::Validation {
+        collection: M::COLLECTION,
+        fields,
+    })
+}
+
+impl<M: Model> Repo<M> {
+    /// The repository of `M` in `db`, on the collection named [`Model::COLLECTION`].
+    pub fn new(db: &Database) -> Self {
+        Self {
+            coll: db.collection(M::COLLECTION),
+        }
+    }
+
+    /// A repository on an explicitly chosen collection (another name, other options).
+    pub fn from_collection(coll: Collection<M>) -> Self {
+        Self { coll }
+    }
+
+    /// The driver's collection, for anything the repository does not cover.
+    pub fn collection(&self) -> &Collection<M> {
+        &self.coll
+    }
+
+    /// The same collection read and written as raw BSON documents.
+    pub fn documents(&self) -> Collection<Document> {
+        self.coll.clone_with_type()
+    }
+
+    fn name(&self) -> &str {
+        self.coll.name()
+    }
+
+    fn map_err(&self, err: mongodb::error::Error) -> Error {
+        Error::from_driver(self.coll.name(), err)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, raw: RawDocumentBuf) -> Result<T> {
+        bson::from_slice(raw.as_bytes()).map_err(|source| Error::Deserialize {
+            collection: self.name().to_owned(),
+            id: raw
+                .get("_id")
+                .ok()
+                .flatten()
+                .and_then(|id| Bson::try_from(id.to_raw_bson()).ok()),
+            source,
+        })
+    }
+
+    /// Inserts one document, after validating it.
+    pub fn insert_one<'a>(&'a self, doc: &'a M) -> InsertOne<'a, M> {
+        InsertOne {
+            repo: self,
+            doc,
+            session: None,
+        }
+    }
+
+    /// Inserts documents (ordered by default), after validating every one of them: if any
+    /// fails, nothing is sent and the error names each failing document's fields.
+    pub fn insert_many<'a, I>(&'a self, docs: I) -> InsertMany<'a, M>
+    where
+        I: IntoIterator<Item = &'a M>,
+    {
+        InsertMany {
+            repo: self,
+            docs: docs.into_iter().collect(),
+            ordered: true,
+            session: None,
+        }
+    }
+
+    /// Finds the documents matching `filter`; await it for a `Vec`, or call
+    /// [`Find::stream`], [`Find::one`], [`Find::project`].
+    pub fn find(&self, filter: impl Into<Filter<M>>) -> Find<'_, M, M> {
+        Find {
+            repo: self,
+            filter: filter.into().into_document(),
+            options: FindOptions::default(),
+            session: None,
+            _out: PhantomData,
+        }
+    }
+
+    /// The first document matching `filter`.
+    pub async fn find_one(&self, filter: impl Into<Filter<M>>) -> Result<Option<M>> {
+        self.find(filter).one().await
+    }
+
+    /// The document with this `_id`.
+    pub async fn find_by_id(&self, id: &M::Id) -> Result<Option<M>> {
+        self.find(Filter::raw(id_filter::<M>(id)?)).one().await
+    }
+
+    /// The document with this `_id`, or [`Error::NotFound`].
+    pub async fn get(&self, id: &M::Id) -> Result<M> {
+        let filter = id_filter::<M>(id)?;
+        self.find(Filter::raw(filter.clone()))
+            .one()
+            .await?
+            .ok_or(Error::NotFound {
+                collection: M::COLLECTION,
+                filter,
+            })
+    }
+
+    /// Counts the documents matching `filter`.
+    pub fn count(&self, filter: impl Into<Filter<M>>) -> Count<'_, M> {
+        Count {
+            repo: self,
+            filter: filter.into().into_document(),
+            limit: None,
+            session: None,
+        }
+    }
+
+    /// Whether any document matches `filter` (counts at most one).
+    pub async fn exists(&self, filter: impl Into<Filter<M>>) -> Result<bool> {
+        Ok(self.count(filter).limit(1).await? > 0)
+    }
+
+    /// The collection's size from its metadata (fast, no filter).
+    pub async fn estimated_count(&self) -> Result<u64> {
+        traced(self.name(), "estimated_count", async {
+            self.coll
+                .estimated_document_count()
+                .await
+                .map_err(|e| self.map_err(e))
+        })
+        .await
+    }
+
+    /// The distinct values of a field among the documents matching `filter`, typed as the
+    /// field. For an array field use [`Repo::distinct_elements`].
+    pub async fn distinct<T: DeserializeOwned, Mk>(
+        &self,
+        field: &Field<M, T, Mk>,
+        filter: impl Into<Filter<M>>,
+    ) -> Result<Vec<T>> {
+        self.distinct_values(field.path(), filter.into()).await
+    }
+
+    /// The distinct elements of an array field among the documents matching `filter`.
+    pub async fn distinct_elements<T: DeserializeOwned, Mk>(
+        &self,
+        field: &Field<M, Vec<T>, Mk>,
+        filter: impl Into<Filter<M>>,
+    ) -> Result<Vec<T>> {
+        self.distinct_values(field.path(), filter.into()).await
+    }
+
+    async fn distinct_values<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filter: Filter<M>,
+    ) -> Result<Vec<T>> {
+        let filter = filter.into_document()?;
+        traced(self.name(), "distinct", async {
+            let values = self
+                .coll
+                .distinct(path, filter)
+                .await
+                .map_err(|e| self.map_err(e))?;
+            values
+                .into_iter()
+                .map(|v| {
+                    bson::from_bson(v).map_err(|source| Error::Deserialize {
+                        collection: self.name().to_owned(),
+                        id: None,
+                        source,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Updates the first document matching `filter`.
+    pub fn update_one(
+        &self,
+        filter: impl Into<Filter<M>>,
+        update: impl Into<Update<M>>,
+    ) -> UpdateOp<'_, M> {
+        UpdateOp::new(
+            self,
+            filter.into(),
+            update
+                .into()
+                .into_document()
+                .map(UpdateModifications::Document),
+            false,
+        )
+    }
+
+    /// Updates every document matching `filter`.
+    pub fn update_many(
+        &self,
+        filter: impl Into<Filter<M>>,
+        update: impl Into<Update<M>>,
+    ) -> UpdateOp<'_, M> {
+        UpdateOp::new(
+            self,
+            filter.into(),
+            update
+                .into()
+                .into_document()
+                .map(UpdateModifications::Document),
+            true,
+        )
+    }
+
+    /// Updates with an aggregation pipeline (`[{$set: ...}]`), for updates computed from
+    /// the document itself.
+    pub fn update_with_pipeline(
+        &self,
+        filter: impl Into<Filter<M>>,
+        pipeline: Vec<Document>,
+        many: bool,
+    ) -> UpdateOp<'_, M> {
+        UpdateOp::new(
+            self,
+            filter.into(),
+            Ok(UpdateModifications::Pipeline(pipeline)),
+            many,
+        )
+    }
+
+    /// Replaces the first document matching `filter` with `doc` (validated first).
+    pub fn replace_one<'a>(
+        &'a self,
+        filter: impl Into<Filter<M>>,
+        doc: &'a M,
+    ) -> ReplaceOne<'a, M> {
+        ReplaceOne {
+            repo: self,
+            filter: filter.into().into_document(),
+            doc,
+            upsert: false,
+            session: None,
+        }
+    }
+
+    /// Updates the first document matching `filter` and returns it (before the update
+    /// unless [`FindOneAndModify::return_after`]).
+    pub fn find_one_and_update(
+        &self,
+        filter: impl Into<Filter<M>>,
+        update: impl Into<Update<M>>,
+    ) -> FindOneAndModify<'_, M> {
+        FindOneAndModify::new(
+            self,
+            filter.into(),
+            Modify::Update(update.into().into_document()),
+        )
+    }
+
+    /// Replaces the first document matching `filter` and returns it (validated first).
+    pub fn find_one_and_replace<'a>(
+        &'a self,
+        filter: impl Into<Filter<M>>,
+        doc: &'a M,
+    ) -> FindOneAndModify<'a, M> {
+        FindOneAndModify::new(self, filter.into(), Modify::Replace(doc))
+    }
+
+    /// Deletes the first document matching `filter` and returns it.
+    pub fn find_one_and_delete(&self, filter: impl Into<Filter<M>>) -> FindOneAndModify<'_, M> {
+        FindOneAndModify::new(self, filter.into(), Modify::Delete)
+    }
+
+    /// Deletes the first document matching `filter`.
+    pub fn delete_one(&self, filter: impl Into<Filter<M>>) -> DeleteOp<'_, M> {
+        DeleteOp {
+            repo: self,
+            filter: filter.into().into_document(),
+            many: false,
+            session: None,
+        }
+    }
+
+    /// Deletes every document matching `filter`.
+    pub fn delete_many(&self, filter: impl Into<Filter<M>>) -> DeleteOp<'_, M> {
+        DeleteOp {
+            repo: self,
+            filter: filter.into().into_document(),
+            many: true,
+            session: None,
+        }
+    }
+
+    /// Deletes the document with this `_id`; returns whether there was one.
+    pub async fn delete_by_id(&self, id: &M::Id) -> Result<bool> {
+        let filter = id_filter::<M>(id)?;
+        Ok(self.delete_one(Filter::raw(filter)).await?.deleted_count == 1)
+    }
+
+    /// Runs an aggregation pipeline; await it for documents or call
+    /// [`Aggregate::into_type`] for a `Deserialize` type.
+    pub fn aggregate(
+        &self,
+        pipeline: impl IntoIterator<Item = Document>,
+    ) -> Aggregate<'_, M, Document> {
+        Aggregate {
+            repo: self,
+            pipeline: pipeline.into_iter().collect(),
+            session: None,
+            _out: PhantomData,
+        }
+    }
+
+    /// A bulk write mixing inserts, updates, replacements and deletes, sent as few
+    /// commands as possible while keeping their order.
+    pub fn bulk(&self) -> crate::bulk::BulkWrite<'_, M> {
+        crate::bulk::BulkWrite::new(self)
+    }
+}
+
+/// `{_id: id}` for a model's id type.
+fn id_filter<M: Model>(id: &M::Id) -> Result<Document> {
+    let id = bson::to_bson(id).map_err(|e| BuildError::new("_id", e))?;
+    Ok(doc! { "_id": id })
+}
+
+/// Implements `.session(&mut s)` and `IntoFuture` (via `run`) for a builder.
+macro_rules! awaitable {
+    ($builder:ident<$lt:lifetime, $m:ident $(, $p:ident)?>, $output:ty) => {
+        impl<$lt, $m: Model $(, $p: DeserializeOwned + Send + Sync + Unpin + 'static)?> $builder<$lt, $m $(, $p)?> {
+            /// Runs the operation inside `session` (for transactions and causal consistency).
+            pub fn session(mut self, session: &$lt mut ClientSession) -> Self {
+                self.session = Some(session);
+                self
+            }
+        }
+
+        impl<$lt, $m: Model $(, $p: DeserializeOwned + Send + Sync + Unpin + 'static)?> IntoFuture for $builder<$lt, $m $(, $p)?> {
+            type Output = Result<$output>;
+            type IntoFuture = BoxFuture<$lt, Result<$output>>;
+            fn into_future(self) -> Self::IntoFuture {
+                Box::pin(self.run())
+            }
+        }
+    };
+}
+
+/// [`Repo::insert_one`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct InsertOne<'a, M: Model> {
+    repo: &'a Repo<M>,
+    doc: &'a M,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> InsertOne<'a, M> {
+    async fn run(self) -> Result<InsertOneResult> {
+        check(self.doc)?;
+        let repo = self.repo;
+        traced(repo.name(), "insert_one", async move {
+            let action = repo.coll.insert_one(self.doc);
+            match self.session {
+                Some(s) => action.session(s).await,
+                None => action.await,
+            }
+            .map_err(|e| repo.map_err(e))
+        })
+        .await
+    }
+}
+awaitable!(InsertOne<'a, M>, InsertOneResult);
+
+/// [`Repo::insert_many`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct InsertMany<'a, M: Model> {
+    repo: &'a Repo<M>,
+    docs: Vec<&'a M>,
+    ordered: bool,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> InsertMany<'a, M> {
+    /// Unordered: the server inserts every valid document even after a failure.
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.ordered = ordered;
+        self
+    }
+
+    async fn run(self) -> Result<InsertManyResult> {
+        let mut fields = Vec::new();
+        for (index, doc) in self.docs.iter().enumerate() {
+            if let Err(errors) = doc.validate() {
+                fields.extend(errors.into_iter().map(|mut v| {
+                    v.path = format!("[{index}].{}", v.path);
+                    v
+                }));
+            }
+        }
+        if !fields.is_empty() {
+            return Err(Error::Validation {
+                collection: M::COLLECTION,
+                fields,
+            });
+        }
+        let repo = self.repo;
+        traced(repo.name(), "insert_many", async move {
+            let action = repo.coll.insert_many(self.docs).ordered(self.ordered);
+            match self.session {
+                Some(s) => action.session(s).await,
+                None => action.await,
+            }
+            .map_err(|e| repo.map_err(e))
+        })
+        .await
+    }
+}
+awaitable!(InsertMany<'a, M>, InsertManyResult);
+
+/// [`Repo::find`]: reads documents as `P` (the model, or a [`Projection`] of it).
+#[must_use = "an operation does nothing until awaited"]
+pub struct Find<'a, M: Model, P> {
+    repo: &'a Repo<M>,
+    filter: std::result::Result<Document, BuildError>,
+    options: FindOptions,
+    session: Option<&'a mut ClientSession>,
+    _out: PhantomData<fn() -> P>,
+}
+
+impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Find<'a, M, P> {
+    /// Orders the results: `.sort(User::fields().age.desc())`.
+    pub fn sort(mut self, sort: impl Into<Sort<M>>) -> Self {
+        self.options.sort = Some(sort.into().into_document());
+        self
+    }
+
+    /// Skips the first `n` results.
+    pub fn skip(mut self, n: u64) -> Self {
+        self.options.skip = Some(n);
+        self
+    }
+
+    /// Returns at most `n` results.
+    pub fn limit(mut self, n: i64) -> Self {
+        self.options.limit = Some(n);
+        self
+    }
+
+    /// Documents per batch the server returns (a round trip each).
+    pub fn batch_size(mut self, n: u32) -> Self {
+        self.options.batch_size = Some(n);
+        self
+    }
+
+    /// The index to use, by name or key pattern.
+    pub fn hint(mut self, hint: Hint) -> Self {
+        self.options.hint = Some(hint);
+        self
+    }
+
+    /// The server-side time limit.
+    pub fn max_time(mut self, limit: Duration) -> Self {
+        self.options.max_time = Some(limit);
+        self
+    }
+
+    /// The collation for string comparison.
+    pub fn collation(mut self, collation: Collation) -> Self {
+        self.options.collation = Some(collation);
+        self
+    }
+
+    /// Reads a typed projection of the model instead of whole documents.
+    pub fn project<Q: Projection<Model = M>>(self) -> Find<'a, M, Q> {
+        let mut options = self.options;
+        options.projection = Some(Q::projection());
+        Find {
+            repo: self.repo,
+            filter: self.filter,
+            options,
+            session: self.session,
+            _out: PhantomData,
+        }
+    }
+
+    /// The first result.
+    pub async fn one(mut self) -> Result<Option<P>> {
+        self.options.limit = Some(1);
+        Ok(self.run().await?.into_iter().next())
+    }
+
+    /// Every result, in a `Vec`.
+    pub async fn all(self) -> Result<Vec<P>> {
+        self.run().await
+    }
+
+    async fn run(self) -> Result<Vec<P>> {
+        let filter = self.filter?;
+        let repo = self.repo;
+        traced(repo.name(), "find", async move {
+            let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
+            let action = raw.find(filter).with_options(self.options);
+            let docs: Vec<RawDocumentBuf> = match self.session {
+                Some(session) => {
+                    let mut cursor = action
+                        .session(&mut *session)
+                        .await
+                        .map_err(|e| repo.map_err(e))?;
+                    cursor.stream(session).try_collect().await
+                }
+                None => {
+                    action
+                        .await
+                        .map_err(|e| repo.map_err(e))?
+                        .try_collect()
+                        .await
+                }
+            }
+            .map_err(|e| repo.map_err(e))?;
+            docs.into_iter().map(|d| repo.decode(d)).collect()
+        })
+        .await
+    }
+
+    /// The results as a stream, fetched batch by batch. (Streaming inside a session is
+    /// done with the driver's `SessionCursor`; here, pass no session.)
+    pub async fn stream(self) -> Result<impl Stream<Item = Result<P>> + Send + 'a> {
+        let filter = self.filter?;
+        if self.session.is_some() {
+            return Err(Error::Build(BuildError::new(
+                "",
+                "Find::stream cannot use a session; use Find::all, or the driver's SessionCursor",
+            )));
+        }
+        let repo = self.repo;
+        let cursor = traced(repo.name(), "find", async {
+            repo.coll
+                .clone_with_type::<RawDocumentBuf>()
+                .find(filter)
+                .with_options(self.options)
+                .await
+                .map_err(|e| repo.map_err(e))
+        })
+        .await?;
+        Ok(cursor.map(move |item| {
+            item.map_err(|e| repo.map_err(e))
+                .and_then(|raw| repo.decode(raw))
+        }))
+    }
+}
+
+impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Find<'a, M, P> {
+    /// Runs the query inside `session`.
+    pub fn session(mut self, session: &'a mut ClientSession) -> Self {
+        self.session = Some(session);
+        self
+    }
+}
+
+impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> IntoFuture
+    for Find<'a, M, P>
+{
+    type Output = Result<Vec<P>>;
+    type IntoFuture = BoxFuture<'a, Result<Vec<P>>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// [`Repo::count`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct Count<'a, M: Model> {
+    repo: &'a Repo<M>,
+    filter: std::result::Result<Document, BuildError>,
+    limit: Option<u64>,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> Count<'a, M> {
+    /// Counts at most `n` documents.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    async fn run(self) -> Result<u64> {
+        let filter = self.filter?;
+        let repo = self.repo;
+        traced(repo.name(), "count", async move {
+            let mut action = repo.coll.count_documents(filter);
+            if let Some(limit) = self.limit {
+                action = action.limit(limit);
+            }
+            match self.session {
+                Some(s) => action.session(s).await,
+                None => action.await,
+            }
+            .map_err(|e| repo.map_err(e))
+        })
+        .await
+    }
+}
+awaitable!(Count<'a, M>, u64);
+
+/// [`Repo::update_one`], [`Repo::update_many`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct UpdateOp<'a, M: Model> {
+    repo: &'a Repo<M>,
+    filter: std::result::Result<Document, BuildError>,
+    update: std::result::Result<UpdateModifications, BuildError>,
+    many: bool,
+    options: UpdateOptions,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> UpdateOp<'a, M> {
+    fn new(
+        repo: &'a Repo<M>,
+        filter: Filter<M>,
+        update: std::result::Result<UpdateModifications, BuildError>,
+        many: bool,
+    ) -> Self {
+        Self {
+            repo,
+            filter: filter.into_document(),
+            update,
+            many,
+            options: UpdateOptions::default(),
+            session: None,
+        }
+    }
+
+    /// Inserts a document built from the filter's equalities and the update when none
+    /// matches.
+    pub fn upsert(mut self, upsert: bool) -> Self {
+        self.options.upsert = Some(upsert);
+        self
+    }
+
+    /// Filters for `$[identifier]` paths (`Field::filtered`).
+    pub fn array_filters(mut self, filters: impl IntoIterator<Item = Document>) -> Self {
+        self.options.array_filters = Some(filters.into_iter().collect());
+        self
+    }
+
+    /// The index to use.
+    pub fn hint(mut self, hint: Hint) -> Self {
+        self.options.hint = Some(hint);
+        self
+    }
+
+    async fn run(self) -> Result<UpdateResult> {
+        let filter = self.filter?;
+        let update = self.update?;
+        let repo = self.repo;
+        let operation = if self.many {
+            "update_many"
+        } else {
+            "update_one"
+        };
+        traced(repo.name(), operation, async move {
+            let result = if self.many {
+                let action = repo
+                    .coll
+                    .update_many(filter, update)
+                    .with_options(self.options);
+                match self.session {
+                    Some(s) => action.session(s).await,
+                    None => action.await,
+                }
+            } else {
+                let action = repo
+                    .coll
+                    .update_one(filter, update)
+                    .with_options(self.options);
+                match self.session {
+                    Some(s) => action.session(s).await,
+                    None => action.await,
+                }
+            };
+            result.map_err(|e| repo.map_err(e))
+        })
+        .await
+    }
+}
+awaitable!(UpdateOp<'a, M>, UpdateResult);
+
+/// [`Repo::replace_one`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct ReplaceOne<'a, M: Model> {
+    repo: &'a Repo<M>,
+    filter: std::result::Result<Document, BuildError>,
+    doc: &'a M,
+    upsert: bool,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> ReplaceOne<'a, M> {
+    /// Inserts `doc` when no document matches.
+    pub fn upsert(mut self, upsert: bool) -> Self {
+        self.upsert = upsert;
+        self
+    }
+
+    async fn run(self) -> Result<UpdateResult> {
+        check(self.doc)?;
+        let filter = self.filter?;
+        let repo = self.repo;
+        traced(repo.name(), "replace_one", async move {
+            let options = ReplaceOptions::builder().upsert(self.upsert).build();
+            let action = repo
+                .coll
+                .replace_one(filter, self.doc)
+                .with_options(options);
+            match self.session {
+                Some(s) => action.session(s).await,
+                None => action.await,
+            }
+            .map_err(|e| repo.map_err(e))
+        })
+        .await
+    }
+}
+awaitable!(ReplaceOne<'a, M>, UpdateResult);
+
+enum Modify<'a, M> {
+    Update(std::result::Result<Document, BuildError>),
+    Replace(&'a M),
+    Delete,
+}
+
+/// [`Repo::find_one_and_update`], [`Repo::find_one_and_replace`],
+/// [`Repo::find_one_and_delete`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct FindOneAndModify<'a, M: Model> {
+    repo: &'a Repo<M>,
+    filter: std::result::Result<Document, BuildError>,
+    modify: Modify<'a, M>,
+    after: bool,
+    upsert: bool,
+    sort: Option<Document>,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> FindOneAndModify<'a, M> {
+    fn new(repo: &'a Repo<M>, filter: Filter<M>, modify: Modify<'a, M>) -> Self {
+        Self {
+            repo,
+            filter: filter.into_document(),
+            modify,
+            after: false,
+            upsert: false,
+            sort: None,
+            session: None,
+        }
+    }
+
+    /// Returns the document as it is after the change (default: before).
+    pub fn return_after(mut self) -> Self {
+        self.after = true;
+        self
+    }
+
+    /// Inserts when nothing matches (update and replace only).
+    pub fn upsert(mut self, upsert: bool) -> Self {
+        self.upsert = upsert;
+        self
+    }
+
+    /// Which document is modified when several match.
+    pub fn sort(mut self, sort: impl Into<Sort<M>>) -> Self {
+        self.sort = Some(sort.into().into_document());
+        self
+    }
+
+    async fn run(self) -> Result<Option<M>> {
+        let filter = self.filter?;
+        let repo = self.repo;
+        let returned = if self.after {
+            ReturnDocument::After
+        } else {
+            ReturnDocument::Before
+        };
+        match self.modify {
+            Modify::Update(update) => {
+                let update = update?;
+                traced(repo.name(), "find_one_and_update", async move {
+                    let options = FindOneAndUpdateOptions::builder()
+                        .return_document(returned)
+                        .upsert(self.upsert)
+                        .sort(self.sort)
+                        .build();
+                    let action = repo
+                        .coll
+                        .find_one_and_update(filter, update)
+                        .with_options(options);
+                    match self.session {
+                        Some(s) => action.session(s).await,
+                        None => action.await,
+                    }
+                    .map_err(|e| repo.map_err(e))
+                })
+                .await
+            }
+            Modify::Replace(doc) => {
+                check(doc)?;
+                traced(repo.name(), "find_one_and_replace", async move {
+                    let options = FindOneAndReplaceOptions::builder()
+                        .return_document(returned)
+                        .upsert(self.upsert)
+                        .sort(self.sort)
+                        .build();
+                    let action = repo
+                        .coll
+                        .find_one_and_replace(filter, doc)
+                        .with_options(options);
+                    match self.session {
+                        Some(s) => action.session(s).await,
+                        None => action.await,
+                    }
+                    .map_err(|e| repo.map_err(e))
+                })
+                .await
+            }
+            Modify::Delete => {
+                traced(repo.name(), "find_one_and_delete", async move {
+                    let options = FindOneAndDeleteOptions::builder().sort(self.sort).build();
+                    let action = repo.coll.find_one_and_delete(filter).with_options(options);
+                    match self.session {
+                        Some(s) => action.session(s).await,
+                        None => action.await,
+                    }
+                    .map_err(|e| repo.map_err(e))
+                })
+                .await
+            }
+        }
+    }
+}
+awaitable!(FindOneAndModify<'a, M>, Option<M>);
+
+/// [`Repo::delete_one`], [`Repo::delete_many`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct DeleteOp<'a, M: Model> {
+    repo: &'a Repo<M>,
+    filter: std::result::Result<Document, BuildError>,
+    many: bool,
+    session: Option<&'a mut ClientSession>,
+}
+
+impl<'a, M: Model> DeleteOp<'a, M> {
+    async fn run(self) -> Result<DeleteResult> {
+        let filter = self.filter?;
+        let repo = self.repo;
+        let operation = if self.many {
+            "delete_many"
+        } else {
+            "delete_one"
+        };
+        traced(repo.name(), operation, async move {
+            let result = if self.many {
+                let action = repo.coll.delete_many(filter);
+                match self.session {
+                    Some(s) => action.session(s).await,
+                    None => action.await,
+                }
+            } else {
+                let action = repo.coll.delete_one(filter);
+                match self.session {
+                    Some(s) => action.session(s).await,
+                    None => action.await,
+                }
+            };
+            result.map_err(|e| repo.map_err(e))
+        })
+        .await
+    }
+}
+awaitable!(DeleteOp<'a, M>, DeleteResult);
+
+/// [`Repo::aggregate`]: results as documents, or as `T` after [`Aggregate::into_type`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct Aggregate<'a, M: Model, T> {
+    repo: &'a Repo<M>,
+    pipeline: Vec<Document>,
+    session: Option<&'a mut ClientSession>,
+    _out: PhantomData<fn() -> T>,
+}
+
+impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregate<'a, M, T> {
+    /// Reads the results as `U`.
+    pub fn into_type<U: DeserializeOwned>(self) -> Aggregate<'a, M, U> {
+        Aggregate {
+            repo: self.repo,
+            pipeline: self.pipeline,
+            session: self.session,
+            _out: PhantomData,
+        }
+    }
+
+    async fn run(self) -> Result<Vec<T>> {
+        let repo = self.repo;
+        traced(repo.name(), "aggregate", async move {
+            let action = repo.coll.aggregate(self.pipeline);
+            let docs: Vec<Document> = match self.session {
+                Some(session) => {
+                    let mut cursor = action
+                        .session(&mut *session)
+                        .await
+                        .map_err(|e| repo.map_err(e))?;
+                    cursor.stream(session).try_collect().await
+                }
+                None => {
+                    action
+                        .await
+                        .map_err(|e| repo.map_err(e))?
+                        .try_collect()
+                        .await
+                }
+            }
+            .map_err(|e| repo.map_err(e))?;
+            docs.into_iter()
+                .map(|d| {
+                    let id = d.get("_id").cloned();
+                    bson::from_document(d).map_err(|source| Error::Deserialize {
+                        collection: repo.name().to_owned(),
+                        id,
+                        source,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+awaitable!(Aggregate<'a, M, T>, Vec<T>);

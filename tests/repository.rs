@@ -1,0 +1,502 @@
+//! The repository end to end through the official driver: every operation with asserted
+//! documents and counts, error mapping, validation, streaming and projections.
+
+mod common;
+
+use bson::{doc, oid::ObjectId, Bson, Document};
+use common::TestDb;
+use futures::TryStreamExt;
+use odm::{Embedded, Error, Filter, Model, Projection, Repo, Update};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Embedded, Validate)]
+struct Address {
+    #[validate(length(min = 1))]
+    city: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model, Validate)]
+#[odm(collection = "users", validate)]
+struct User {
+    #[serde(rename = "_id")]
+    id: i64,
+    #[validate(email)]
+    email: String,
+    #[validate(range(min = 0, max = 150))]
+    age: i32,
+    nickname: Option<String>,
+    #[validate(nested)]
+    address: Address,
+    tags: Vec<String>,
+}
+
+fn user(id: i64, age: i32, city: &str) -> User {
+    User {
+        id,
+        email: format!("u{id}@example.test"),
+        age,
+        nickname: None,
+        address: Address { city: city.into() },
+        tags: vec![format!("t{}", id % 3)],
+    }
+}
+
+#[derive(Debug, PartialEq, Deserialize, Projection)]
+#[odm(model = User)]
+struct Card {
+    email: String,
+    age: i32,
+}
+
+async fn seeded(name: &str, n: i64) -> (TestDb, Repo<User>) {
+    let t = TestDb::new(name).await;
+    let repo = Repo::<User>::new(&t.db);
+    let users: Vec<User> = (0..n)
+        .map(|i| {
+            user(
+                i,
+                20 + (i as i32 % 40),
+                if i % 2 == 0 { "Oslo" } else { "Lima" },
+            )
+        })
+        .collect();
+    repo.insert_many(&users).await.unwrap();
+    (t, repo)
+}
+
+#[tokio::test]
+async fn insert_find_and_count() {
+    let (_t, repo) = seeded("repo_find", 30).await;
+    let f = User::fields();
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 30);
+    assert_eq!(repo.estimated_count().await.unwrap(), 30);
+    assert_eq!(repo.count(f.address.city.eq("Oslo")).await.unwrap(), 15);
+    assert!(repo.exists(f.age.gte(49)).await.unwrap());
+    assert!(!repo.exists(f.age.gt(49)).await.unwrap());
+
+    let page = repo
+        .find(f.address.city.eq("Lima").and(f.age.gte(30)))
+        .sort(f.age.desc().then(f.id.asc()))
+        .skip(1)
+        .limit(3)
+        .await
+        .unwrap();
+    let ages: Vec<(i32, i64)> = page.iter().map(|u| (u.age, u.id)).collect();
+    let mut expected: Vec<(i32, i64)> = (0..30)
+        .filter(|i| i % 2 == 1)
+        .map(|i| (20 + (i as i32 % 40), i))
+        .filter(|(a, _)| *a >= 30)
+        .collect();
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert_eq!(ages, expected[1..4].to_vec());
+
+    assert_eq!(
+        repo.find_by_id(&7).await.unwrap(),
+        Some(user(7, 27, "Lima"))
+    );
+    assert_eq!(repo.find_by_id(&700).await.unwrap(), None);
+    assert!(matches!(
+        repo.get(&700).await,
+        Err(Error::NotFound {
+            collection: "users",
+            ..
+        })
+    ));
+    assert_eq!(
+        repo.find_one(f.email.eq("u3@example.test"))
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(3)
+    );
+
+    // Raw documents mix with typed filters.
+    let raw: Filter<User> = Filter::raw(doc! { "age": { "$mod": [10, 0] } });
+    let mut tens: Vec<i64> = repo
+        .find(raw.and(f.address.city.eq("Oslo")))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    tens.sort();
+    assert_eq!(tens, vec![0, 10, 20]);
+}
+
+#[tokio::test]
+async fn typed_projection_returns_the_partial_struct() {
+    let (_t, repo) = seeded("repo_projection", 5).await;
+    let f = User::fields();
+    let cards: Vec<Card> = repo
+        .find(f.id.lt(2))
+        .sort(f.id.asc())
+        .project::<Card>()
+        .await
+        .unwrap();
+    assert_eq!(
+        cards,
+        vec![
+            Card {
+                email: "u0@example.test".into(),
+                age: 20
+            },
+            Card {
+                email: "u1@example.test".into(),
+                age: 21
+            }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn stream_of_ten_thousand_documents_in_batches_of_one_hundred() {
+    let t = TestDb::new("repo_stream").await;
+    let repo = Repo::<User>::new(&t.db);
+    let users: Vec<User> = (0..10_000)
+        .map(|i| user(i, (i % 100) as i32, "Oslo"))
+        .collect();
+    repo.insert_many(&users).await.unwrap();
+    let f = User::fields();
+    let stream = repo
+        .find(Filter::all())
+        .sort(f.id.asc())
+        .batch_size(100)
+        .stream()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = stream.map_ok(|u| u.id).try_collect().await.unwrap();
+    assert_eq!(ids.len(), 10_000);
+    assert!(
+        ids.iter().enumerate().all(|(i, id)| *id == i as i64),
+        "in order"
+    );
+}
+
+#[tokio::test]
+async fn updates_upserts_and_replacements() {
+    let (_t, repo) = seeded("repo_update", 10).await;
+    let f = User::fields();
+    let r = repo
+        .update_one(
+            f.id.eq(1),
+            f.age
+                .inc(5)
+                .and(f.tags.push("vip"))
+                .and(f.nickname.set("one")),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.matched_count, r.modified_count), (1, 1));
+    let one = repo.get(&1).await.unwrap();
+    assert_eq!(
+        (one.age, one.tags.clone(), one.nickname.clone()),
+        (26, vec!["t1".into(), "vip".into()], Some("one".into()))
+    );
+
+    let r = repo
+        .update_many(f.address.city.eq("Oslo"), f.address.city.set("Bergen"))
+        .await
+        .unwrap();
+    assert_eq!((r.matched_count, r.modified_count), (5, 5));
+    assert_eq!(repo.count(f.address.city.eq("Bergen")).await.unwrap(), 5);
+
+    let r = repo
+        .update_one(
+            f.id.eq(99),
+            f.age.set(40).and(f.email.set_on_insert("new@example.test")),
+        )
+        .upsert(true)
+        .await
+        .unwrap();
+    assert_eq!(r.upserted_id, Some(Bson::Int64(99)));
+    let created = repo
+        .documents()
+        .find_one(doc! { "_id": 99_i64 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        created,
+        doc! { "_id": 99_i64, "age": 40, "email": "new@example.test" }
+    );
+
+    let mut replacement = user(2, 99, "Rome");
+    replacement.nickname = Some("two".into());
+    let r = repo.replace_one(f.id.eq(2), &replacement).await.unwrap();
+    assert_eq!(r.modified_count, 1);
+    assert_eq!(repo.get(&2).await.unwrap(), replacement);
+
+    // A raw update document works where a typed one does.
+    let raw: Update<User> = Update::raw(doc! { "$mul": { "age": 2 } });
+    repo.update_one(f.id.eq(3), raw).await.unwrap();
+    assert_eq!(repo.get(&3).await.unwrap().age, 46);
+}
+
+#[tokio::test]
+async fn find_one_and_modify_returns_typed_documents() {
+    let (_t, repo) = seeded("repo_fam", 5).await;
+    let f = User::fields();
+    let before = repo
+        .find_one_and_update(f.id.eq(1), f.age.inc(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.age, 21);
+    let after = repo
+        .find_one_and_update(f.id.eq(1), f.age.inc(1))
+        .return_after()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.age, 23);
+
+    let mut replacement = user(2, 50, "Quito");
+    replacement.email = "two@example.test".into();
+    let replaced = repo
+        .find_one_and_replace(f.id.eq(2), &replacement)
+        .return_after()
+        .await
+        .unwrap();
+    assert_eq!(replaced, Some(replacement));
+
+    let deleted = repo
+        .find_one_and_delete(f.age.lt(30))
+        .sort(f.age.desc())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deleted.id, 4, "the oldest under 30 is removed first");
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 4);
+    assert_eq!(repo.find_one_and_delete(f.id.eq(404)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn deletes_and_distinct() {
+    let (_t, repo) = seeded("repo_delete", 12).await;
+    let f = User::fields();
+    let mut cities: Vec<String> = repo.distinct(&f.address.city, Filter::all()).await.unwrap();
+    cities.sort();
+    assert_eq!(cities, vec!["Lima", "Oslo"]);
+    let mut tags: Vec<String> = repo.distinct_elements(&f.tags, f.age.lt(25)).await.unwrap();
+    tags.sort();
+    assert_eq!(tags, vec!["t0", "t1", "t2"]);
+
+    assert_eq!(
+        repo.delete_one(f.address.city.eq("Oslo"))
+            .await
+            .unwrap()
+            .deleted_count,
+        1
+    );
+    assert_eq!(
+        repo.delete_many(f.address.city.eq("Oslo"))
+            .await
+            .unwrap()
+            .deleted_count,
+        5
+    );
+    assert!(repo.delete_by_id(&1).await.unwrap());
+    assert!(!repo.delete_by_id(&1).await.unwrap());
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn duplicate_key_names_the_index_and_key() {
+    let (_t, repo) = seeded("repo_dup", 3).await;
+    let err = repo.insert_one(&user(1, 30, "Oslo")).await.unwrap_err();
+    match err {
+        Error::DuplicateKey {
+            collection,
+            index,
+            key,
+            ..
+        } => {
+            assert_eq!(collection, "users");
+            assert_eq!(index, "_id_");
+            assert_eq!(key, "{ _id: 1 }");
+        }
+        other => panic!("expected DuplicateKey, got {other:?}"),
+    }
+    let err = repo
+        .insert_many(&[user(10, 1, "X"), user(2, 1, "X")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::DuplicateKey { ref index, .. } if index == "_id_"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn validation_failure_writes_nothing_and_lists_every_field() {
+    let t = TestDb::new("repo_validation").await;
+    let repo = Repo::<User>::new(&t.db);
+    let mut bad = user(1, 200, "");
+    bad.email = "not-an-email".into();
+    let err = repo.insert_one(&bad).await.unwrap_err();
+    let Error::Validation { fields, .. } = &err else {
+        panic!("{err:?}")
+    };
+    let paths: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|v| (v.path.as_str(), v.code.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            ("address.city", "length"),
+            ("age", "range"),
+            ("email", "email")
+        ]
+    );
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 0);
+
+    // One invalid document in a batch: none of the batch is written.
+    let err = repo
+        .insert_many(&[user(1, 30, "Oslo"), bad.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Validation { fields, .. } if fields.iter().all(|v| v.path.starts_with("[1]."))),
+        "{err:?}"
+    );
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 0);
+
+    repo.insert_one(&user(1, 30, "Oslo")).await.unwrap();
+    let f = User::fields();
+    assert!(matches!(
+        repo.replace_one(f.id.eq(1), &bad).await,
+        Err(Error::Validation { .. })
+    ));
+    assert!(matches!(
+        repo.find_one_and_replace(f.id.eq(1), &bad).await,
+        Err(Error::Validation { .. })
+    ));
+    assert!(matches!(
+        repo.bulk().insert(&user(5, 1, "A")).insert(&bad).await,
+        Err(Error::Validation { .. })
+    ));
+    assert_eq!(
+        repo.find(Filter::all()).await.unwrap(),
+        vec![user(1, 30, "Oslo")]
+    );
+}
+
+#[tokio::test]
+async fn unreadable_documents_name_their_id() {
+    let t = TestDb::new("repo_deserialize").await;
+    let repo = Repo::<User>::new(&t.db);
+    repo.documents()
+        .insert_one(doc! { "_id": 5_i64, "email": "x@y.z", "age": "old" })
+        .await
+        .unwrap();
+    let err = repo.find(Filter::all()).await.unwrap_err();
+    match err {
+        Error::Deserialize { collection, id, .. } => {
+            assert_eq!(collection, "users");
+            assert_eq!(id, Some(Bson::Int64(5)));
+        }
+        other => panic!("expected Deserialize, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bulk_writes_mix_typed_operations_in_order() {
+    let (_t, repo) = seeded("repo_bulk", 4).await;
+    let f = User::fields();
+    let result = repo
+        .bulk()
+        .insert(&user(10, 10, "Kyiv"))
+        .insert(&user(11, 11, "Kyiv"))
+        .update_one(f.id.eq(10), f.age.inc(1))
+        .update_many(f.address.city.eq("Kyiv"), f.tags.push("new"))
+        .upsert_one(f.id.eq(12), f.age.set(12))
+        .replace_one(f.id.eq(0), &user(0, 99, "Paris"))
+        .delete_one(f.id.eq(1))
+        .delete_many(f.address.city.eq("Lima"))
+        .await
+        .unwrap();
+    assert_eq!(result.inserted, 2);
+    assert_eq!(
+        result.inserted_ids,
+        vec![(0, Bson::Int64(10)), (1, Bson::Int64(11))]
+    );
+    assert_eq!((result.matched, result.modified), (4, 4));
+    assert_eq!(result.upserted, vec![(4, Bson::Int64(12))]);
+    assert_eq!(result.deleted, 2);
+    assert_eq!(repo.get(&10).await.unwrap().age, 11);
+    assert_eq!(repo.get(&11).await.unwrap().tags, vec!["t2", "new"]);
+    assert_eq!(repo.get(&0).await.unwrap().address.city, "Paris");
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 5);
+
+    // Ordered: stops at the first failure, reporting what was done.
+    let err = repo
+        .bulk()
+        .insert(&user(20, 1, "A"))
+        .insert(&user(20, 1, "A"))
+        .insert(&user(21, 1, "A"))
+        .await
+        .unwrap_err();
+    let Error::BulkWrite {
+        result, failures, ..
+    } = err
+    else {
+        panic!("expected BulkWrite")
+    };
+    assert_eq!(
+        (
+            result.inserted,
+            failures.len(),
+            failures[0].index,
+            failures[0].code
+        ),
+        (1, 1, 1, 11000)
+    );
+    assert!(repo.find_by_id(&21).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn aggregate_returns_documents_or_typed_values() {
+    let (_t, repo) = seeded("repo_aggregate", 10).await;
+    let pipeline = vec![
+        doc! { "$group": { "_id": "$address.city", "n": { "$sum": 1 }, "oldest": { "$max": "$age" } } },
+        doc! { "$sort": { "_id": 1 } },
+    ];
+    let docs: Vec<Document> = repo.aggregate(pipeline.clone()).await.unwrap();
+    assert_eq!(
+        docs,
+        vec![
+            doc! { "_id": "Lima", "n": 5, "oldest": 29 },
+            doc! { "_id": "Oslo", "n": 5, "oldest": 28 }
+        ]
+    );
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct CityStats {
+        #[serde(rename = "_id")]
+        city: String,
+        n: i32,
+    }
+    let typed: Vec<CityStats> = repo
+        .aggregate(pipeline)
+        .into_type::<CityStats>()
+        .await
+        .unwrap();
+    assert_eq!(
+        typed[0],
+        CityStats {
+            city: "Lima".into(),
+            n: 5
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_driver_collection_stays_reachable() {
+    let (_t, repo) = seeded("repo_escape", 2).await;
+    let coll: &mongodb::Collection<User> = repo.collection();
+    assert_eq!(coll.name(), "users");
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 2);
+    let _ = ObjectId::new();
+}
