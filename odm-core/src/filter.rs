@@ -13,16 +13,55 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// A query filter for documents of model `R`.
+///
+/// A single condition is kept as its one entry and becomes a [`Document`] only when the
+/// filter is used, so building and combining conditions allocates no more documents than
+/// writing the filter with `doc!{}` would.
 pub struct Filter<R> {
-    doc: Document,
+    entries: Entries,
     error: Option<BuildError>,
     _model: PhantomData<fn() -> R>,
+}
+
+/// The top-level entries of a filter.
+#[derive(Clone)]
+enum Entries {
+    One(String, Bson),
+    Many(Document),
+}
+
+impl Entries {
+    fn is_empty(&self) -> bool {
+        matches!(self, Entries::Many(d) if d.is_empty())
+    }
+
+    fn get(&self, key: &str) -> Option<&Bson> {
+        match self {
+            Entries::One(k, v) => (k == key).then_some(v),
+            Entries::Many(d) => d.get(key),
+        }
+    }
+
+    fn into_document(self) -> Document {
+        match self {
+            Entries::One(k, v) => {
+                let mut d = Document::new();
+                d.insert(k, v);
+                d
+            }
+            Entries::Many(d) => d,
+        }
+    }
+
+    fn to_document(&self) -> Document {
+        self.clone().into_document()
+    }
 }
 
 impl<R> Clone for Filter<R> {
     fn clone(&self) -> Self {
         Self {
-            doc: self.doc.clone(),
+            entries: self.entries.clone(),
             error: self.error.clone(),
             _model: PhantomData,
         }
@@ -33,7 +72,7 @@ impl<R> fmt::Debug for Filter<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.error {
             Some(err) => write!(f, "Filter(error: {err})"),
-            None => write!(f, "Filter({})", self.doc),
+            None => write!(f, "Filter({})", self.entries.to_document()),
         }
     }
 }
@@ -53,7 +92,11 @@ impl<R> From<Document> for Filter<R> {
 impl<R> Filter<R> {
     /// The empty filter, matching every document.
     pub fn all() -> Self {
-        Self::raw(Document::new())
+        Self {
+            entries: Entries::Many(Document::new()),
+            error: None,
+            _model: PhantomData,
+        }
     }
 
     /// A raw filter document, for what typed paths do not express.
@@ -65,7 +108,16 @@ impl<R> Filter<R> {
     /// ```
     pub fn raw(doc: Document) -> Self {
         Self {
-            doc,
+            entries: Entries::Many(doc),
+            error: None,
+            _model: PhantomData,
+        }
+    }
+
+    /// A filter of one top-level entry.
+    pub(crate) fn entry(key: &str, value: Bson) -> Self {
+        Self {
+            entries: Entries::One(key.to_owned(), value),
             error: None,
             _model: PhantomData,
         }
@@ -73,7 +125,7 @@ impl<R> Filter<R> {
 
     fn failed(error: BuildError) -> Self {
         Self {
-            doc: Document::new(),
+            entries: Entries::Many(Document::new()),
             error: Some(error),
             _model: PhantomData,
         }
@@ -82,7 +134,7 @@ impl<R> Filter<R> {
     /// Builds `{path: {op: value}}` (or the error converting the value).
     pub(crate) fn condition(path: &str, op: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
-            Ok(value) => Self::raw(doc! { path: { op: value } }),
+            Ok(value) => Self::entry(path, Bson::Document(doc! { op: value })),
             Err(err) => Self::failed(err),
         }
     }
@@ -91,7 +143,7 @@ impl<R> Filter<R> {
     pub fn to_document(&self) -> Result<Document, BuildError> {
         match &self.error {
             Some(err) => Err(err.clone()),
-            None => Ok(self.doc.clone()),
+            None => Ok(self.entries.to_document()),
         }
     }
 
@@ -99,50 +151,68 @@ impl<R> Filter<R> {
     pub fn into_document(self) -> Result<Document, BuildError> {
         match self.error {
             Some(err) => Err(err),
-            None => Ok(self.doc),
+            None => Ok(self.entries.into_document()),
         }
     }
 
-    /// Both filters hold. Disjoint fields merge into one document; otherwise `$and`.
+    /// Both filters hold. Disjoint fields merge into one document, as do disjoint
+    /// operators on one field; otherwise `$and`.
     ///
     /// ```
     /// # use odm_core::{Field, Filter, path::Dynamic};
     /// # struct User;
     /// let age: Field<User, i32, Dynamic> = Field::new("age".into());
     /// let city: Field<User, String, Dynamic> = Field::new("address.city".into());
-    /// let f = age.gte(18).and(city.eq("Oslo"));
-    /// assert_eq!(f.to_document().unwrap(), bson::doc! { "age": { "$gte": 18 }, "address.city": "Oslo" });
+    /// let f = age.gte(18).and(age.lt(65)).and(city.eq("Oslo"));
+    /// assert_eq!(
+    ///     f.to_document().unwrap(),
+    ///     bson::doc! { "age": { "$gte": 18, "$lt": 65 }, "address.city": "Oslo" },
+    /// );
     /// ```
     pub fn and(mut self, other: Filter<R>) -> Self {
         if let Some(err) = self.error.take().or(other.error) {
+            return Self::failed(err);
+        }
+        if other.entries.is_empty() {
+            return self;
+        }
+        if self.entries.is_empty() {
             return Self {
-                error: Some(err),
-                ..self
+                entries: other.entries,
+                error: None,
+                _model: PhantomData,
             };
         }
-        if other.doc.is_empty() {
-            return self;
+        if mergeable(&self.entries, &other.entries) {
+            let mut doc = self.entries.into_document();
+            let mut merge = |key: String, value: Bson| match (doc.get_mut(&key), value) {
+                (Some(Bson::Document(existing)), Bson::Document(ops)) => existing.extend(ops),
+                (_, value) => {
+                    doc.insert(key, value);
+                }
+            };
+            match other.entries {
+                Entries::One(key, value) => merge(key, value),
+                Entries::Many(more) => more.into_iter().for_each(|(key, value)| merge(key, value)),
+            }
+            return Self {
+                entries: Entries::Many(doc),
+                error: None,
+                _model: PhantomData,
+            };
         }
-        if self.doc.is_empty() {
-            return Self::raw(other.doc);
-        }
-        if mergeable(&self.doc, &other.doc) {
-            for (key, value) in other.doc {
-                match (self.doc.get_mut(&key), value) {
-                    (Some(Bson::Document(existing)), Bson::Document(ops)) => existing.extend(ops),
-                    (_, value) => {
-                        self.doc.insert(key, value);
-                    }
+        let mut clauses = match self.entries {
+            Entries::One(key, Bson::Array(existing)) if key == "$and" => existing,
+            Entries::Many(d) if d.len() == 1 && matches!(d.get("$and"), Some(Bson::Array(_))) => {
+                match d.get("$and") {
+                    Some(Bson::Array(existing)) => existing.clone(),
+                    _ => Vec::new(),
                 }
             }
-            return self;
-        }
-        let mut clauses = match (self.doc.len(), self.doc.get_array("$and")) {
-            (1, Ok(existing)) => existing.clone(),
-            _ => vec![Bson::Document(self.doc)],
+            entries => vec![Bson::Document(entries.into_document())],
         };
-        clauses.push(Bson::Document(other.doc));
-        Self::raw(doc! { "$and": clauses })
+        clauses.push(Bson::Document(other.entries.into_document()));
+        Self::entry("$and", Bson::Array(clauses))
     }
 
     /// Either filter holds (`$or`).
@@ -176,16 +246,16 @@ impl<R> Filter<R> {
         }
         if clauses.is_empty() {
             // `$or: []` is refused by MongoDB; an impossible condition says "nothing".
-            return Self::raw(doc! { "_id": { "$in": [] } });
+            return Self::entry("_id", Bson::Document(doc! { "$in": [] }));
         }
-        Self::raw(doc! { op: clauses })
+        Self::entry(op, Bson::Array(clauses))
     }
 }
 
-/// Two filter documents merge into one when they share no field, or share only fields
+/// Two filters merge into one document when they share no field, or share only fields
 /// whose conditions are disjoint operator documents (`{a: {$gt: 1}}` + `{a: {$lt: 5}}`).
-fn mergeable(a: &Document, b: &Document) -> bool {
-    b.iter().all(|(key, value)| match a.get(key) {
+fn mergeable(a: &Entries, b: &Entries) -> bool {
+    let fits = |key: &str, value: &Bson| match a.get(key) {
         None => true,
         Some(existing) => {
             !key.starts_with('$')
@@ -198,7 +268,11 @@ fn mergeable(a: &Document, b: &Document) -> bool {
                     _ => false,
                 }
         }
-    })
+    };
+    match b {
+        Entries::One(key, value) => fits(key, value),
+        Entries::Many(doc) => doc.iter().all(|(key, value)| fits(key, value)),
+    }
 }
 
 fn is_operator_doc(doc: &Document) -> bool {
@@ -230,7 +304,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         match value_for(self.path(), &value) {
             // A document value goes under `$eq` so its keys are never read as operators.
             Ok(v @ Bson::Document(_)) => Filter::condition(self.path(), "$eq", Ok(v)),
-            Ok(v) => Filter::raw(doc! { self.path(): v }),
+            Ok(v) => Filter::entry(self.path(), v),
             Err(err) => Filter::failed(err),
         }
     }
@@ -301,7 +375,10 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         T: Ordered<M>,
     {
         match (value_for(self.path(), &low), value_for(self.path(), &high)) {
-            (Ok(low), Ok(high)) => Filter::raw(doc! { self.path(): { "$gte": low, "$lte": high } }),
+            (Ok(low), Ok(high)) => Filter::entry(
+                self.path(),
+                Bson::Document(doc! { "$gte": low, "$lte": high }),
+            ),
             (Err(err), _) | (_, Err(err)) => Filter::failed(err),
         }
     }
@@ -316,7 +393,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         if !options.is_empty() {
             spec.insert("$options", options);
         }
-        Filter::raw(doc! { self.path(): spec })
+        Filter::entry(self.path(), Bson::Document(spec))
     }
 
     /// Starts with `prefix` (an anchored, escaped `$regex`), on string fields only.
@@ -340,7 +417,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Optional<M>,
     {
-        Filter::raw(doc! { self.path(): Bson::Null })
+        Filter::entry(self.path(), Bson::Null)
     }
 
     /// The field holds a non-null value (`$ne: null`), on `Option` fields only.
@@ -348,7 +425,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Optional<M>,
     {
-        Filter::raw(doc! { self.path(): { "$ne": Bson::Null } })
+        Filter::entry(self.path(), Bson::Document(doc! { "$ne": Bson::Null }))
     }
 
     /// Some element of the array equals `value` (`{path: value}`), on array fields only.
@@ -357,10 +434,11 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         T: Array<M>,
     {
         match value_for::<T::Elem, M, V>(self.path(), &value) {
-            Ok(v @ Bson::Document(_)) => {
-                Filter::raw(doc! { self.path(): { "$elemMatch": { "$eq": v } } })
-            }
-            Ok(v) => Filter::raw(doc! { self.path(): v }),
+            Ok(v @ Bson::Document(_)) => Filter::entry(
+                self.path(),
+                Bson::Document(doc! { "$elemMatch": { "$eq": v } }),
+            ),
+            Ok(v) => Filter::entry(self.path(), v),
             Err(err) => Filter::failed(err),
         }
     }

@@ -36,20 +36,42 @@ pub type TransactionBody<'s, T> = Pin<Box<dyn Future<Output = Result<T>> + Send 
 /// `UnknownTransactionCommitResult`. Any other error aborts the transaction (nothing it
 /// wrote stays) and is returned.
 ///
+/// `context` is handed to every attempt of `body` next to the session (a closure
+/// returning a future cannot borrow its environment for every possible attempt, so what
+/// the body needs comes in through `context`).
+///
 /// ```no_run
-/// # async fn demo(client: mongodb::Client, repo: odm_core::Repo<bson::Document>) -> odm_core::Result<()> { Ok(()) }
+/// use odm_core::{transaction, Model, Repo};
+///
+/// async fn transfer<A: Model>(client: &mongodb::Client, accounts: &Repo<A>, from: &A, to: &A) -> odm_core::Result<()> {
+///     transaction(client, &(accounts, from, to), |session, (accounts, from, to)| {
+///         Box::pin(async move {
+///             accounts.replace_one(odm_core::Filter::all(), *from).session(&mut *session).await?;
+///             accounts.insert_one(*to).session(session).await?;
+///             Ok(())
+///         })
+///     })
+///     .await
+/// }
 /// ```
-pub async fn transaction<T, F>(client: &Client, body: F) -> Result<T>
+pub async fn transaction<C, T, F>(client: &Client, context: &C, body: F) -> Result<T>
 where
-    F: for<'s> FnMut(&'s mut ClientSession) -> TransactionBody<'s, T>,
+    C: Sync + ?Sized,
+    F: for<'s> FnMut(&'s mut ClientSession, &'s C) -> TransactionBody<'s, T>,
 {
-    transaction_with(client, RetryPolicy::default(), body).await
+    transaction_with(client, RetryPolicy::default(), context, body).await
 }
 
 /// [`transaction`] with an explicit retry policy.
-pub async fn transaction_with<T, F>(client: &Client, policy: RetryPolicy, mut body: F) -> Result<T>
+pub async fn transaction_with<C, T, F>(
+    client: &Client,
+    policy: RetryPolicy,
+    context: &C,
+    mut body: F,
+) -> Result<T>
 where
-    F: for<'s> FnMut(&'s mut ClientSession) -> TransactionBody<'s, T>,
+    C: Sync + ?Sized,
+    F: for<'s> FnMut(&'s mut ClientSession, &'s C) -> TransactionBody<'s, T>,
 {
     let started = Instant::now();
     let mut session = client.start_session().await.map_err(Error::from)?;
@@ -57,7 +79,7 @@ where
     loop {
         attempt += 1;
         session.start_transaction().await.map_err(Error::from)?;
-        let outcome = body(&mut session).await;
+        let outcome = body(&mut session, context).await;
         let value = match outcome {
             Ok(value) => value,
             Err(err) => {

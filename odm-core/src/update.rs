@@ -11,20 +11,54 @@ use crate::model::Embedded;
 use crate::path::{Field, FieldMarker, Path};
 use crate::value::{Array, DateLike, FieldValue, Numeric, Optional, Ordered};
 use bson::{doc, Bson, Document};
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 /// An update for documents of model `R`.
+///
+/// Operators are kept as a short list and become a [`Document`] once, when the update is
+/// used, so building one costs no more documents than writing it with `doc!{}`.
 pub struct Update<R> {
-    doc: Document,
+    ops: Ops,
     error: Option<BuildError>,
     _model: PhantomData<fn() -> R>,
+}
+
+type Op = (Cow<'static, str>, Bson);
+
+/// The operators of an update, in the order they were given.
+#[derive(Clone)]
+enum Ops {
+    One(Op),
+    Many(Vec<Op>),
+}
+
+impl Ops {
+    fn to_document(&self) -> Document {
+        self.clone().into_document()
+    }
+
+    fn into_document(self) -> Document {
+        let mut doc = Document::new();
+        match self {
+            Ops::One((op, value)) => {
+                doc.insert(op.into_owned(), value);
+            }
+            Ops::Many(ops) => {
+                for (op, value) in ops {
+                    doc.insert(op.into_owned(), value);
+                }
+            }
+        }
+        doc
+    }
 }
 
 impl<R> Clone for Update<R> {
     fn clone(&self) -> Self {
         Self {
-            doc: self.doc.clone(),
+            ops: self.ops.clone(),
             error: self.error.clone(),
             _model: PhantomData,
         }
@@ -35,7 +69,7 @@ impl<R> fmt::Debug for Update<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.error {
             Some(err) => write!(f, "Update(error: {err})"),
-            None => write!(f, "Update({})", self.doc),
+            None => write!(f, "Update({})", self.ops.to_document()),
         }
     }
 }
@@ -49,18 +83,30 @@ impl<R> From<Document> for Update<R> {
 impl<R> Update<R> {
     /// A raw update document (`{$set: ...}`) for what typed paths do not express.
     pub fn raw(doc: Document) -> Self {
+        let ops = doc
+            .into_iter()
+            .map(|(op, value)| (Cow::Owned(op), value))
+            .collect();
         Self {
-            doc,
+            ops: Ops::Many(ops),
             error: None,
             _model: PhantomData,
         }
     }
 
-    fn op(op: &str, path: &str, value: Result<Bson, BuildError>) -> Self {
+    fn op(op: &'static str, path: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
-            Ok(value) => Self::raw(doc! { op: { path: value } }),
+            Ok(value) => {
+                let mut fields = Document::new();
+                fields.insert(path, value);
+                Self {
+                    ops: Ops::One((Cow::Borrowed(op), Bson::Document(fields))),
+                    error: None,
+                    _model: PhantomData,
+                }
+            }
             Err(err) => Self {
-                doc: Document::new(),
+                ops: Ops::Many(Vec::new()),
                 error: Some(err),
                 _model: PhantomData,
             },
@@ -74,14 +120,24 @@ impl<R> Update<R> {
         if self.error.is_none() {
             self.error = other.error;
         }
-        for (op, fields) in other.doc {
-            match (self.doc.get_mut(&op), fields) {
-                (Some(Bson::Document(existing)), Bson::Document(more)) => existing.extend(more),
-                (_, fields) => {
-                    self.doc.insert(op, fields);
-                }
+        let mut ops = match self.ops {
+            Ops::One(op) => {
+                let mut ops = Vec::with_capacity(4);
+                ops.push(op);
+                ops
             }
+            Ops::Many(ops) => ops,
+        };
+        let mut merge =
+            |(op, value): Op| match (ops.iter_mut().find(|(existing, _)| *existing == op), value) {
+                (Some((_, Bson::Document(fields))), Bson::Document(more)) => fields.extend(more),
+                (_, value) => ops.push((op, value)),
+            };
+        match other.ops {
+            Ops::One(op) => merge(op),
+            Ops::Many(more) => more.into_iter().for_each(merge),
         }
+        self.ops = Ops::Many(ops);
         self
     }
 
@@ -89,7 +145,7 @@ impl<R> Update<R> {
     pub fn to_document(&self) -> Result<Document, BuildError> {
         match &self.error {
             Some(err) => Err(err.clone()),
-            None => Ok(self.doc.clone()),
+            None => Ok(self.ops.to_document()),
         }
     }
 
@@ -97,7 +153,7 @@ impl<R> Update<R> {
     pub fn into_document(self) -> Result<Document, BuildError> {
         match self.error {
             Some(err) => Err(err),
-            None => Ok(self.doc),
+            None => Ok(self.ops.into_document()),
         }
     }
 }

@@ -7,9 +7,35 @@
 
 use bson::Bson;
 use serde::Serialize;
+use std::any::Any;
 
 /// Converts a value to BSON with the same serde rules the document is written with.
-pub fn to_bson<T: Serialize + ?Sized>(value: &T) -> Result<Bson, bson::ser::Error> {
+///
+/// Types BSON stores natively take a direct path (the type test folds away at compile
+/// time); everything else goes through serde, exactly as when the document is written.
+pub fn to_bson<T: Serialize + 'static>(value: &T) -> Result<Bson, bson::ser::Error> {
+    let any = value as &dyn Any;
+    if let Some(v) = any.downcast_ref::<i32>() {
+        return Ok(Bson::Int32(*v));
+    }
+    if let Some(v) = any.downcast_ref::<i64>() {
+        return Ok(Bson::Int64(*v));
+    }
+    if let Some(v) = any.downcast_ref::<f64>() {
+        return Ok(Bson::Double(*v));
+    }
+    if let Some(v) = any.downcast_ref::<bool>() {
+        return Ok(Bson::Boolean(*v));
+    }
+    if let Some(v) = any.downcast_ref::<String>() {
+        return Ok(Bson::String(v.clone()));
+    }
+    if let Some(v) = any.downcast_ref::<bson::oid::ObjectId>() {
+        return Ok(Bson::ObjectId(*v));
+    }
+    if let Some(v) = any.downcast_ref::<bson::DateTime>() {
+        return Ok(Bson::DateTime(*v));
+    }
     bson::to_bson(value)
 }
 
@@ -25,13 +51,13 @@ pub trait FieldValue<T, M> {
     fn to_bson(&self) -> Result<Bson, bson::ser::Error>;
 }
 
-impl<T: Serialize, M> FieldValue<T, M> for T {
+impl<T: Serialize + 'static, M> FieldValue<T, M> for T {
     fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
         to_bson(self)
     }
 }
 
-impl<T: Serialize, M> FieldValue<T, M> for &T {
+impl<T: Serialize + 'static, M> FieldValue<T, M> for &T {
     fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
         to_bson(*self)
     }
@@ -43,7 +69,7 @@ impl<M> FieldValue<String, M> for &str {
     }
 }
 
-impl<T: Serialize, M> FieldValue<Option<T>, M> for T {
+impl<T: Serialize + 'static, M> FieldValue<Option<T>, M> for T {
     fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
         to_bson(self)
     }
