@@ -131,6 +131,10 @@ pub enum Error {
         failures: Vec<crate::bulk::BulkFailure>,
     },
 
+    /// The model's index declarations contradict each other.
+    #[error("invalid index declarations: {0}")]
+    IndexDeclaration(String),
+
     /// Any other error of the driver or the server.
     #[error(transparent)]
     Driver(mongodb::error::Error),

@@ -9,6 +9,7 @@
 pub mod bulk;
 pub mod error;
 pub mod filter;
+pub mod index;
 pub mod model;
 pub mod path;
 pub mod projection;
@@ -22,6 +23,7 @@ pub mod value;
 pub use bulk::{BulkFailure, BulkResult};
 pub use error::{BuildError, Error, FieldViolation, Result};
 pub use filter::Filter;
+pub use index::{sync_all, IndexChange, IndexPlan, SyncIndexes, SyncPolicy};
 pub use model::{Embedded, Model};
 pub use path::{Field, FieldMarker, FieldType, TypedPath};
 pub use projection::Projection;

@@ -21,6 +21,10 @@ pub trait Model: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     fn fields() -> Self::Fields;
     /// The document's `_id`.
     fn id(&self) -> &Self::Id;
+    /// The indexes declared on the model (`#[odm(index(...))]`, `#[odm(unique)]`).
+    fn indexes() -> Vec<mongodb::IndexModel> {
+        Vec::new()
+    }
     /// Checks the document before it is written. `#[odm(validate)]` on the struct makes
     /// this run `validator::Validate`; by default every document is valid.
     fn validate(&self) -> Result<(), Vec<crate::error::FieldViolation>> {

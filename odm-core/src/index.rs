@@ -1,0 +1,437 @@
+//! Index declarations on models and their synchronisation with the server.
+//!
+//! Models declare indexes next to their fields (`#[odm(index(keys(email = 1), unique))]`,
+//! `#[odm(unique)]` on a field); [`Model::indexes`](crate::Model::indexes) returns them as
+//! driver [`IndexModel`]s. [`Repo::plan_indexes`](crate::Repo::plan_indexes) compares them
+//! with the collection's indexes *by meaning* (key order and direction matter, options are
+//! compared by value, the `_id_` index is ignored) and
+//! [`Repo::sync_indexes`](crate::Repo::sync_indexes) applies the plan under a
+//! [`SyncPolicy`]: missing indexes are created; extra or changed ones are only dropped or
+//! rebuilt when the policy says so.
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::repository::Repo;
+use bson::{Bson, Document};
+use futures::TryStreamExt;
+use mongodb::options::IndexOptions;
+use mongodb::IndexModel;
+use std::time::Duration;
+
+/// What [`Repo::sync_indexes`] may do besides creating missing indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// Create missing indexes only; extra and changed ones are reported, not touched.
+    #[default]
+    CreateOnly,
+    /// Also drop indexes the model does not declare.
+    DropExtra,
+    /// Also drop extra indexes and rebuild (drop, then create) changed ones.
+    Rebuild,
+}
+
+/// A declared index whose server counterpart differs in its options.
+#[derive(Debug, Clone)]
+pub struct IndexChange {
+    /// The index's name on the server.
+    pub name: String,
+    /// The declaration.
+    pub declared: IndexModel,
+    /// The server's specification (as `listIndexes` returns it).
+    pub existing: Document,
+    /// Which options differ, e.g. `["unique"]`.
+    pub differences: Vec<String>,
+}
+
+/// The difference between declared and existing indexes.
+#[derive(Debug, Clone, Default)]
+pub struct IndexPlan {
+    /// Declared, missing on the server.
+    pub create: Vec<IndexModel>,
+    /// Declared with other options than the server's.
+    pub changed: Vec<IndexChange>,
+    /// On the server, not declared (names).
+    pub extra: Vec<String>,
+    /// Declared and present as declared (names).
+    pub unchanged: Vec<String>,
+}
+
+impl IndexPlan {
+    /// Whether there is nothing to create, change or drop.
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.changed.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// MongoDB's default index name: `email_1`, `org_id_1_created_at_-1`.
+pub fn default_name(keys: &Document) -> String {
+    keys.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Bson::Int32(n) => n.to_string(),
+                Bson::Int64(n) => n.to_string(),
+                Bson::Double(n) if n.fract() == 0.0 => format!("{}", *n as i64),
+                Bson::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{k}_{v}")
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The name an index model will have on the server.
+pub fn index_name(model: &IndexModel) -> String {
+    model
+        .options
+        .as_ref()
+        .and_then(|o| o.name.clone())
+        .unwrap_or_else(|| default_name(&model.keys))
+}
+
+/// Parses a TTL such as `"30d"`, `"12h"`, `"15m"`, `"90s"` or `"3600"` (seconds).
+pub const fn parse_ttl(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    let (digits, unit) = match bytes[bytes.len() - 1] {
+        b's' => (bytes.len() - 1, 1),
+        b'm' => (bytes.len() - 1, 60),
+        b'h' => (bytes.len() - 1, 3_600),
+        b'd' => (bytes.len() - 1, 86_400),
+        b'w' => (bytes.len() - 1, 604_800),
+        _ => (bytes.len(), 1),
+    };
+    if digits == 0 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    let mut i = 0;
+    while i < digits {
+        let b = bytes[i];
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = match value.checked_mul(10) {
+            Some(v) => match v.checked_add((b - b'0') as u64) {
+                Some(v) => v,
+                None => return None,
+            },
+            None => return None,
+        };
+        i += 1;
+    }
+    value.checked_mul(unit)
+}
+
+/// Builds the index model of a declaration (used by generated code).
+#[doc(hidden)]
+pub fn declared(
+    keys: Document,
+    name: Option<&str>,
+    unique: bool,
+    sparse: bool,
+    expire_after_secs: Option<u64>,
+    partial: Option<Document>,
+) -> IndexModel {
+    let options = IndexOptions::builder()
+        .name(Some(
+            name.map_or_else(|| default_name(&keys), str::to_owned),
+        ))
+        .unique(unique.then_some(true))
+        .sparse(sparse.then_some(true))
+        .expire_after(expire_after_secs.map(Duration::from_secs))
+        .partial_filter_expression(partial)
+        .build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+fn number(v: Option<&Bson>) -> Option<f64> {
+    match v? {
+        Bson::Int32(n) => Some(f64::from(*n)),
+        Bson::Int64(n) => Some(*n as f64),
+        Bson::Double(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Key patterns are equal when they name the same fields in the same order with the same
+/// directions or types (`1`, `1.0` and `1_i64` are the same direction).
+pub fn same_keys(a: &Document, b: &Document) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| {
+            ka == kb
+                && match (va, vb) {
+                    (Bson::String(x), Bson::String(y)) => x == y,
+                    _ => number(Some(va)).is_some() && number(Some(va)) == number(Some(vb)),
+                }
+        })
+}
+
+fn truthy(v: Option<&Bson>) -> bool {
+    match v {
+        Some(Bson::Boolean(b)) => *b,
+        Some(other) => number(Some(other)).is_some_and(|n| n != 0.0),
+        None => false,
+    }
+}
+
+/// The options in which a declaration and an existing index differ.
+pub fn option_differences(declared: &IndexModel, existing: &Document) -> Vec<String> {
+    let options = declared.options.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    if options.unique.unwrap_or(false) != truthy(existing.get("unique")) {
+        out.push("unique".to_owned());
+    }
+    if options.sparse.unwrap_or(false) != truthy(existing.get("sparse")) {
+        out.push("sparse".to_owned());
+    }
+    let ttl = options.expire_after.map(|d| d.as_secs() as f64);
+    if ttl != number(existing.get("expireAfterSeconds")) {
+        out.push("expireAfterSeconds".to_owned());
+    }
+    let partial = options.partial_filter_expression.as_ref();
+    let existing_partial = existing.get_document("partialFilterExpression").ok();
+    if partial != existing_partial {
+        out.push("partialFilterExpression".to_owned());
+    }
+    if let Some(name) = &options.name {
+        if existing.get_str("name").ok() != Some(name.as_str()) {
+            out.push("name".to_owned());
+        }
+    }
+    out
+}
+
+/// Compares declared index models with the `listIndexes` specifications of a collection.
+pub fn plan(declared: &[IndexModel], existing: &[Document]) -> Result<IndexPlan> {
+    for (i, a) in declared.iter().enumerate() {
+        for b in &declared[i + 1..] {
+            if same_keys(&a.keys, &b.keys) || index_name(a) == index_name(b) {
+                return Err(Error::IndexDeclaration(format!(
+                    "indexes `{}` and `{}` are declared twice with the same keys or name; declare each index once",
+                    index_name(a),
+                    index_name(b)
+                )));
+            }
+        }
+    }
+    let mut plan = IndexPlan::default();
+    let existing: Vec<&Document> = existing
+        .iter()
+        .filter(|d| d.get_str("name") != Ok("_id_"))
+        .collect();
+    let mut matched = vec![false; existing.len()];
+    for model in declared {
+        let found = existing
+            .iter()
+            .position(|e| {
+                e.get_document("key")
+                    .is_ok_and(|k| same_keys(k, &model.keys))
+            })
+            .or_else(|| {
+                existing
+                    .iter()
+                    .position(|e| e.get_str("name").ok() == Some(index_name(model).as_str()))
+            });
+        match found {
+            None => plan.create.push(model.clone()),
+            Some(i) => {
+                matched[i] = true;
+                let differences = option_differences(model, existing[i]);
+                let keys_differ = existing[i]
+                    .get_document("key")
+                    .map_or(true, |k| !same_keys(k, &model.keys));
+                let mut differences = differences;
+                if keys_differ {
+                    differences.insert(0, "key".to_owned());
+                }
+                let name = existing[i].get_str("name").unwrap_or_default().to_owned();
+                if differences.is_empty() {
+                    plan.unchanged.push(name);
+                } else {
+                    plan.changed.push(IndexChange {
+                        name,
+                        declared: model.clone(),
+                        existing: existing[i].clone(),
+                        differences,
+                    });
+                }
+            }
+        }
+    }
+    for (i, spec) in existing.iter().enumerate() {
+        if !matched[i] {
+            plan.extra
+                .push(spec.get_str("name").unwrap_or_default().to_owned());
+        }
+    }
+    Ok(plan)
+}
+
+impl<M: Model> Repo<M> {
+    /// The collection's index specifications as `listIndexes` returns them (none when the
+    /// collection does not exist yet).
+    pub async fn existing_indexes(&self) -> Result<Vec<Document>> {
+        let coll = self.documents();
+        match coll.list_indexes().await {
+            Ok(cursor) => {
+                let models: Vec<IndexModel> = cursor.try_collect().await.map_err(Error::from)?;
+                Ok(models.into_iter().map(index_spec).collect())
+            }
+            Err(err) if matches!(err.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 26) => {
+                Ok(Vec::new())
+            }
+            Err(err) => Err(Error::from_driver(coll.name(), err)),
+        }
+    }
+
+    /// The plan [`Repo::sync_indexes`] would apply: a dry run that changes nothing.
+    pub async fn plan_indexes(&self) -> Result<IndexPlan> {
+        plan(&M::indexes(), &self.existing_indexes().await?)
+    }
+
+    /// Creates missing indexes and, as `policy` allows, drops extra ones and rebuilds
+    /// changed ones. Returns the plan that was applied.
+    pub async fn sync_indexes(&self, policy: SyncPolicy) -> Result<IndexPlan> {
+        let plan = self.plan_indexes().await?;
+        let coll = self.documents();
+        let name = coll.name().to_owned();
+        if policy != SyncPolicy::CreateOnly {
+            for extra in &plan.extra {
+                coll.drop_index(extra)
+                    .await
+                    .map_err(|e| Error::from_driver(&name, e))?;
+            }
+        }
+        let mut create = plan.create.clone();
+        if policy == SyncPolicy::Rebuild {
+            for change in &plan.changed {
+                coll.drop_index(&change.name)
+                    .await
+                    .map_err(|e| Error::from_driver(&name, e))?;
+                create.push(change.declared.clone());
+            }
+        }
+        if !create.is_empty() {
+            coll.create_indexes(create)
+                .await
+                .map_err(|e| Error::from_driver(&name, e))?;
+        }
+        Ok(plan)
+    }
+}
+
+/// A driver index model back in `listIndexes` form.
+fn index_spec(model: IndexModel) -> Document {
+    let mut spec = Document::new();
+    spec.insert("key", model.keys);
+    if let Some(options) = model.options {
+        if let Some(name) = options.name {
+            spec.insert("name", name);
+        }
+        if let Some(unique) = options.unique {
+            spec.insert("unique", unique);
+        }
+        if let Some(sparse) = options.sparse {
+            spec.insert("sparse", sparse);
+        }
+        if let Some(ttl) = options.expire_after {
+            spec.insert("expireAfterSeconds", ttl.as_secs() as i64);
+        }
+        if let Some(partial) = options.partial_filter_expression {
+            spec.insert("partialFilterExpression", partial);
+        }
+    }
+    spec
+}
+
+/// Synchronises the indexes of several models at start-up, in order; stops at the first
+/// error. Returns each collection's applied plan.
+pub async fn sync_all(
+    repos: &[&dyn SyncIndexes],
+    policy: SyncPolicy,
+) -> Result<Vec<(String, IndexPlan)>> {
+    let mut out = Vec::with_capacity(repos.len());
+    for repo in repos {
+        out.push((repo.collection_name(), repo.sync(policy).await?));
+    }
+    Ok(out)
+}
+
+/// Object-safe index synchronisation, so repositories of different models can be synced
+/// together ([`sync_all`]).
+pub trait SyncIndexes: Send + Sync {
+    /// The collection's name.
+    fn collection_name(&self) -> String;
+    /// [`Repo::sync_indexes`].
+    fn sync(
+        &self,
+        policy: SyncPolicy,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<IndexPlan>> + Send + '_>>;
+}
+
+impl<M: Model> SyncIndexes for Repo<M> {
+    fn collection_name(&self) -> String {
+        self.collection().name().to_owned()
+    }
+
+    fn sync(
+        &self,
+        policy: SyncPolicy,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<IndexPlan>> + Send + '_>> {
+        Box::pin(self.sync_indexes(policy))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn names_and_ttls() {
+        assert_eq!(
+            default_name(&doc! { "org_id": 1, "created_at": -1 }),
+            "org_id_1_created_at_-1"
+        );
+        assert_eq!(parse_ttl("30d"), Some(2_592_000));
+        assert_eq!(parse_ttl("90"), Some(90));
+        assert_eq!(parse_ttl("1x"), None);
+        assert_eq!(parse_ttl("d"), None);
+    }
+
+    #[test]
+    fn plans_compare_by_meaning() {
+        let email = declared(doc! { "email": 1 }, None, true, false, None, None);
+        let created = declared(doc! { "org": 1, "at": -1 }, None, false, false, None, None);
+        let existing = vec![
+            doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_" },
+            doc! { "v": 2, "key": { "email": 1.0 }, "name": "email_1", "unique": true },
+            doc! { "v": 2, "key": { "legacy": 1 }, "name": "legacy_1" },
+        ];
+        let p = plan(&[email.clone(), created.clone()], &existing).unwrap();
+        assert_eq!(p.unchanged, vec!["email_1"]);
+        assert_eq!(p.create.len(), 1);
+        assert_eq!(p.create[0].keys, created.keys);
+        assert_eq!(p.extra, vec!["legacy_1"]);
+        let reversed = doc! { "v": 2, "key": { "at": -1, "org": 1 }, "name": "at_-1_org_1" };
+        let p = plan(
+            &[declared(
+                doc! { "org": 1, "at": -1 },
+                None,
+                false,
+                false,
+                None,
+                None,
+            )],
+            &[reversed],
+        )
+        .unwrap();
+        assert_eq!((p.create.len(), p.extra.len()), (1, 1), "key order matters");
+        let not_unique = doc! { "v": 2, "key": { "email": 1 }, "name": "email_1" };
+        let p = plan(&[email], &[not_unique]).unwrap();
+        assert_eq!(p.changed[0].differences, vec!["unique"]);
+    }
+}
