@@ -109,3 +109,14 @@ fn serves_pymongo() {
     let status = terminate(running);
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn shutdown_completes_while_clients_are_connected() {
+    let server = odm_embedded::Server::start().await.unwrap();
+    let client = mongodb::Client::with_uri_str(server.uri()).await.unwrap();
+    client.database("d").collection::<Document>("c").insert_one(doc! { "a": 1 }).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown finishes although a client is still connected");
+    drop(client);
+}
