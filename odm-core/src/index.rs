@@ -289,7 +289,7 @@ impl<M: Model> Repo<M> {
 
     /// The plan [`Repo::sync_indexes`] would apply: a dry run that changes nothing.
     pub async fn plan_indexes(&self) -> Result<IndexPlan> {
-        plan(&M::indexes(), &self.existing_indexes().await?)
+        plan(&M::indexes()?, &self.existing_indexes().await?)
     }
 
     /// Creates missing indexes and, as `policy` allows, drops extra ones and rebuilds

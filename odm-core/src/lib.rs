@@ -37,6 +37,7 @@ pub mod __private {
     //! Items generated code refers to; not part of the public API.
     pub use crate::validation::validate;
     pub use bson;
+    pub use mongodb;
     pub use std::borrow::Cow;
 
     /// `a == b` in a const context (projection names checked at compile time).

@@ -21,9 +21,10 @@ pub trait Model: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     fn fields() -> Self::Fields;
     /// The document's `_id`.
     fn id(&self) -> &Self::Id;
-    /// The indexes declared on the model (`#[odm(index(...))]`, `#[odm(unique)]`).
-    fn indexes() -> Vec<mongodb::IndexModel> {
-        Vec::new()
+    /// The indexes declared on the model (`#[odm(index(...))]`, `#[odm(unique)]`); an
+    /// error only when a typed partial filter holds a value BSON cannot represent.
+    fn indexes() -> Result<Vec<mongodb::IndexModel>, crate::error::BuildError> {
+        Ok(Vec::new())
     }
     /// Checks the document before it is written. `#[odm(validate)]` on the struct makes
     /// this run `validator::Validate`; by default every document is valid.

@@ -28,6 +28,12 @@ pub struct Field {
     pub has_path: bool,
     /// `#[serde(flatten)]`: its fields sit at the parent's level.
     pub flatten: bool,
+    /// `#[odm(unique)]`.
+    pub unique: bool,
+    /// `#[odm(index)]`.
+    pub index: bool,
+    /// `#[odm(expire_after = ...)]`.
+    pub expire_after: Option<syn::LitStr>,
 }
 
 impl Field {
@@ -86,6 +92,9 @@ impl Container {
                     stored,
                     has_path: !serde_attrs.skip_serializing && !f.skip.is_present(),
                     flatten: serde_attrs.flatten,
+                    unique: f.unique.is_present(),
+                    index: f.index.is_present(),
+                    expire_after: f.expire_after.as_ref().map(|t| t.0.clone()),
                 });
             }
         }

@@ -16,6 +16,9 @@ pub struct OdmContainer {
     pub data: darling::ast::Data<(), OdmField>,
     /// `collection = "name"` (models).
     pub collection: Option<String>,
+    /// `index(...)` (models), any number of times.
+    #[darling(multiple)]
+    pub index: Vec<crate::index::IndexDecl>,
     /// `validate` (models): run `validator::Validate` before whole documents are written.
     pub validate: Flag,
     /// `model = Path` (projections).
@@ -34,6 +37,12 @@ pub struct OdmField {
     pub attrs: Vec<syn::Attribute>,
     /// The field gets no typed path (for types without one).
     pub skip: Flag,
+    /// A unique index on this field.
+    pub unique: Flag,
+    /// An ascending index on this field.
+    pub index: Flag,
+    /// A TTL index on this (date) field.
+    pub expire_after: Option<crate::index::Ttl>,
 }
 
 /// What `#[serde(...)]` says about a struct.

@@ -131,6 +131,10 @@ pub fn model(c: &Container) -> TokenStream {
             }
         }
     });
+    let indexes = match indexes(c) {
+        Ok(tokens) => tokens,
+        Err(err) => return err,
+    };
     let struct_doc = format!("Typed paths of the fields of [`{ident}`], from `{ident}::fields()`.");
     let collection_doc = format!("The collection `{collection}`.");
     quote! {
@@ -154,6 +158,7 @@ pub fn model(c: &Container) -> TokenStream {
                 &self.#id_ident
             }
             #validate
+            #indexes
         }
 
         impl #ident {
@@ -338,4 +343,145 @@ pub fn projection(c: &Container) -> TokenStream {
             #(#checks)*
         }
     }
+}
+
+/// `fn indexes()` of a model: container declarations, then field shorthands.
+fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
+    use crate::index::{IndexKey, KeyKind};
+    use syn::LitStr;
+    let krate = &c.krate;
+    struct Decl {
+        span: proc_macro2::Span,
+        keys: Vec<IndexKey>,
+        unique: bool,
+        sparse: bool,
+        name: Option<LitStr>,
+        ttl: Option<LitStr>,
+        partial: Option<syn::Path>,
+    }
+    let mut decls: Vec<Decl> = c
+        .odm
+        .index
+        .iter()
+        .map(|d| Decl {
+            span: d.span,
+            keys: d.keys.clone(),
+            unique: d.unique,
+            sparse: d.sparse,
+            name: d.name.clone(),
+            ttl: d.expire_after.clone(),
+            partial: d.partial.clone(),
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for f in &c.fields {
+        if !(f.unique || f.index || f.expire_after.is_some()) {
+            continue;
+        }
+        if !f.has_path {
+            errors.push(ast::error(
+                f.ident.span(),
+                format!("`{}` is not stored, so it cannot be indexed", f.rust_name()),
+            ));
+            continue;
+        }
+        decls.push(Decl {
+            span: f.ident.span(),
+            keys: vec![IndexKey {
+                path: vec![f.ident.clone()],
+                kind: KeyKind::Direction(1),
+            }],
+            unique: f.unique,
+            sparse: false,
+            name: None,
+            ttl: f.expire_after.clone(),
+            partial: None,
+        });
+    }
+    let key_text = |d: &Decl| {
+        d.keys
+            .iter()
+            .map(|k| {
+                let path = k
+                    .path
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(".");
+                match &k.kind {
+                    KeyKind::Direction(n) => format!("{path}: {n}"),
+                    KeyKind::Type(t) => format!("{path}: \"{t}\""),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for (i, a) in decls.iter().enumerate() {
+        for b in &decls[i + 1..] {
+            if key_text(a) == key_text(b) {
+                errors.push(ast::error(
+                    b.span,
+                    format!(
+                        "an index on ({}) is declared twice; declare it once with all its options",
+                        key_text(b)
+                    ),
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(quote!(#(#errors)*));
+    }
+    let built = decls.iter().map(|d| {
+        let inserts = d.keys.iter().map(|k| {
+            let segments = &k.path;
+            let value = match &k.kind {
+                KeyKind::Direction(n) => quote!(#krate::__private::bson::Bson::Int32(#n)),
+                KeyKind::Type(t) => quote!(#krate::__private::bson::Bson::String(::std::string::String::from(#t))),
+            };
+            quote! {
+                keys.insert(#krate::TypedPath::path(&fields.#(#segments).*), #value);
+            }
+        });
+        let name = match &d.name {
+            Some(n) => quote!(::std::option::Option::Some(#n)),
+            None => quote!(::std::option::Option::None),
+        };
+        let ttl = match &d.ttl {
+            Some(text) => {
+                let message = format!("invalid expire_after `{}`: use a number of seconds or e.g. \"30d\", \"12h\", \"15m\"", text.value());
+                quote!(::std::option::Option::Some({
+                    const TTL: u64 = match #krate::index::parse_ttl(#text) {
+                        ::std::option::Option::Some(secs) => secs,
+                        ::std::option::Option::None => ::std::panic!(#message),
+                    };
+                    TTL
+                }))
+            }
+            None => quote!(::std::option::Option::None),
+        };
+        let partial = match &d.partial {
+            Some(path) => quote!(::std::option::Option::Some(#path().into_document()?)),
+            None => quote!(::std::option::Option::None),
+        };
+        let (unique, sparse) = (d.unique, d.sparse);
+        quote! {
+            {
+                let mut keys = #krate::__private::bson::Document::new();
+                #(#inserts)*
+                out.push(#krate::index::declared(keys, #name, #unique, #sparse, #ttl, #partial));
+            }
+        }
+    });
+    if decls.is_empty() {
+        return Ok(TokenStream::new());
+    }
+    Ok(quote! {
+        fn indexes() -> ::std::result::Result<::std::vec::Vec<#krate::__private::mongodb::IndexModel>, #krate::BuildError> {
+            let fields = <Self as #krate::Model>::fields();
+            let mut out = ::std::vec::Vec::new();
+            #(#built)*
+            ::std::result::Result::Ok(out)
+        }
+    })
 }

@@ -8,6 +8,7 @@ mod ast;
 mod attr;
 mod case;
 mod expand;
+mod index;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};

@@ -1,0 +1,201 @@
+//! Index declarations on models and their synchronisation, through the driver.
+
+mod common;
+
+use bson::{doc, oid::ObjectId, Document};
+use common::TestDb;
+use odm::{Embedded, Error, Filter, Model, Repo, SyncPolicy};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Embedded)]
+struct Address {
+    city: String,
+}
+
+fn adults() -> Filter<Account> {
+    Account::fields().age.gte(18)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Model)]
+#[odm(collection = "accounts")]
+#[odm(index(keys(org = 1, created_at = -1)))]
+#[odm(index(keys(address.city = 1, age = -1), name = "city_age", partial = adults))]
+#[odm(index(keys(nickname = 1), sparse))]
+struct Account {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    #[odm(unique)]
+    #[serde(rename = "mail")]
+    email: String,
+    org: String,
+    age: i32,
+    nickname: Option<String>,
+    address: Address,
+    #[odm(expire_after = "30d")]
+    created_at: bson::DateTime,
+}
+
+fn account(email: &str) -> Account {
+    Account {
+        id: ObjectId::new(),
+        email: email.into(),
+        org: "acme".into(),
+        age: 30,
+        nickname: None,
+        address: Address {
+            city: "Oslo".into(),
+        },
+        created_at: bson::DateTime::now(),
+    }
+}
+
+#[test]
+fn declarations_use_stored_names() {
+    let indexes = Account::indexes().unwrap();
+    let keys: Vec<Document> = indexes.iter().map(|i| i.keys.clone()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            doc! { "org": 1, "created_at": -1 },
+            doc! { "address.city": 1, "age": -1 },
+            doc! { "nickname": 1 },
+            doc! { "mail": 1 },
+            doc! { "created_at": 1 },
+        ]
+    );
+    let options: Vec<_> = indexes
+        .iter()
+        .map(|i| i.options.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(options[0].name.as_deref(), Some("org_1_created_at_-1"));
+    assert_eq!(options[1].name.as_deref(), Some("city_age"));
+    assert_eq!(
+        options[1].partial_filter_expression,
+        Some(doc! { "age": { "$gte": 18 } })
+    );
+    assert_eq!(options[2].sparse, Some(true));
+    assert_eq!(options[3].unique, Some(true));
+    assert_eq!(
+        options[4].expire_after,
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+}
+
+#[tokio::test]
+async fn sync_creates_then_is_a_no_op() {
+    let t = TestDb::new("idx_sync").await;
+    let repo = Repo::<Account>::new(&t.db);
+    let dry = repo.plan_indexes().await.unwrap();
+    assert_eq!(dry.create.len(), 5);
+    assert!(
+        repo.existing_indexes().await.unwrap().is_empty(),
+        "a dry run changes nothing"
+    );
+
+    let applied = repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
+    assert_eq!(applied.create.len(), 5);
+    let again = repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
+    assert!(again.is_empty(), "second sync is a no-op: {again:?}");
+    assert_eq!(again.unchanged.len(), 5);
+
+    let listed = repo.existing_indexes().await.unwrap();
+    let ttl = listed
+        .iter()
+        .find(|i| i.get_str("name") == Ok("created_at_1"))
+        .unwrap();
+    assert_eq!(
+        ttl.get("expireAfterSeconds")
+            .and_then(|v| v.as_i64().or(v.as_i32().map(i64::from))),
+        Some(2_592_000)
+    );
+}
+
+#[tokio::test]
+async fn unique_declaration_is_enforced() {
+    let t = TestDb::new("idx_unique").await;
+    let repo = Repo::<Account>::new(&t.db);
+    repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
+    repo.insert_one(&account("a@x.test")).await.unwrap();
+    let err = repo.insert_one(&account("a@x.test")).await.unwrap_err();
+    match err {
+        Error::DuplicateKey { index, key, .. } => {
+            assert_eq!(index, "mail_1");
+            assert_eq!(key, "{ mail: \"a@x.test\" }");
+        }
+        other => panic!("expected DuplicateKey, got {other:?}"),
+    }
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn changed_and_extra_indexes_are_reported_then_handled_by_policy() {
+    let t = TestDb::new("idx_policy").await;
+    let repo = Repo::<Account>::new(&t.db);
+    let raw = repo.documents();
+    // A non-unique index where the model declares a unique one, and an undeclared one.
+    raw.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "mail": 1 })
+            .build(),
+    )
+    .await
+    .unwrap();
+    raw.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "legacy": 1 })
+            .build(),
+    )
+    .await
+    .unwrap();
+
+    let plan = repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
+    assert_eq!(plan.changed.len(), 1);
+    assert_eq!(plan.changed[0].name, "mail_1");
+    assert_eq!(plan.changed[0].differences, vec!["unique"]);
+    assert_eq!(plan.extra, vec!["legacy_1"]);
+    let names = |specs: Vec<Document>| {
+        let mut n: Vec<String> = specs
+            .iter()
+            .map(|s| s.get_str("name").unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let listed = names(repo.existing_indexes().await.unwrap());
+    assert!(
+        listed.contains(&"legacy_1".to_owned()),
+        "CreateOnly keeps extras"
+    );
+
+    let plan = repo.sync_indexes(SyncPolicy::DropExtra).await.unwrap();
+    assert_eq!(plan.extra, vec!["legacy_1"]);
+    assert!(!names(repo.existing_indexes().await.unwrap()).contains(&"legacy_1".to_owned()));
+    assert_eq!(
+        repo.plan_indexes().await.unwrap().changed.len(),
+        1,
+        "DropExtra leaves changed indexes"
+    );
+
+    repo.sync_indexes(SyncPolicy::Rebuild).await.unwrap();
+    let plan = repo.plan_indexes().await.unwrap();
+    assert!(plan.is_empty(), "{plan:?}");
+    let mail = repo
+        .existing_indexes()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.get_str("name") == Ok("mail_1"))
+        .unwrap();
+    assert_eq!(mail.get_bool("unique"), Ok(true));
+}
+
+#[tokio::test]
+async fn several_models_sync_together() {
+    let t = TestDb::new("idx_all").await;
+    let accounts = Repo::<Account>::new(&t.db);
+    let plans = odm::sync_all(&[&accounts], SyncPolicy::CreateOnly)
+        .await
+        .unwrap();
+    assert_eq!(plans[0].0, "accounts");
+    assert_eq!(plans[0].1.create.len(), 5);
+}
