@@ -49,4 +49,4 @@
 pub use bson;
 pub use mongodb;
 pub use odm_core::*;
-pub use odm_derive::{Embedded, Model, Projection, Value};
+pub use odm_derive::{Embedded, Fixture, Model, Projection, Value};

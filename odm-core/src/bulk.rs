@@ -91,7 +91,7 @@ impl<'a, M: Model> BulkWrite<'a, M> {
     }
 
     fn whole(&mut self, doc: &M) -> Result<Document> {
-        if let Err(fields) = doc.validate() {
+        if let Err(fields) = doc.check() {
             let index = self.ops.len();
             self.invalid.extend(fields.into_iter().map(|mut v| {
                 v.path = format!("[{index}].{}", v.path);

@@ -9,12 +9,15 @@
 pub mod bulk;
 pub mod error;
 pub mod filter;
+pub mod fixture;
 pub mod index;
 pub mod model;
 pub mod path;
 pub mod projection;
 pub mod repository;
 pub mod sort;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transaction;
 pub mod update;
 pub mod validation;
@@ -23,6 +26,7 @@ pub mod value;
 pub use bulk::{BulkFailure, BulkResult};
 pub use error::{BuildError, Error, FieldViolation, Result};
 pub use filter::Filter;
+pub use fixture::{Fixture, FixtureBuilder, FixtureValue, Insertable, Seed};
 pub use index::{sync_all, IndexChange, IndexPlan, SyncIndexes, SyncPolicy};
 pub use model::{Embedded, Model};
 pub use path::{Field, FieldMarker, FieldType, TypedPath};

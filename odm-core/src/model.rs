@@ -28,7 +28,7 @@ pub trait Model: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     }
     /// Checks the document before it is written. `#[odm(validate)]` on the struct makes
     /// this run `validator::Validate`; by default every document is valid.
-    fn validate(&self) -> Result<(), Vec<crate::error::FieldViolation>> {
+    fn check(&self) -> Result<(), Vec<crate::error::FieldViolation>> {
         Ok(())
     }
 }

@@ -75,7 +75,7 @@ async fn traced<T>(
 }
 
 fn check<M: Model>(doc: &M) -> Result<()> {
-    doc.validate().map_err(|fields| Error::Validation {
+    doc.check().map_err(|fields| Error::Validation {
         collection: M::COLLECTION,
         fields,
     })
@@ -463,7 +463,7 @@ impl<'a, M: Model> InsertMany<'a, M> {
     async fn run(self) -> Result<InsertManyResult> {
         let mut fields = Vec::new();
         for (index, doc) in self.docs.iter().enumerate() {
-            if let Err(errors) = doc.validate() {
+            if let Err(errors) = doc.check() {
                 fields.extend(errors.into_iter().map(|mut v| {
                     v.path = format!("[{index}].{}", v.path);
                     v

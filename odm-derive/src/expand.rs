@@ -126,7 +126,7 @@ pub fn model(c: &Container) -> TokenStream {
     let markers = markers(c);
     let validate = c.odm.validate.is_present().then(|| {
         quote! {
-            fn validate(&self) -> ::std::result::Result<(), ::std::vec::Vec<#krate::FieldViolation>> {
+            fn check(&self) -> ::std::result::Result<(), ::std::vec::Vec<#krate::FieldViolation>> {
                 #krate::__private::validate(self)
             }
         }

@@ -8,6 +8,7 @@ mod ast;
 mod attr;
 mod case;
 mod expand;
+mod fixture;
 mod index;
 
 use proc_macro::TokenStream;
@@ -59,4 +60,16 @@ pub fn derive_value(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Projection, attributes(odm))]
 pub fn derive_projection(input: TokenStream) -> TokenStream {
     run(input, "Projection", expand::projection)
+}
+
+/// Derives a fixture builder (`UserFixture`) for tests: every field gets a default that
+/// passes the field's `#[validate(...)]` rules (sequences like `"{field}-{n}"`, fresh
+/// ObjectIds, the current time, zero, empty, `None`, nested fixtures, the first enum
+/// variant), typed setters override them, and `build()`/`insert(&repo)`/`insert_many`
+/// produce values. On an enum it derives the default variant (`#[fixture(default)]` or the
+/// first). Field options: `#[fixture(default = EXPR)]`, `#[fixture(seq = "user{n}@example.test")]`.
+#[proc_macro_derive(Fixture, attributes(fixture))]
+pub fn derive_fixture(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    fixture::derive(&input).into()
 }
