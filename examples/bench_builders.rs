@@ -42,6 +42,9 @@ fn measure(mut f: impl FnMut() -> Document) -> f64 {
     best
 }
 
+/// A way to build one document.
+type Build<'a> = Box<dyn FnMut() -> Document + 'a>;
+
 fn report(name: &str, typed: f64, raw: f64) -> f64 {
     let ratio = typed / raw;
     println!("{name:<28} typed {typed:>7.1} ns   doc!{{}} {raw:>7.1} ns   ratio {ratio:.3}");
@@ -51,11 +54,7 @@ fn report(name: &str, typed: f64, raw: f64) -> f64 {
 fn main() {
     let f = User::fields();
     let id = ObjectId::new();
-    let cases: Vec<(
-        &str,
-        Box<dyn FnMut() -> Document>,
-        Box<dyn FnMut() -> Document>,
-    )> = vec![
+    let cases: Vec<(&str, Build<'_>, Build<'_>)> = vec![
         (
             "filter: _id equality",
             Box::new(|| f.id.eq(black_box(id)).into_document().unwrap()),

@@ -68,7 +68,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     users.delete_many(Filter::all()).await?;
 
     users
-        .insert_many(&[user("Ada", 36, "London"), user("Grace", 45, "Arlington"), user("Linus", 17, "Helsinki")])
+        .insert_many(&[
+            user("Ada", 36, "London"),
+            user("Grace", 45, "Arlington"),
+            user("Linus", 17, "Helsinki"),
+        ])
         .await?;
 
     let f = User::fields();
@@ -79,15 +83,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Typed updates: `inc` only compiles on numbers, `push` only on arrays.
     users
-        .update_one(f.name.eq("Linus"), f.age.inc(1).and(f.tags.push("birthday")))
+        .update_one(
+            f.name.eq("Linus"),
+            f.age.inc(1).and(f.tags.push("birthday")),
+        )
         .await?;
     let linus = users.find_one(f.address.city.eq("Helsinki")).await?;
     println!("after birthday: {:?}", linus.map(|u| (u.age, u.tags)));
 
-    let cards: Vec<UserCard> = users.find(Filter::all()).sort(f.name.asc()).project::<UserCard>().await?;
-    println!("cards: {cards:?}");
+    let cards: Vec<UserCard> = users
+        .find(Filter::all())
+        .sort(f.name.asc())
+        .project::<UserCard>()
+        .await?;
+    for card in &cards {
+        println!("card: {} ({})", card.name, card.age);
+    }
 
     let removed = users.delete_many(f.age.lt(40)).await?;
-    println!("removed {} users under 40; {} left", removed.deleted_count, users.count(Filter::all()).await?);
+    println!(
+        "removed {} users under 40; {} left",
+        removed.deleted_count,
+        users.count(Filter::all()).await?
+    );
     Ok(())
 }

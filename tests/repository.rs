@@ -395,7 +395,7 @@ async fn unreadable_documents_name_their_id() {
     match err {
         Error::Deserialize { collection, id, .. } => {
             assert_eq!(collection, "users");
-            assert_eq!(id, Some(Bson::Int64(5)));
+            assert_eq!(id.as_deref(), Some(&Bson::Int64(5)));
         }
         other => panic!("expected Deserialize, got {other:?}"),
     }

@@ -73,7 +73,7 @@ pub enum Error {
         key: String,
         /// The driver's error.
         #[source]
-        source: mongodb::error::Error,
+        source: Box<mongodb::error::Error>,
     },
 
     /// No document matched where one was required.
@@ -82,7 +82,7 @@ pub enum Error {
         /// The collection read.
         collection: &'static str,
         /// The filter used.
-        filter: bson::Document,
+        filter: Box<bson::Document>,
     },
 
     /// A versioned write found another version than expected (optimistic concurrency).
@@ -93,7 +93,7 @@ pub enum Error {
         /// The collection written to.
         collection: &'static str,
         /// The document's `_id`.
-        id: Bson,
+        id: Box<Bson>,
     },
 
     /// A transient failure: retrying the operation (or the transaction) may succeed. The
@@ -105,7 +105,7 @@ pub enum Error {
         labels: Vec<String>,
         /// The driver's error.
         #[source]
-        source: mongodb::error::Error,
+        source: Box<mongodb::error::Error>,
     },
 
     /// A stored document could not be read as the model.
@@ -114,10 +114,10 @@ pub enum Error {
         /// The collection read.
         collection: String,
         /// The document's `_id`, when it has one.
-        id: Option<Bson>,
+        id: Option<Box<Bson>>,
         /// What the deserializer reported.
         #[source]
-        source: bson::de::Error,
+        source: Box<bson::de::Error>,
     },
 
     /// Some operations of a bulk write failed; `result` counts what was done.
@@ -137,7 +137,7 @@ pub enum Error {
 
     /// Any other error of the driver or the server.
     #[error(transparent)]
-    Driver(mongodb::error::Error),
+    Driver(Box<mongodb::error::Error>),
 }
 
 fn list(fields: &[FieldViolation]) -> String {
@@ -159,7 +159,7 @@ impl Error {
                 collection: collection.to_owned(),
                 index,
                 key,
-                source: err,
+                source: Box::new(err),
             };
         }
         let labels: Vec<String> = [
@@ -174,10 +174,10 @@ impl Error {
         if !labels.is_empty() {
             return Error::Transient {
                 labels,
-                source: err,
+                source: Box::new(err),
             };
         }
-        Error::Driver(err)
+        Error::Driver(Box::new(err))
     }
 
     /// The server's error labels, when this error carries them.

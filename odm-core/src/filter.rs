@@ -232,6 +232,7 @@ impl<R> Filter<R> {
 
     /// The filter does not hold: `{$nor: [filter]}`, which, unlike `$not`, applies to
     /// whole filters.
+    #[allow(clippy::should_implement_trait)] // also offered as `!filter`, below
     pub fn not(self) -> Self {
         Self::logical("$nor", [self])
     }
@@ -526,4 +527,12 @@ pub fn escape_regex(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+impl<R> std::ops::Not for Filter<R> {
+    type Output = Filter<R>;
+    /// `!filter` is [`Filter::not`].
+    fn not(self) -> Filter<R> {
+        Filter::not(self)
+    }
 }

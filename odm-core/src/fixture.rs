@@ -176,18 +176,6 @@ seed_tuple!(A, B, C);
 seed_tuple!(A, B, C, D);
 seed_tuple!(A, B, C, D, E);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lengths_are_fitted() {
-        assert_eq!(fit_length("ab".into(), Some(4), None), "abxx");
-        assert_eq!(fit_length("name-123".into(), None, Some(5)), "e-123");
-        assert_eq!(sequence("user{n}@example.test", 7), "user7@example.test");
-    }
-}
-
 /// A generated fixture builder: builds a `Target` with defaults for every unset field.
 pub trait FixtureBuilder: Sized {
     /// The type built.
@@ -225,4 +213,16 @@ where
         repo.insert_many(&values).await?;
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_are_fitted() {
+        assert_eq!(fit_length("ab".into(), Some(4), None), "abxx");
+        assert_eq!(fit_length("name-123".into(), None, Some(5)), "e-123");
+        assert_eq!(sequence("user{n}@example.test", 7), "user7@example.test");
+    }
 }

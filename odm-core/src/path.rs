@@ -58,8 +58,11 @@ impl FieldMarker for Dynamic {
 /// ```
 pub struct Field<R, T, M> {
     path: Path,
-    _types: PhantomData<fn() -> (R, T, M)>,
+    _types: PhantomData<Types<R, T, M>>,
 }
+
+/// The type-level parameters of a [`Field`] (no values of them are held).
+type Types<R, T, M> = fn() -> (R, T, M);
 
 impl<R, T, M> Field<R, T, M> {
     /// A field at `path`. Generated code builds these; use it directly only for paths the

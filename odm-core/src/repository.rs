@@ -119,8 +119,9 @@ impl<M: Model> Repo<M> {
                 .get("_id")
                 .ok()
                 .flatten()
-                .and_then(|id| Bson::try_from(id.to_raw_bson()).ok()),
-            source,
+                .and_then(|id| Bson::try_from(id.to_raw_bson()).ok())
+                .map(Box::new),
+            source: Box::new(source),
         })
     }
 
@@ -177,7 +178,7 @@ impl<M: Model> Repo<M> {
             .await?
             .ok_or(Error::NotFound {
                 collection: M::COLLECTION,
-                filter,
+                filter: Box::new(filter),
             })
     }
 
@@ -244,7 +245,7 @@ impl<M: Model> Repo<M> {
                     bson::from_bson(v).map_err(|source| Error::Deserialize {
                         collection: self.name().to_owned(),
                         id: None,
-                        source,
+                        source: Box::new(source),
                     })
                 })
                 .collect()
@@ -997,8 +998,8 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
                     let id = d.get("_id").cloned();
                     bson::from_document(d).map_err(|source| Error::Deserialize {
                         collection: repo.name().to_owned(),
-                        id,
-                        source,
+                        id: id.map(Box::new),
+                        source: Box::new(source),
                     })
                 })
                 .collect()

@@ -15,8 +15,9 @@ pub struct CommandError {
     pub code_name: &'static str,
     /// Human-readable explanation naming what was wrong.
     pub message: String,
-    /// Extra fields reported beside the error (e.g. `keyPattern`/`keyValue` for 11000).
-    pub extra: Document,
+    /// Extra fields reported beside the error (e.g. `keyPattern`/`keyValue` for 11000),
+    /// boxed to keep `Result<_, CommandError>` small.
+    pub extra: Box<Document>,
 }
 
 macro_rules! codes {
@@ -64,7 +65,7 @@ impl CommandError {
             code,
             code_name,
             message: message.into(),
-            extra: Document::new(),
+            extra: Box::default(),
         }
     }
 
@@ -78,7 +79,7 @@ impl CommandError {
 
     /// Attaches extra fields reported beside the error.
     pub fn with_extra(mut self, extra: Document) -> Self {
-        self.extra = extra;
+        self.extra = Box::new(extra);
         self
     }
 
@@ -90,7 +91,7 @@ impl CommandError {
             "code": self.code,
             "codeName": self.code_name,
         };
-        reply.extend(self.extra.clone());
+        reply.extend(self.extra.as_ref().clone());
         reply
     }
 
@@ -101,7 +102,7 @@ impl CommandError {
             "code": self.code,
             "errmsg": &self.message,
         };
-        entry.extend(self.extra.clone());
+        entry.extend(self.extra.as_ref().clone());
         entry
     }
 }
