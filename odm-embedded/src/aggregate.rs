@@ -1,12 +1,26 @@
 //! Aggregation pipelines: the stages implemented so far, run over documents in memory.
 //! An unknown stage is refused with 40324, a known but unimplemented one by name.
+//!
+//! Stages that read or write other collections (`$lookup`, `$out`, `$merge`) run against a
+//! [`Catalog`]; without one (as inside an update pipeline) they are refused.
 
 use crate::error::{CommandError, CommandResult};
-use crate::expr::{numeric, Expr, Operator};
+use crate::expr::{bind_variables, numeric, Expr, Operator, Variables};
 use crate::query::compare::{as_f64, compare, values_equal};
+use crate::query::path::{get_single, resolve};
 use crate::query::{Filter, Projection, SortSpec};
-use bson::{Bson, Document};
+use crate::storage::Storage;
+use bson::{doc, Bson, Document};
 use std::cmp::Ordering;
+
+/// The databases stages such as `$lookup`, `$out` and `$merge` read and write.
+#[derive(Debug, Clone, Copy)]
+pub struct Catalog<'a> {
+    /// The server's storage.
+    pub storage: &'a Storage,
+    /// The database the pipeline runs in (the default for `from`/`into`).
+    pub db: &'a str,
+}
 
 /// A parsed pipeline stage.
 #[derive(Debug, Clone)]
@@ -31,6 +45,82 @@ pub enum Stage {
     Group(Expr, Vec<(String, Accumulator)>),
     /// `$replaceRoot`/`$replaceWith`
     ReplaceRoot(Expr),
+    /// `$unwind`
+    Unwind(Box<Unwind>),
+    /// `$lookup`
+    Lookup(Box<Lookup>),
+    /// `$facet`: named sub-pipelines over the same input.
+    Facet(Vec<(String, Vec<Stage>)>),
+    /// `$sortByCount`
+    SortByCount(Expr),
+    /// `$sample`
+    Sample(usize),
+    /// `$bucket`
+    Bucket(Box<Bucket>),
+    /// `$documents`: the documents an expression evaluates to (replacing the input).
+    Documents(Expr),
+    /// `$out`: replaces a collection with the results.
+    Out {
+        /// Target database.
+        db: Option<String>,
+        /// Target collection.
+        coll: String,
+    },
+    /// `$merge`: merges the results into a collection.
+    Merge(Box<Merge>),
+}
+
+/// A parsed `$unwind`.
+#[derive(Debug, Clone)]
+pub struct Unwind {
+    path: String,
+    include_array_index: Option<String>,
+    preserve_null_and_empty: bool,
+}
+
+/// A parsed `$lookup`.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    from: String,
+    local_field: Option<String>,
+    foreign_field: Option<String>,
+    let_vars: Vec<(String, Expr)>,
+    pipeline: Option<Vec<Bson>>,
+    as_field: String,
+}
+
+/// A parsed `$bucket`.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    group_by: Expr,
+    boundaries: Vec<Bson>,
+    default: Option<Bson>,
+    output: Vec<(String, Accumulator)>,
+}
+
+/// A parsed `$merge`.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    db: Option<String>,
+    coll: String,
+    on: Vec<String>,
+    when_matched: WhenMatched,
+    when_not_matched: WhenNotMatched,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenMatched {
+    Replace,
+    KeepExisting,
+    Merge,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenNotMatched {
+    Insert,
+    Discard,
+    Fail,
 }
 
 /// A `$group` accumulator.
@@ -214,11 +304,52 @@ impl Stage {
                 })?)?)
             }
             "$replaceWith" => Stage::ReplaceRoot(Expr::parse(spec)?),
-            "$unwind" | "$lookup" | "$facet" | "$sortByCount" | "$sample" | "$bucket"
-            | "$bucketAuto" | "$out" | "$merge" | "$documents" | "$currentOp" | "$collStats"
-            | "$indexStats" | "$geoNear" | "$graphLookup" | "$redact" | "$unionWith"
-            | "$densify" | "$fill" | "$setWindowFields" | "$listSessions" | "$changeStream"
-            | "$search" => {
+            "$unwind" => parse_unwind(spec)?,
+            "$lookup" => parse_lookup(as_doc("$lookup")?)?,
+            "$facet" => parse_facet(spec)?,
+            "$sortByCount" => match spec {
+                Bson::String(s) if s.starts_with('$') => Stage::SortByCount(Expr::parse(spec)?),
+                Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => {
+                    Stage::SortByCount(Expr::parse(spec)?)
+                }
+                _ => return Err(CommandError::new(
+                    40149,
+                    "Location40149",
+                    "the sortByCount field must be defined as a $-prefixed path or an expression",
+                )),
+            },
+            "$sample" => {
+                let d = as_doc("$sample")?;
+                match d.get("size").and_then(as_f64) {
+                    Some(n) if n >= 0.0 && n.fract() == 0.0 && d.len() == 1 => {
+                        Stage::Sample(n as usize)
+                    }
+                    Some(_) => {
+                        return Err(CommandError::new(
+                            28747,
+                            "Location28747",
+                            "size argument to $sample must not be negative",
+                        ))
+                    }
+                    None => {
+                        return Err(CommandError::new(
+                            28749,
+                            "Location28749",
+                            "$sample stage must specify a size",
+                        ))
+                    }
+                }
+            }
+            "$bucket" => parse_bucket(as_doc("$bucket")?)?,
+            "$documents" => Stage::Documents(Expr::parse(spec)?),
+            "$out" => parse_out(spec)?,
+            "$merge" => parse_merge(spec)?,
+            "$listSearchIndexes" | "$search" | "$searchMeta" | "$vectorSearch" => {
+                return Err(crate::command::indexes::search_not_enabled())
+            }
+            "$bucketAuto" | "$currentOp" | "$listLocalSessions" | "$collStats" | "$indexStats"
+            | "$geoNear" | "$graphLookup" | "$redact" | "$unionWith" | "$densify" | "$fill"
+            | "$setWindowFields" | "$listSessions" | "$changeStream" => {
                 return Err(CommandError::unsupported(format!(
                     "aggregation stage {name}"
                 )))
@@ -243,9 +374,84 @@ impl Stage {
         }
     }
 
-    /// Runs the stage over the documents.
+    /// Runs the stage over the documents, with no [`Catalog`] (stages that read or write
+    /// collections are refused).
     pub fn run(&self, docs: Vec<Document>) -> CommandResult<Vec<Document>> {
+        self.run_in(docs, None)
+    }
+
+    /// Runs the stage over the documents; `$lookup`, `$out` and `$merge` use `catalog`.
+    pub fn run_in(
+        &self,
+        docs: Vec<Document>,
+        catalog: Option<Catalog<'_>>,
+    ) -> CommandResult<Vec<Document>> {
+        let needs_catalog = |name: &str| {
+            catalog.ok_or_else(|| {
+                CommandError::invalid_options(format!("{name} is not allowed in this context"))
+            })
+        };
         Ok(match self {
+            Stage::Unwind(unwind) => unwind.run(docs),
+            Stage::Lookup(lookup) => lookup.run(docs, needs_catalog("$lookup")?)?,
+            Stage::Facet(facets) => {
+                let mut out = Document::new();
+                for (name, stages) in facets {
+                    let results = run_pipeline_in(stages, docs.clone(), catalog)?;
+                    out.insert(
+                        name.clone(),
+                        results.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+                    );
+                }
+                vec![out]
+            }
+            Stage::SortByCount(expr) => {
+                let count = Accumulator {
+                    kind: AccKind::Sum,
+                    expr: Expr::Literal(Bson::Int32(1)),
+                };
+                let mut grouped = group(docs, expr, &[("count".to_owned(), count)])?;
+                // Stable: equal counts keep the order groups were first seen in.
+                grouped.sort_by(|a, b| {
+                    compare(
+                        b.get("count").unwrap_or(&Bson::Null),
+                        a.get("count").unwrap_or(&Bson::Null),
+                    )
+                });
+                grouped
+            }
+            Stage::Sample(n) => sample(docs, *n),
+            Stage::Bucket(bucket) => bucket.run(docs)?,
+            Stage::Documents(expr) => match expr.eval(&Document::new())? {
+                Some(Bson::Array(items)) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Bson::Document(d) => Ok(d),
+                        other => Err(CommandError::type_mismatch(format!(
+                            "$documents must evaluate to an array of objects, found {}",
+                            crate::display::type_name(&other)
+                        ))),
+                    })
+                    .collect::<CommandResult<_>>()?,
+                _ => {
+                    return Err(CommandError::new(
+                        5858203,
+                        "Location5858203",
+                        "an array is expected",
+                    ))
+                }
+            },
+            Stage::Out { db, coll } => {
+                let catalog = needs_catalog("$out")?;
+                let db = db.as_deref().unwrap_or(catalog.db);
+                let docs = docs.into_iter().map(|d| with_id_first(d, None)).collect();
+                catalog.storage.replace_contents(db, coll, docs)?;
+                Vec::new()
+            }
+            Stage::Merge(merge) => {
+                merge.run(docs, needs_catalog("$merge")?)?;
+                Vec::new()
+            }
             Stage::Match(filter) => docs.into_iter().filter(|d| filter.matches(d)).collect(),
             Stage::Sort(spec) => {
                 let mut docs = docs;
@@ -305,11 +511,16 @@ fn parse_group(spec: &Document) -> CommandResult<Stage> {
             "a group specification must include an _id",
         )
     })?)?;
+    let accs = parse_accumulators(spec.iter().filter(|(k, _)| *k != "_id"))?;
+    Ok(Stage::Group(key, accs))
+}
+
+/// Parses `field: {$accumulator: expression}` pairs (of `$group`, `$bucket`).
+fn parse_accumulators<'a>(
+    fields: impl Iterator<Item = (&'a String, &'a Bson)>,
+) -> CommandResult<Vec<(String, Accumulator)>> {
     let mut accs = Vec::new();
-    for (field, value) in spec {
-        if field == "_id" {
-            continue;
-        }
+    for (field, value) in fields {
         let Bson::Document(acc) = value else {
             return Err(CommandError::new(
                 40234,
@@ -355,7 +566,7 @@ fn parse_group(spec: &Document) -> CommandResult<Stage> {
             },
         ));
     }
-    Ok(Stage::Group(key, accs))
+    Ok(accs)
 }
 
 fn group(
@@ -445,10 +656,827 @@ pub fn parse_pipeline(stages: &[Bson]) -> CommandResult<Vec<Stage>> {
     stages.iter().map(Stage::parse).collect()
 }
 
-/// Runs a parsed pipeline.
-pub fn run_pipeline(stages: &[Stage], mut docs: Vec<Document>) -> CommandResult<Vec<Document>> {
+/// Runs a parsed pipeline with no [`Catalog`].
+pub fn run_pipeline(stages: &[Stage], docs: Vec<Document>) -> CommandResult<Vec<Document>> {
+    run_pipeline_in(stages, docs, None)
+}
+
+/// Runs a parsed pipeline; `$lookup`, `$out` and `$merge` use `catalog`.
+pub fn run_pipeline_in(
+    stages: &[Stage],
+    mut docs: Vec<Document>,
+    catalog: Option<Catalog<'_>>,
+) -> CommandResult<Vec<Document>> {
     for stage in stages {
-        docs = stage.run(docs)?;
+        docs = stage.run_in(docs, catalog)?;
     }
     Ok(docs)
+}
+
+/// Checks where stages may appear: `$out`/`$merge` only last, `$documents` only first (and
+/// only there where `allow_documents`), no `$out`/`$merge` inside `$facet` or `$lookup`.
+pub fn check_positions(stages: &[Stage], allow_documents: bool, nested: bool) -> CommandResult<()> {
+    for (i, stage) in stages.iter().enumerate() {
+        match stage {
+            Stage::Out { .. } | Stage::Merge(_) if nested => {
+                return Err(CommandError::new(
+                    40600,
+                    "Location40600",
+                    format!("{} is not allowed to be used within a $facet or $lookup stage", stage.name()),
+                ))
+            }
+            Stage::Out { .. } | Stage::Merge(_) if i + 1 != stages.len() => {
+                return Err(CommandError::new(
+                    40601,
+                    "Location40601",
+                    format!("{} can only be the final stage in the pipeline", stage.name()),
+                ))
+            }
+            Stage::Documents(_) if i != 0 || !allow_documents => {
+                return Err(CommandError::invalid_namespace(
+                    "$documents can only be the first stage of a pipeline run on the database ({aggregate: 1})",
+                ))
+            }
+            Stage::Facet(facets) => {
+                for (_, sub) in facets {
+                    check_positions(sub, false, true)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Stage {
+    /// The stage's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Match(_) => "$match",
+            Stage::Sort(_) => "$sort",
+            Stage::Skip(_) => "$skip",
+            Stage::Limit(_) => "$limit",
+            Stage::Project(_) => "$project",
+            Stage::AddFields(..) => "$addFields",
+            Stage::Unset(_) => "$unset",
+            Stage::Count(_) => "$count",
+            Stage::Group(..) => "$group",
+            Stage::ReplaceRoot(_) => "$replaceRoot",
+            Stage::Unwind(_) => "$unwind",
+            Stage::Lookup(_) => "$lookup",
+            Stage::Facet(_) => "$facet",
+            Stage::SortByCount(_) => "$sortByCount",
+            Stage::Sample(_) => "$sample",
+            Stage::Bucket(_) => "$bucket",
+            Stage::Documents(_) => "$documents",
+            Stage::Out { .. } => "$out",
+            Stage::Merge(_) => "$merge",
+        }
+    }
+}
+
+fn stage_error(code: i32, message: impl Into<String>) -> CommandError {
+    CommandError::new(code, code_name(code), message)
+}
+
+/// `Location<code>`, the code name MongoDB gives assertion codes without a name.
+fn code_name(code: i32) -> &'static str {
+    match code {
+        28812 => "Location28812",
+        28818 => "Location28818",
+        28822 => "Location28822",
+        28808 => "Location28808",
+        28809 => "Location28809",
+        40321 => "Location40321",
+        40169 => "Location40169",
+        40170 => "Location40170",
+        40192 => "Location40192",
+        40193 => "Location40193",
+        40194 => "Location40194",
+        40195 => "Location40195",
+        40196 => "Location40196",
+        40197 => "Location40197",
+        40199 => "Location40199",
+        40066 => "Location40066",
+        15981 => "Location15981",
+        28810 => "Location28810",
+        28811 => "Location28811",
+        15947 => "Location15947",
+        40202 => "Location40202",
+        40198 => "Location40198",
+        40200 => "Location40200",
+        40577 => "Location40577",
+        51183 => "Location51183",
+        _ => "Location",
+    }
+}
+
+fn parse_unwind(spec: &Bson) -> CommandResult<Stage> {
+    let (path, options) = match spec {
+        Bson::String(path) => (path.as_str(), None),
+        Bson::Document(d) => match d.get("path") {
+            Some(Bson::String(path)) => (path.as_str(), Some(d)),
+            Some(_) => {
+                return Err(stage_error(
+                    28808,
+                    "expected a string as the path for $unwind stage",
+                ))
+            }
+            None => return Err(stage_error(28812, "no path specified to $unwind stage")),
+        },
+        _ => {
+            return Err(stage_error(
+                15981,
+                "expected either a string or an object as specification for $unwind stage",
+            ))
+        }
+    };
+    let Some(field) = path.strip_prefix('$') else {
+        return Err(stage_error(
+            28818,
+            format!("path option to $unwind stage should be prefixed with a '$': {path}"),
+        ));
+    };
+    if field.is_empty() || field.split('.').any(|p| p.is_empty() || p.starts_with('$')) {
+        return Err(CommandError::new(
+            16872,
+            "Location16872",
+            format!("'{path}' is not a valid field path"),
+        ));
+    }
+    let mut unwind = Unwind {
+        path: field.to_owned(),
+        include_array_index: None,
+        preserve_null_and_empty: false,
+    };
+    for (key, value) in options.into_iter().flatten() {
+        match (key.as_str(), value) {
+            ("path", _) => {}
+            ("includeArrayIndex", Bson::String(name)) => {
+                if name.is_empty() || name.starts_with('$') {
+                    return Err(stage_error(
+                        28822,
+                        format!("includeArrayIndex option to $unwind stage should not be prefixed with a '$': {name}"),
+                    ));
+                }
+                unwind.include_array_index = Some(name.clone());
+            }
+            ("includeArrayIndex", _) => {
+                return Err(stage_error(
+                    28810,
+                    "expected a non-empty string for the includeArrayIndex option to $unwind stage",
+                ))
+            }
+            ("preserveNullAndEmptyArrays", Bson::Boolean(b)) => unwind.preserve_null_and_empty = *b,
+            ("preserveNullAndEmptyArrays", _) => {
+                return Err(stage_error(
+                    28809,
+                    "expected a boolean for the preserveNullAndEmptyArrays option to $unwind stage",
+                ))
+            }
+            (other, _) => {
+                return Err(stage_error(
+                    28811,
+                    format!("unrecognized option to $unwind stage: {other}"),
+                ))
+            }
+        }
+    }
+    Ok(Stage::Unwind(Box::new(unwind)))
+}
+
+impl Unwind {
+    fn run(&self, docs: Vec<Document>) -> Vec<Document> {
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let value = get_single(&doc, &self.path).cloned();
+            let with_index = |mut d: Document, index: Option<i64>| {
+                if let Some(name) = &self.include_array_index {
+                    let _ = crate::update::set_path(
+                        &mut d,
+                        name,
+                        index.map_or(Bson::Null, Bson::Int64),
+                    );
+                }
+                d
+            };
+            match value {
+                Some(Bson::Array(items)) if !items.is_empty() => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let mut d = doc.clone();
+                        if crate::update::set_path(&mut d, &self.path, item).is_ok() {
+                            out.push(with_index(d, Some(i as i64)));
+                        }
+                    }
+                }
+                Some(Bson::Array(_)) if self.preserve_null_and_empty => {
+                    let mut d = doc;
+                    remove_path(&mut d, &self.path);
+                    out.push(with_index(d, None));
+                }
+                None | Some(Bson::Null) if self.preserve_null_and_empty => {
+                    out.push(with_index(doc, None));
+                }
+                None | Some(Bson::Null | Bson::Array(_)) => {}
+                Some(_) => out.push(with_index(doc, None)),
+            }
+        }
+        out
+    }
+}
+
+/// Removes a dotted path from a document (through embedded documents only).
+fn remove_path(doc: &mut Document, path: &str) {
+    match path.split_once('.') {
+        None => {
+            doc.remove(path);
+        }
+        Some((head, rest)) => {
+            if let Some(Bson::Document(inner)) = doc.get_mut(head) {
+                remove_path(inner, rest);
+            }
+        }
+    }
+}
+
+fn parse_lookup(spec: &Document) -> CommandResult<Stage> {
+    let string = |key: &str| match spec.get(key) {
+        None => Ok(None),
+        Some(Bson::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(CommandError::failed_to_parse(format!(
+            "$lookup argument '{key}: {}' must be a string, is type {}",
+            crate::display::value(other),
+            crate::display::type_name(other)
+        ))),
+    };
+    for key in spec.keys() {
+        if !matches!(
+            key.as_str(),
+            "from" | "localField" | "foreignField" | "as" | "let" | "pipeline"
+        ) {
+            return Err(CommandError::failed_to_parse(format!(
+                "unknown argument to $lookup: {key}"
+            )));
+        }
+    }
+    let from = match spec.get("from") {
+        Some(Bson::Document(_)) => {
+            return Err(CommandError::unsupported("$lookup from another database"))
+        }
+        _ => string("from")?.ok_or_else(|| {
+            CommandError::failed_to_parse("must specify 'from' field for a $lookup")
+        })?,
+    };
+    let as_field = string("as")?
+        .ok_or_else(|| CommandError::failed_to_parse("must specify 'as' field for a $lookup"))?;
+    let local_field = string("localField")?;
+    let foreign_field = string("foreignField")?;
+    if local_field.is_some() != foreign_field.is_some() {
+        return Err(CommandError::failed_to_parse(
+            "$lookup requires both or neither of 'localField' and 'foreignField' to be specified",
+        ));
+    }
+    let mut let_vars = Vec::new();
+    if let Some(value) = spec.get("let") {
+        let Bson::Document(vars) = value else {
+            return Err(CommandError::failed_to_parse(
+                "$lookup argument 'let' must be an object",
+            ));
+        };
+        for (name, expr) in vars {
+            crate::expr::validate_variable_name(name)?;
+            let_vars.push((name.clone(), Expr::parse(expr)?));
+        }
+    }
+    let pipeline = match spec.get("pipeline") {
+        None => None,
+        Some(Bson::Array(stages)) => {
+            // Parse once with the `let` variables bound to null, to refuse a malformed
+            // sub-pipeline before any document is read.
+            let placeholders: Variables = let_vars
+                .iter()
+                .map(|(name, _)| (name.clone(), Bson::Null))
+                .collect();
+            let parsed = stages
+                .iter()
+                .map(|s| Stage::parse(&bind_variables(s, &placeholders)))
+                .collect::<CommandResult<Vec<_>>>()?;
+            check_positions(&parsed, false, true)?;
+            Some(stages.clone())
+        }
+        Some(_) => {
+            return Err(CommandError::failed_to_parse(
+                "$lookup argument 'pipeline' must be an array",
+            ))
+        }
+    };
+    if pipeline.is_none() && local_field.is_none() {
+        return Err(CommandError::failed_to_parse(
+            "$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to be specified",
+        ));
+    }
+    if pipeline.is_none() && !let_vars.is_empty() {
+        return Err(CommandError::failed_to_parse(
+            "$lookup with 'let' requires a 'pipeline'",
+        ));
+    }
+    Ok(Stage::Lookup(Box::new(Lookup {
+        from,
+        local_field,
+        foreign_field,
+        let_vars,
+        pipeline,
+        as_field,
+    })))
+}
+
+/// The values a path offers for an equality `$lookup`: each array element and the array
+/// itself; a missing field offers null.
+fn join_values(doc: &Document, path: &str) -> Vec<Bson> {
+    let mut out = Vec::new();
+    for found in resolve(doc, path) {
+        match found {
+            None => out.push(Bson::Null),
+            Some(Bson::Array(items)) => {
+                out.extend(items.iter().cloned());
+                out.push(Bson::Array(items.clone()));
+            }
+            Some(v) => out.push(v.clone()),
+        }
+    }
+    out
+}
+
+fn join_equal(a: &Bson, b: &Bson) -> bool {
+    let nullish = |v: &Bson| matches!(v, Bson::Null | Bson::Undefined);
+    values_equal(a, b) || (nullish(a) && nullish(b))
+}
+
+impl Lookup {
+    fn run(&self, docs: Vec<Document>, catalog: Catalog<'_>) -> CommandResult<Vec<Document>> {
+        let foreign: Vec<Document> = match catalog.storage.collection(catalog.db, &self.from) {
+            Some(c) => c.read().iter().map(|(_, d)| d.clone()).collect(),
+            None => Vec::new(),
+        };
+        let mut out = Vec::with_capacity(docs.len());
+        for mut doc in docs {
+            let mut joined: Vec<Document> = match (&self.local_field, &self.foreign_field) {
+                (Some(local), Some(foreign_field)) => {
+                    let locals = match resolve(&doc, local).as_slice() {
+                        // A missing local field (or an empty array) joins on null.
+                        [None] => vec![Bson::Null],
+                        _ => join_values(&doc, local),
+                    };
+                    foreign
+                        .iter()
+                        .filter(|f| {
+                            join_values(f, foreign_field)
+                                .iter()
+                                .any(|fv| locals.iter().any(|lv| join_equal(lv, fv)))
+                        })
+                        .cloned()
+                        .collect()
+                }
+                _ => foreign.clone(),
+            };
+            if let Some(pipeline) = &self.pipeline {
+                let mut vars = Variables::new();
+                for (name, expr) in &self.let_vars {
+                    vars.insert(name.clone(), expr.eval(&doc)?.unwrap_or(Bson::Null));
+                }
+                let stages = pipeline
+                    .iter()
+                    .map(|s| Stage::parse(&bind_variables(s, &vars)))
+                    .collect::<CommandResult<Vec<_>>>()?;
+                joined = run_pipeline_in(&stages, joined, Some(catalog))?;
+            }
+            let joined: Vec<Bson> = joined.into_iter().map(Bson::Document).collect();
+            crate::update::set_path(&mut doc, &self.as_field, Bson::Array(joined))?;
+            out.push(doc);
+        }
+        Ok(out)
+    }
+}
+
+fn parse_facet(spec: &Bson) -> CommandResult<Stage> {
+    let Bson::Document(spec) = spec else {
+        return Err(stage_error(
+            15947,
+            "a facet's fields must be specified in an object",
+        ));
+    };
+    if spec.is_empty() {
+        return Err(stage_error(
+            40169,
+            "the $facet specification must be a non-empty object",
+        ));
+    }
+    let mut facets = Vec::with_capacity(spec.len());
+    for (name, pipeline) in spec {
+        let Bson::Array(stages) = pipeline else {
+            return Err(stage_error(
+                40170,
+                format!(
+                    "arguments to $facet must be arrays, {name} is type {}",
+                    crate::display::type_name(pipeline)
+                ),
+            ));
+        };
+        let parsed = parse_pipeline(stages)?;
+        check_positions(&parsed, false, true)?;
+        facets.push((name.clone(), parsed));
+    }
+    Ok(Stage::Facet(facets))
+}
+
+/// `$sample`: `n` documents picked at random (all of them, shuffled, when fewer).
+fn sample(mut docs: Vec<Document>, n: usize) -> Vec<Document> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut state = std::collections::hash_map::RandomState::new().build_hasher();
+    state.write_usize(docs.len());
+    let mut seed = state.finish() | 1;
+    let mut next = move || {
+        // xorshift64: enough for sampling test data, not for anything secret.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let take = n.min(docs.len());
+    for i in 0..take {
+        let j = i + (next() % (docs.len() - i) as u64) as usize;
+        docs.swap(i, j);
+    }
+    docs.truncate(take);
+    docs
+}
+
+fn parse_bucket(spec: &Document) -> CommandResult<Stage> {
+    for key in spec.keys() {
+        if !matches!(
+            key.as_str(),
+            "groupBy" | "boundaries" | "default" | "output"
+        ) {
+            return Err(stage_error(
+                40197,
+                format!("Unrecognized option to $bucket: {key}."),
+            ));
+        }
+    }
+    let group_by =
+        match spec.get("groupBy") {
+            Some(v @ Bson::String(s)) if s.starts_with('$') => Expr::parse(v)?,
+            Some(v @ Bson::Document(_)) => Expr::parse(v)?,
+            Some(_) => return Err(stage_error(
+                40202,
+                "The $bucket 'groupBy' field must be defined as a $-prefixed path or an expression",
+            )),
+            None => {
+                return Err(stage_error(
+                    40198,
+                    "$bucket requires 'groupBy' and 'boundaries' to be specified.",
+                ))
+            }
+        };
+    let boundaries = match spec.get("boundaries") {
+        Some(Bson::Array(b)) => b.clone(),
+        Some(_) => {
+            return Err(stage_error(
+                40200,
+                "The $bucket 'boundaries' field must be an array",
+            ))
+        }
+        None => {
+            return Err(stage_error(
+                40198,
+                "$bucket requires 'groupBy' and 'boundaries' to be specified.",
+            ))
+        }
+    };
+    if boundaries.len() < 2 {
+        return Err(stage_error(
+            40192,
+            "The $bucket 'boundaries' field must have at least 2 values",
+        ));
+    }
+    for pair in boundaries.windows(2) {
+        if crate::query::compare::type_rank(&pair[0]) != crate::query::compare::type_rank(&pair[1])
+        {
+            return Err(stage_error(
+                40193,
+                "All values in the the 'boundaries' option to $bucket must have the same type.",
+            ));
+        }
+        if compare(&pair[0], &pair[1]) != Ordering::Less {
+            return Err(stage_error(
+                40194,
+                "The 'boundaries' option to $bucket must be sorted in ascending order",
+            ));
+        }
+    }
+    let default = spec.get("default").cloned();
+    if let Some(d) = &default {
+        let first = &boundaries[0];
+        let last = &boundaries[boundaries.len() - 1];
+        let same_type =
+            crate::query::compare::type_rank(d) == crate::query::compare::type_rank(first);
+        if same_type && compare(d, first) != Ordering::Less && compare(d, last) == Ordering::Less {
+            return Err(stage_error(40199, "The $bucket 'default' field must be less than the lowest boundary or greater than or equal to the highest boundary."));
+        }
+    }
+    let output = match spec.get("output") {
+        None => vec![(
+            "count".to_owned(),
+            Accumulator {
+                kind: AccKind::Sum,
+                expr: Expr::Literal(Bson::Int32(1)),
+            },
+        )],
+        Some(Bson::Document(o)) => parse_accumulators(o.iter())?,
+        Some(_) => {
+            return Err(stage_error(
+                40196,
+                "The $bucket 'output' field must be an object",
+            ))
+        }
+    };
+    Ok(Stage::Bucket(Box::new(Bucket {
+        group_by,
+        boundaries,
+        default,
+        output,
+    })))
+}
+
+impl Bucket {
+    fn run(&self, docs: Vec<Document>) -> CommandResult<Vec<Document>> {
+        let mut buckets: Vec<Vec<Document>> = vec![Vec::new(); self.boundaries.len() - 1];
+        let mut default_bucket = Vec::new();
+        for doc in docs {
+            let value = self.group_by.eval(&doc)?.unwrap_or(Bson::Null);
+            let slot = self.boundaries.windows(2).position(|w| {
+                crate::query::compare::type_rank(&value) == crate::query::compare::type_rank(&w[0])
+                    && compare(&value, &w[0]) != Ordering::Less
+                    && compare(&value, &w[1]) == Ordering::Less
+            });
+            match (slot, &self.default) {
+                (Some(i), _) => buckets[i].push(doc),
+                (None, Some(_)) => default_bucket.push(doc),
+                (None, None) => {
+                    return Err(stage_error(40066, format!(
+                        "$switch could not find a matching branch for an input, and no default was specified. Input: {}",
+                        crate::display::value(&value)
+                    )))
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let keyed = buckets
+            .into_iter()
+            .enumerate()
+            .map(|(i, members)| (self.boundaries[i].clone(), members))
+            .chain(self.default.clone().map(|d| (d, default_bucket)));
+        for (id, members) in keyed {
+            if members.is_empty() {
+                continue;
+            }
+            let mut d = doc! { "_id": id };
+            for (field, acc) in &self.output {
+                d.insert(field.clone(), accumulate(acc, &members)?);
+            }
+            out.push(d);
+        }
+        Ok(out)
+    }
+}
+
+/// `{db, coll}` or `"coll"` naming a target of `$out`/`$merge`.
+fn target_namespace(
+    stage: &str,
+    spec: &Bson,
+    coll_key: &str,
+) -> CommandResult<(Option<String>, String)> {
+    match spec {
+        Bson::String(coll) => {
+            crate::command::args::validate_collection_name(coll)?;
+            Ok((None, coll.clone()))
+        }
+        Bson::Document(d) => {
+            let db = match d.get("db") {
+                None => None,
+                Some(Bson::String(db)) => {
+                    crate::command::args::validate_database_name(db)?;
+                    Some(db.clone())
+                }
+                Some(_) => {
+                    return Err(CommandError::failed_to_parse(format!(
+                        "{stage} 'db' must be a string"
+                    )))
+                }
+            };
+            match d.get(coll_key) {
+                Some(Bson::String(coll)) => {
+                    crate::command::args::validate_collection_name(coll)?;
+                    Ok((db, coll.clone()))
+                }
+                _ => Err(CommandError::failed_to_parse(format!(
+                    "{stage} requires a '{coll_key}' string"
+                ))),
+            }
+        }
+        _ => Err(CommandError::failed_to_parse(format!(
+            "{stage} only supports a string or object argument"
+        ))),
+    }
+}
+
+fn parse_out(spec: &Bson) -> CommandResult<Stage> {
+    if let Bson::Document(d) = spec {
+        if let Some(key) = d.keys().find(|k| !matches!(k.as_str(), "db" | "coll")) {
+            return Err(if key == "timeseries" {
+                CommandError::unsupported("$out to a time series collection")
+            } else {
+                CommandError::unknown_field(format!("BSON field '$out.{key}' is an unknown field."))
+            });
+        }
+    }
+    let (db, coll) = target_namespace("$out", spec, "coll")?;
+    Ok(Stage::Out { db, coll })
+}
+
+fn parse_merge(spec: &Bson) -> CommandResult<Stage> {
+    let (into, options) = match spec {
+        Bson::String(_) => (spec.clone(), Document::new()),
+        Bson::Document(d) => (
+            d.get("into").cloned().ok_or_else(|| {
+                CommandError::failed_to_parse(
+                    "BSON field '$merge.into' is missing but a required field",
+                )
+            })?,
+            d.clone(),
+        ),
+        _ => {
+            return Err(CommandError::failed_to_parse(
+                "$merge only supports a string or object argument",
+            ))
+        }
+    };
+    let (db, coll) = target_namespace("$merge", &into, "coll")?;
+    let mut merge = Merge {
+        db,
+        coll,
+        on: vec!["_id".to_owned()],
+        when_matched: WhenMatched::Merge,
+        when_not_matched: WhenNotMatched::Insert,
+    };
+    for (key, value) in &options {
+        match (key.as_str(), value) {
+            ("into", _) => {}
+            ("on", Bson::String(field)) => merge.on = vec![field.clone()],
+            ("on", Bson::Array(fields)) if !fields.is_empty() => {
+                merge.on = fields
+                    .iter()
+                    .map(|f| {
+                        f.as_str().map(str::to_owned).ok_or_else(|| {
+                            CommandError::failed_to_parse(
+                                "$merge 'on' array elements must be strings",
+                            )
+                        })
+                    })
+                    .collect::<CommandResult<_>>()?;
+            }
+            ("whenMatched", Bson::String(mode)) => {
+                merge.when_matched = match mode.as_str() {
+                    "replace" => WhenMatched::Replace,
+                    "keepExisting" => WhenMatched::KeepExisting,
+                    "merge" => WhenMatched::Merge,
+                    "fail" => WhenMatched::Fail,
+                    other => {
+                        return Err(CommandError::bad_value(format!(
+                        "Enumeration value '{other}' for field 'whenMatched' is not a valid value."
+                    )))
+                    }
+                }
+            }
+            ("whenMatched", Bson::Array(_)) => {
+                return Err(CommandError::unsupported(
+                    "$merge with a whenMatched pipeline",
+                ))
+            }
+            ("whenNotMatched", Bson::String(mode)) => {
+                merge.when_not_matched = match mode.as_str() {
+                    "insert" => WhenNotMatched::Insert,
+                    "discard" => WhenNotMatched::Discard,
+                    "fail" => WhenNotMatched::Fail,
+                    other => {
+                        return Err(CommandError::bad_value(format!(
+                    "Enumeration value '{other}' for field 'whenNotMatched' is not a valid value."
+                )))
+                    }
+                }
+            }
+            ("let", _) => return Err(CommandError::unsupported("$merge with 'let'")),
+            (other, _) => {
+                return Err(CommandError::unknown_field(format!(
+                    "BSON field '$merge.{other}' is an unknown field."
+                )))
+            }
+        }
+    }
+    Ok(Stage::Merge(Box::new(merge)))
+}
+
+impl Merge {
+    fn run(&self, docs: Vec<Document>, catalog: Catalog<'_>) -> CommandResult<()> {
+        let db = self.db.as_deref().unwrap_or(catalog.db);
+        let target = catalog.storage.collection_or_create(db, &self.coll);
+        let mut guard = target.write();
+        if self.on != ["_id"] {
+            let unique = guard.indexes().iter().any(|i| {
+                i.spec.unique
+                    && i.spec.partial_filter.is_none()
+                    && i.spec.fields.len() == self.on.len()
+                    && self.on.iter().all(|f| i.spec.fields.contains(f))
+            });
+            if !unique {
+                return Err(stage_error(
+                    51183,
+                    "Cannot find index to verify that join fields will be unique",
+                ));
+            }
+        }
+        let ns = guard.namespace().to_owned();
+        for doc in docs {
+            let mut equality = Document::new();
+            for field in &self.on {
+                match get_single(&doc, field) {
+                    Some(Bson::Array(_)) | Some(Bson::Null) | None if field != "_id" => {
+                        return Err(CommandError::new(
+                            51132,
+                            "Location51132",
+                            format!("$merge write error: 'on' field '{field}' cannot be missing, null, undefined or an array"),
+                        ))
+                    }
+                    Some(v) => {
+                        equality.insert(field.clone(), doc! { "$eq": v.clone() });
+                    }
+                    None => {}
+                }
+            }
+            let existing = if equality.is_empty() {
+                None
+            } else {
+                let filter = Filter::parse(&equality)?;
+                guard
+                    .candidates(&filter)
+                    .find(|(_, d)| filter.matches(d))
+                    .map(|(slot, d)| (slot, d.clone()))
+            };
+            match (existing, self.when_matched, self.when_not_matched) {
+                (Some(_), WhenMatched::KeepExisting, _) => {}
+                (Some((_, old)), WhenMatched::Fail, _) => {
+                    return Err(crate::storage::duplicate_id(
+                        &ns,
+                        old.get("_id").unwrap_or(&Bson::Null),
+                    ))
+                }
+                (Some((slot, old)), WhenMatched::Replace, _) => {
+                    let mut new = with_id_first(doc, old.get("_id"));
+                    if new.get("_id").is_none() {
+                        new.insert("_id", old.get("_id").cloned().unwrap_or(Bson::Null));
+                    }
+                    guard.replace(slot, new)?;
+                }
+                (Some((slot, mut old)), WhenMatched::Merge, _) => {
+                    for (k, v) in doc {
+                        old.insert(k, v);
+                    }
+                    guard.replace(slot, old)?;
+                }
+                (None, _, WhenNotMatched::Insert) => {
+                    guard.insert(&ns, with_id_first(doc, None))?;
+                }
+                (None, _, WhenNotMatched::Discard) => {}
+                (None, _, WhenNotMatched::Fail) => {
+                    return Err(CommandError::new(
+                        13113,
+                        "MergeStageNoMatchingDocument",
+                        "$merge could not find a matching document in the target collection for at least one document in the source collection",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The document with `_id` first: its own, else `fallback`, else a new ObjectId.
+pub fn with_id_first(mut doc: Document, fallback: Option<&Bson>) -> Document {
+    let id = doc
+        .remove("_id")
+        .or_else(|| fallback.cloned())
+        .unwrap_or_else(|| Bson::ObjectId(bson::oid::ObjectId::new()));
+    let mut out = doc! { "_id": id };
+    out.extend(doc);
+    out
 }

@@ -1,11 +1,20 @@
-//! Aggregation expressions: field paths (`"$a.b"`), variables (`"$$ROOT"`), literals,
-//! objects and arrays of expressions, and the operators implemented so far. Any other
-//! operator is refused by name.
+//! Aggregation expressions: field paths (`"$a.b"`), system variables (`"$$ROOT"`,
+//! `"$$CURRENT"`, `"$$REMOVE"`, `"$$NOW"`), user variables bound by a command's `let`,
+//! literals, objects and arrays of expressions, and the operators implemented so far. Any
+//! other operator is refused by name.
+//!
+//! User variables are constants for the whole command, so they are bound when the expression
+//! is parsed ([`Expr::parse_with`]): `"$$x"` becomes the value of `x`. A missing value is
+//! "missing" (`None`), not null, exactly as in MongoDB: `{$eq: ["$nope", null]}` is false.
 
+use crate::display;
 use crate::error::{CommandError, CommandResult};
-use crate::query::compare::{as_f64, compare};
+use crate::query::compare::{as_f64, compare, type_rank};
 use bson::{Bson, Document};
 use std::cmp::Ordering;
+
+/// User variables of a command (`let`), already evaluated to constants.
+pub type Variables = Document;
 
 /// A parsed expression.
 #[derive(Debug, Clone)]
@@ -16,6 +25,8 @@ pub enum Expr {
     Path(Vec<String>),
     /// `"$$ROOT"`/`"$$CURRENT"`, optionally followed by a path.
     Root(Vec<String>),
+    /// `"$$REMOVE"` (or a user variable path that reaches nothing): evaluates to missing.
+    Missing,
     /// An object whose fields are expressions.
     Object(Vec<(String, Expr)>),
     /// An array of expressions.
@@ -33,6 +44,12 @@ pub enum Operator {
     Subtract,
     /// `$multiply`
     Multiply,
+    /// `$divide`
+    Divide,
+    /// `$mod`
+    Mod,
+    /// `$abs`
+    Abs,
     /// `$eq`
     Eq,
     /// `$ne`
@@ -45,6 +62,8 @@ pub enum Operator {
     Lt,
     /// `$lte`
     Lte,
+    /// `$cmp`
+    Cmp,
     /// `$and`
     And,
     /// `$or`
@@ -59,20 +78,108 @@ pub enum Operator {
     Concat,
     /// `$size`
     Size,
+    /// `$in`
+    In,
+    /// `$isArray`
+    IsArray,
+    /// `$type`
+    Type,
+    /// `$getField`: arguments field, input.
+    GetField,
+    /// `$setField`: arguments field, input, value.
+    SetField,
+    /// `$unsetField`: arguments field, input.
+    UnsetField,
+    /// `$rand`
+    Rand,
 }
 
-impl Expr {
-    /// Parses an expression.
-    pub fn parse(value: &Bson) -> CommandResult<Expr> {
-        Ok(match value {
-            Bson::String(s) if s.starts_with("$$") => {
-                let mut parts = s[2..].split('.');
-                let var = parts.next().unwrap_or_default();
-                if var != "ROOT" && var != "CURRENT" {
-                    return Err(CommandError::unsupported(format!("variable $${var}")));
-                }
-                Expr::Root(parts.map(str::to_owned).collect())
+impl Operator {
+    fn parse(name: &str) -> Option<Operator> {
+        Some(match name {
+            "$add" => Operator::Add,
+            "$subtract" => Operator::Subtract,
+            "$multiply" => Operator::Multiply,
+            "$divide" => Operator::Divide,
+            "$mod" => Operator::Mod,
+            "$abs" => Operator::Abs,
+            "$eq" => Operator::Eq,
+            "$ne" => Operator::Ne,
+            "$gt" => Operator::Gt,
+            "$gte" => Operator::Gte,
+            "$lt" => Operator::Lt,
+            "$lte" => Operator::Lte,
+            "$cmp" => Operator::Cmp,
+            "$and" => Operator::And,
+            "$or" => Operator::Or,
+            "$not" => Operator::Not,
+            "$cond" => Operator::Cond,
+            "$ifNull" => Operator::IfNull,
+            "$concat" => Operator::Concat,
+            "$size" => Operator::Size,
+            "$in" => Operator::In,
+            "$isArray" => Operator::IsArray,
+            "$type" => Operator::Type,
+            "$getField" => Operator::GetField,
+            "$setField" => Operator::SetField,
+            "$unsetField" => Operator::UnsetField,
+            "$rand" => Operator::Rand,
+            _ => return None,
+        })
+    }
+
+    /// Number of arguments the operator takes, when fixed.
+    fn arity(self) -> Option<std::ops::RangeInclusive<usize>> {
+        Some(match self {
+            Operator::Subtract
+            | Operator::Divide
+            | Operator::Mod
+            | Operator::Eq
+            | Operator::Ne
+            | Operator::Gt
+            | Operator::Gte
+            | Operator::Lt
+            | Operator::Lte
+            | Operator::Cmp
+            | Operator::In => 2..=2,
+            Operator::Not | Operator::Size | Operator::Abs | Operator::IsArray | Operator::Type => {
+                1..=1
             }
+            Operator::Cond => 3..=3,
+            Operator::IfNull => 2..=usize::MAX,
+            Operator::Rand => 0..=0,
+            _ => return None,
+        })
+    }
+}
+
+/// Expression operators MongoDB has that this server does not implement: refused by name
+/// rather than reported as unknown.
+const UNIMPLEMENTED: &[&str] = &[
+    "$let", "$map", "$filter", "$reduce", "$switch", "$toString", "$toInt", "$toLong",
+    "$toDouble", "$toDecimal", "$toDate", "$toObjectId", "$toBool", "$convert", "$substr",
+    "$substrBytes", "$substrCP", "$toLower", "$toUpper", "$split", "$trim", "$ltrim", "$rtrim",
+    "$strLenBytes", "$strLenCP", "$regexMatch", "$regexFind", "$regexFindAll", "$arrayElemAt",
+    "$first", "$last", "$slice", "$concatArrays", "$reverseArray", "$indexOfArray", "$range",
+    "$zip", "$objectToArray", "$arrayToObject", "$mergeObjects", "$sum", "$avg", "$min", "$max",
+    "$floor", "$ceil", "$round", "$trunc", "$sqrt", "$pow", "$exp", "$ln", "$log", "$log10",
+    "$dateToString", "$dateFromString", "$dateAdd", "$dateDiff", "$year", "$month",
+    "$dayOfMonth", "$hour", "$minute", "$second", "$millisecond", "$function", "$accumulator",
+    "$allElementsTrue", "$anyElementTrue", "$setUnion", "$setIntersection", "$setDifference",
+    "$setEquals", "$setIsSubset", "$meta", "$sortArray", "$strcasecmp", "$indexOfBytes",
+    "$indexOfCP", "$replaceOne", "$replaceAll", "$binarySize", "$bsonSize", "$isNumber",
+];
+
+impl Expr {
+    /// Parses an expression with no user variables in scope.
+    pub fn parse(value: &Bson) -> CommandResult<Expr> {
+        Self::parse_with(value, &Variables::new())
+    }
+
+    /// Parses an expression; `$$name` refers to `vars` (a command's evaluated `let`).
+    pub fn parse_with(value: &Bson, vars: &Variables) -> CommandResult<Expr> {
+        Ok(match value {
+            Bson::String(s) if s.starts_with("$$") => parse_variable(&s[2..], vars)?,
             Bson::String(s) if s.starts_with('$') => {
                 let path = &s[1..];
                 if path.is_empty() || path.split('.').any(str::is_empty) {
@@ -87,22 +194,29 @@ impl Expr {
             Bson::Array(items) => Expr::Array(
                 items
                     .iter()
-                    .map(Expr::parse)
+                    .map(|i| Expr::parse_with(i, vars))
                     .collect::<CommandResult<_>>()?,
             ),
-            Bson::Document(doc) => Self::parse_document(doc)?,
+            Bson::Document(doc) => Self::parse_document(doc, vars)?,
             other => Expr::Literal(other.clone()),
         })
     }
 
-    fn parse_document(doc: &Document) -> CommandResult<Expr> {
+    fn parse_document(doc: &Document, vars: &Variables) -> CommandResult<Expr> {
         let Some(first) = doc.keys().next() else {
             return Ok(Expr::Object(Vec::new()));
         };
         if !first.starts_with('$') {
+            if let Some(key) = doc.keys().find(|k| k.starts_with('$')) {
+                return Err(CommandError::new(
+                    16410,
+                    "Location16410",
+                    format!("FieldPath field names may not start with '$'. Given '{key}'"),
+                ));
+            }
             return Ok(Expr::Object(
                 doc.iter()
-                    .map(|(k, v)| Ok((k.clone(), Expr::parse(v)?)))
+                    .map(|(k, v)| Ok((k.clone(), Expr::parse_with(v, vars)?)))
                     .collect::<CommandResult<_>>()?,
             ));
         }
@@ -117,72 +231,94 @@ impl Expr {
         if first == "$literal" {
             return Ok(Expr::Literal(args.clone()));
         }
-        let op = match first.as_str() {
-            "$add" => Operator::Add,
-            "$subtract" => Operator::Subtract,
-            "$multiply" => Operator::Multiply,
-            "$eq" => Operator::Eq,
-            "$ne" => Operator::Ne,
-            "$gt" => Operator::Gt,
-            "$gte" => Operator::Gte,
-            "$lt" => Operator::Lt,
-            "$lte" => Operator::Lte,
-            "$and" => Operator::And,
-            "$or" => Operator::Or,
-            "$not" => Operator::Not,
-            "$cond" => Operator::Cond,
-            "$ifNull" => Operator::IfNull,
-            "$concat" => Operator::Concat,
-            "$size" => Operator::Size,
-            other => {
-                return Err(CommandError::new(
-                    168,
-                    "InvalidPipelineOperator",
-                    format!("Unrecognized expression '{other}'"),
-                ))
+        let Some(op) = Operator::parse(first) else {
+            if UNIMPLEMENTED.contains(&first.as_str()) {
+                return Err(CommandError::unsupported(format!(
+                    "aggregation expression {first}"
+                )));
             }
+            return Err(CommandError::new(
+                168,
+                "InvalidPipelineOperator",
+                format!("Unrecognized expression '{first}'"),
+            ));
         };
         let args = match (op, args) {
-            (Operator::Cond, Bson::Document(d)) => ["if", "then", "else"]
-                .iter()
-                .map(|k| {
-                    d.get(*k).map(Expr::parse).unwrap_or_else(|| {
-                        Err(CommandError::new(
-                            17080,
-                            "Location17080",
-                            format!("Missing '{k}' parameter to $cond"),
-                        ))
-                    })
-                })
-                .collect::<CommandResult<Vec<_>>>()?,
+            (Operator::Cond, Bson::Document(d)) => named_args(
+                first,
+                d,
+                &["if", "then", "else"],
+                &[],
+                vars,
+                (17080, "Location17080"),
+            )?,
+            (Operator::GetField | Operator::UnsetField, Bson::Document(d))
+                if d.contains_key("field") =>
+            {
+                let mut a = named_args(
+                    first,
+                    d,
+                    &["field"],
+                    &["input"],
+                    vars,
+                    (3041702, "Location3041702"),
+                )?;
+                if a.len() == 1 {
+                    a.push(Expr::Root(Vec::new()));
+                }
+                check_constant_field(first, &a[0])?;
+                a
+            }
+            (Operator::GetField, single) => {
+                let field = Expr::parse_with(single, vars)?;
+                check_constant_field(first, &field)?;
+                vec![field, Expr::Root(Vec::new())]
+            }
+            (Operator::SetField, Bson::Document(d)) => {
+                let a = named_args(
+                    first,
+                    d,
+                    &["field", "input", "value"],
+                    &[],
+                    vars,
+                    (4161102, "Location4161102"),
+                )?;
+                check_constant_field(first, &a[0])?;
+                a
+            }
+            (Operator::SetField | Operator::UnsetField, _) => {
+                return Err(CommandError::new(
+                    4161101,
+                    "Location4161101",
+                    format!("{first} only supports an object as its argument"),
+                ))
+            }
+            (Operator::Rand, Bson::Document(d)) if d.is_empty() => Vec::new(),
+            (Operator::Rand, _) => {
+                return Err(CommandError::new(
+                    3040501,
+                    "Location3040501",
+                    "$rand not expecting an argument",
+                ))
+            }
             (_, Bson::Array(items)) => items
                 .iter()
-                .map(Expr::parse)
+                .map(|i| Expr::parse_with(i, vars))
                 .collect::<CommandResult<_>>()?,
-            (_, single) => vec![Expr::parse(single)?],
+            (_, single) => vec![Expr::parse_with(single, vars)?],
         };
-        let arity_ok = match op {
-            Operator::Subtract
-            | Operator::Eq
-            | Operator::Ne
-            | Operator::Gt
-            | Operator::Gte
-            | Operator::Lt
-            | Operator::Lte => args.len() == 2,
-            Operator::Not | Operator::Size => args.len() == 1,
-            Operator::Cond => args.len() == 3,
-            Operator::IfNull => args.len() >= 2,
-            _ => true,
-        };
-        if !arity_ok {
-            return Err(CommandError::new(
-                16020,
-                "Location16020",
-                format!(
-                    "Expression {first} takes a different number of arguments: {} given",
-                    args.len()
-                ),
-            ));
+        if let Some(arity) = op.arity() {
+            if !arity.contains(&args.len()) {
+                return Err(CommandError::new(
+                    16020,
+                    "Location16020",
+                    format!(
+                        "Expression {first} takes exactly {} arguments. {} were passed in.",
+                        arity.start(),
+                        args.len()
+                    ),
+                ));
+            }
         }
         Ok(Expr::Op(op, args))
     }
@@ -191,8 +327,15 @@ impl Expr {
     pub fn eval(&self, doc: &Document) -> CommandResult<Option<Bson>> {
         Ok(match self {
             Expr::Literal(v) => Some(v.clone()),
-            Expr::Path(parts) => lookup(&Bson::Document(doc.clone()), parts),
-            Expr::Root(parts) => lookup(&Bson::Document(doc.clone()), parts),
+            Expr::Path(parts) => lookup_document(doc, parts),
+            Expr::Root(parts) => {
+                if parts.is_empty() {
+                    Some(Bson::Document(doc.clone()))
+                } else {
+                    lookup_document(doc, parts)
+                }
+            }
+            Expr::Missing => None,
             Expr::Object(fields) => {
                 let mut out = Document::new();
                 for (k, e) in fields {
@@ -208,9 +351,214 @@ impl Expr {
                     .map(|e| Ok(e.eval(doc)?.unwrap_or(Bson::Null)))
                     .collect::<CommandResult<_>>()?,
             )),
-            Expr::Op(op, args) => Some(eval_op(*op, args, doc)?),
+            Expr::Op(op, args) => eval_op(*op, args, doc)?,
         })
     }
+
+    /// Whether the expression is a constant (depends on no document).
+    fn constant(&self) -> Option<Option<&Bson>> {
+        match self {
+            Expr::Literal(v) => Some(Some(v)),
+            Expr::Missing => Some(None),
+            _ => None,
+        }
+    }
+}
+
+fn named_args(
+    op: &str,
+    d: &Document,
+    required: &[&str],
+    optional: &[&str],
+    vars: &Variables,
+    (missing_code, missing_name): (i32, &'static str),
+) -> CommandResult<Vec<Expr>> {
+    if let Some(unknown) = d
+        .keys()
+        .find(|k| !required.contains(&k.as_str()) && !optional.contains(&k.as_str()))
+    {
+        let (code, name) = if op == "$cond" {
+            (17083, "Location17083")
+        } else {
+            (missing_code, missing_name)
+        };
+        return Err(CommandError::new(
+            code,
+            name,
+            format!("Unrecognized parameter to {op}: {unknown}"),
+        ));
+    }
+    let mut out = Vec::with_capacity(required.len() + optional.len());
+    for key in required {
+        let value = d.get(*key).ok_or_else(|| {
+            CommandError::new(
+                missing_code,
+                missing_name,
+                format!("Missing '{key}' parameter to {op}"),
+            )
+        })?;
+        out.push(Expr::parse_with(value, vars)?);
+    }
+    for key in optional {
+        if let Some(value) = d.get(*key) {
+            out.push(Expr::parse_with(value, vars)?);
+        }
+    }
+    Ok(out)
+}
+
+/// `$getField`/`$setField` need a field name known when the expression is parsed.
+fn check_constant_field(op: &str, field: &Expr) -> CommandResult<()> {
+    match field.constant() {
+        Some(Some(Bson::String(_))) => Ok(()),
+        Some(_) => Err(CommandError::new(
+            4161107,
+            "Location4161107",
+            format!("{op} requires 'field' to evaluate to type String"),
+        )),
+        None => Err(CommandError::new(
+            4161106,
+            "Location4161106",
+            format!("{op} requires 'field' to evaluate to a constant, but got a non-constant argument"),
+        )),
+    }
+}
+
+fn parse_variable(spec: &str, vars: &Variables) -> CommandResult<Expr> {
+    let mut parts = spec.split('.');
+    let name = parts.next().unwrap_or_default();
+    let rest: Vec<String> = parts.map(str::to_owned).collect();
+    if rest.iter().any(String::is_empty) {
+        return Err(CommandError::new(
+            16872,
+            "Location16872",
+            format!("'$${spec}' is not a valid field path"),
+        ));
+    }
+    Ok(match name {
+        "ROOT" | "CURRENT" => Expr::Root(rest),
+        "REMOVE" => Expr::Missing,
+        "NOW" => constant_at(Bson::DateTime(bson::DateTime::now()), &rest),
+        "CLUSTER_TIME" => {
+            let secs = bson::DateTime::now().timestamp_millis() / 1000;
+            constant_at(
+                Bson::Timestamp(bson::Timestamp {
+                    time: u32::try_from(secs).unwrap_or(u32::MAX),
+                    increment: 1,
+                }),
+                &rest,
+            )
+        }
+        "SEARCH_META" | "USER_ROLES" => {
+            return Err(CommandError::unsupported(format!("variable $${name}")))
+        }
+        user => match vars.get(user) {
+            Some(value) => constant_at(value.clone(), &rest),
+            None => {
+                return Err(CommandError::new(
+                    17276,
+                    "Location17276",
+                    format!("Use of undefined variable: {user}"),
+                ))
+            }
+        },
+    })
+}
+
+fn constant_at(value: Bson, rest: &[String]) -> Expr {
+    match lookup(&value, rest) {
+        Some(v) => Expr::Literal(v),
+        None => Expr::Missing,
+    }
+}
+
+/// Validates a user variable name as `let` requires (MongoDB codes 16866–16868).
+pub fn validate_variable_name(name: &str) -> CommandResult<()> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Err(CommandError::new(
+            16866,
+            "Location16866",
+            "empty variable names are not allowed",
+        ));
+    };
+    if first.is_ascii() && !first.is_ascii_lowercase() {
+        return Err(CommandError::new(
+            16867,
+            "Location16867",
+            format!("'{name}' starts with an invalid character for a user variable name"),
+        ));
+    }
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || !c.is_ascii())) {
+        return Err(CommandError::new(
+            16868,
+            "Location16868",
+            format!("'{name}' contains an invalid character for a variable name: '{bad}'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Evaluates a command's `let` document into constants: each value is an expression over
+/// no document (so `{$literal: ...}` and earlier system variables work).
+pub fn evaluate_let(spec: Option<&Document>) -> CommandResult<Variables> {
+    let mut vars = Variables::new();
+    let Some(spec) = spec else {
+        return Ok(vars);
+    };
+    let empty = Document::new();
+    for (name, value) in spec {
+        validate_variable_name(name)?;
+        let expr = Expr::parse_with(value, &Variables::new())?;
+        if let Some(v) = expr.eval(&empty)? {
+            vars.insert(name.clone(), v);
+        }
+    }
+    Ok(vars)
+}
+
+/// Replaces `"$$name"` references to user variables in an expression-bearing BSON value
+/// (such as a pipeline stage) by `{$literal: value}`, leaving `$literal` arguments alone.
+/// References to undefined variables stay, to be refused by [`Expr::parse`].
+pub fn bind_variables(value: &Bson, vars: &Variables) -> Bson {
+    if vars.is_empty() {
+        return value.clone();
+    }
+    match value {
+        Bson::String(s) if s.starts_with("$$") => {
+            let mut parts = s[2..].split('.');
+            let name = parts.next().unwrap_or_default();
+            match vars.get(name) {
+                Some(bound) => {
+                    let rest: Vec<String> = parts.map(str::to_owned).collect();
+                    match lookup(bound, &rest) {
+                        Some(v) => Bson::Document(bson::doc! { "$literal": v }),
+                        None => Bson::String("$$REMOVE".to_owned()),
+                    }
+                }
+                None => value.clone(),
+            }
+        }
+        Bson::Array(items) => Bson::Array(items.iter().map(|i| bind_variables(i, vars)).collect()),
+        Bson::Document(d) => Bson::Document(
+            d.iter()
+                .map(|(k, v)| {
+                    let bound = if k == "$literal" {
+                        v.clone()
+                    } else {
+                        bind_variables(v, vars)
+                    };
+                    (k.clone(), bound)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn lookup_document(doc: &Document, parts: &[String]) -> Option<Bson> {
+    let (first, rest) = parts.split_first()?;
+    lookup(doc.get(first)?, rest)
 }
 
 /// The value at a path, through arrays of documents (which yield arrays), as `"$a.b"` does.
@@ -239,71 +587,202 @@ pub fn truthy(value: Option<&Bson>) -> bool {
     }
 }
 
-fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Bson> {
+fn nullish(value: &Option<Bson>) -> bool {
+    matches!(value, None | Some(Bson::Null | Bson::Undefined))
+}
+
+/// Aggregation comparison: missing sorts with undefined, below null (so `"$nope"` is not
+/// equal to `null`), then MongoDB's value order.
+fn compare_values(a: &Option<Bson>, b: &Option<Bson>) -> Ordering {
+    let a = a.as_ref().unwrap_or(&Bson::Undefined);
+    let b = b.as_ref().unwrap_or(&Bson::Undefined);
+    compare(a, b)
+}
+
+fn non_numeric(op: &str, v: &Bson) -> CommandError {
+    CommandError::type_mismatch(format!(
+        "{op} only supports numeric types, not {}",
+        display::type_name(v)
+    ))
+}
+
+fn is_number(v: &Bson) -> bool {
+    type_rank(v) == 3
+}
+
+fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<Bson>> {
     let values = |args: &[Expr]| {
         args.iter()
             .map(|a| a.eval(doc))
             .collect::<CommandResult<Vec<_>>>()
     };
-    Ok(match op {
-        Operator::Add | Operator::Multiply | Operator::Subtract => {
+    Ok(Some(match op {
+        Operator::Add | Operator::Multiply => {
+            let name = if op == Operator::Add { "$add" } else { "$multiply" };
             let vals = values(args)?;
-            if vals
-                .iter()
-                .any(|v| matches!(v, None | Some(Bson::Null | Bson::Undefined)))
-            {
-                return Ok(Bson::Null);
+            if vals.iter().any(nullish) {
+                return Ok(Some(Bson::Null));
             }
-            let mut acc: Option<Bson> = None;
+            let mut acc = Bson::Int32(if op == Operator::Multiply { 1 } else { 0 });
+            let mut date: Option<i64> = None;
             for v in vals.into_iter().flatten() {
-                if as_f64(&v).is_none() || matches!(v, Bson::Decimal128(_)) {
+                match v {
+                    Bson::DateTime(d) if op == Operator::Add && date.is_none() => {
+                        date = Some(d.timestamp_millis());
+                    }
+                    Bson::DateTime(_) if op == Operator::Add => {
+                        return Err(CommandError::new(
+                            16612,
+                            "Location16612",
+                            "only one date allowed in an $add expression",
+                        ))
+                    }
+                    v if is_number(&v) => {
+                        if matches!(v, Bson::Decimal128(_)) {
+                            return Err(CommandError::unsupported(format!(
+                                "decimal128 arithmetic in {name}"
+                            )));
+                        }
+                        acc = numeric(op, &acc, &v);
+                    }
+                    other => {
+                        return Err(CommandError::type_mismatch(format!(
+                            "{name} only supports numeric{} types, not {}",
+                            if op == Operator::Add { " or date" } else { "" },
+                            display::type_name(&other)
+                        )))
+                    }
+                }
+            }
+            match date {
+                Some(ms) => Bson::DateTime(bson::DateTime::from_millis(
+                    ms.saturating_add(as_f64(&acc).unwrap_or(0.0).round() as i64),
+                )),
+                None => acc,
+            }
+        }
+        Operator::Subtract => {
+            let vals = values(args)?;
+            if vals.iter().any(nullish) {
+                return Ok(Some(Bson::Null));
+            }
+            let (a, b) = (vals[0].clone().unwrap_or(Bson::Null), vals[1].clone().unwrap_or(Bson::Null));
+            match (&a, &b) {
+                (Bson::DateTime(x), Bson::DateTime(y)) => {
+                    Bson::Int64(x.timestamp_millis().saturating_sub(y.timestamp_millis()))
+                }
+                (Bson::DateTime(x), n) if is_number(n) => Bson::DateTime(bson::DateTime::from_millis(
+                    x.timestamp_millis()
+                        .saturating_sub(as_f64(n).unwrap_or(0.0).round() as i64),
+                )),
+                (x, y) if is_number(x) && is_number(y) => {
+                    if matches!(x, Bson::Decimal128(_)) || matches!(y, Bson::Decimal128(_)) {
+                        return Err(CommandError::unsupported("decimal128 arithmetic in $subtract"));
+                    }
+                    numeric(Operator::Subtract, x, y)
+                }
+                _ => {
                     return Err(CommandError::type_mismatch(format!(
-                        "only numeric types are supported by this server's ${}, not {}",
-                        format!("{op:?}").to_lowercase(),
-                        crate::display::type_name(&v)
+                        "can't $subtract {} from {}",
+                        display::type_name(&b),
+                        display::type_name(&a)
+                    )))
+                }
+            }
+        }
+        Operator::Divide | Operator::Mod => {
+            let name = if op == Operator::Divide { "$divide" } else { "$mod" };
+            let vals = values(args)?;
+            if vals.iter().any(nullish) {
+                return Ok(Some(Bson::Null));
+            }
+            let (a, b) = (vals[0].clone().unwrap_or(Bson::Null), vals[1].clone().unwrap_or(Bson::Null));
+            for v in [&a, &b] {
+                if !is_number(v) {
+                    return Err(CommandError::type_mismatch(format!(
+                        "{name} only supports numeric types, not {} and {}",
+                        display::type_name(&a),
+                        display::type_name(&b)
                     )));
                 }
-                acc = Some(match acc {
-                    None => v,
-                    Some(a) => numeric(op, &a, &v),
-                });
+                if matches!(v, Bson::Decimal128(_)) {
+                    return Err(CommandError::unsupported(format!("decimal128 arithmetic in {name}")));
+                }
             }
-            acc.unwrap_or(Bson::Int32(if op == Operator::Multiply { 1 } else { 0 }))
+            let divisor = as_f64(&b).unwrap_or(0.0);
+            if op == Operator::Divide {
+                if divisor == 0.0 {
+                    return Err(CommandError::bad_value("can't $divide by zero"));
+                }
+                Bson::Double(as_f64(&a).unwrap_or(0.0) / divisor)
+            } else {
+                modulo(&a, &b)?
+            }
         }
+        Operator::Abs => match args[0].eval(doc)? {
+            None | Some(Bson::Null | Bson::Undefined) => Bson::Null,
+            Some(Bson::Int32(n)) => match n.checked_abs() {
+                Some(a) => Bson::Int32(a),
+                None => Bson::Int64(i64::from(n).abs()),
+            },
+            Some(Bson::Int64(n)) => Bson::Int64(n.checked_abs().ok_or_else(|| {
+                CommandError::new(28680, "Location28680", "can't take $abs of long long min")
+            })?),
+            Some(Bson::Double(n)) => Bson::Double(n.abs()),
+            Some(other) => return Err(non_numeric("$abs", &other)),
+        },
         Operator::Eq
         | Operator::Ne
         | Operator::Gt
         | Operator::Gte
         | Operator::Lt
-        | Operator::Lte => {
+        | Operator::Lte
+        | Operator::Cmp => {
             let vals = values(args)?;
-            let a = vals[0].clone().unwrap_or(Bson::Null);
-            let b = vals[1].clone().unwrap_or(Bson::Null);
-            let ord = compare(&a, &b);
-            Bson::Boolean(match op {
-                Operator::Eq => ord == Ordering::Equal,
-                Operator::Ne => ord != Ordering::Equal,
-                Operator::Gt => ord == Ordering::Greater,
-                Operator::Gte => ord != Ordering::Less,
-                Operator::Lt => ord == Ordering::Less,
-                _ => ord != Ordering::Greater,
-            })
+            let ord = compare_values(&vals[0], &vals[1]);
+            match op {
+                Operator::Cmp => Bson::Int32(match ord {
+                    Ordering::Less => -1,
+                    Ordering::Equal => 0,
+                    Ordering::Greater => 1,
+                }),
+                Operator::Eq => Bson::Boolean(ord == Ordering::Equal),
+                Operator::Ne => Bson::Boolean(ord != Ordering::Equal),
+                Operator::Gt => Bson::Boolean(ord == Ordering::Greater),
+                Operator::Gte => Bson::Boolean(ord != Ordering::Less),
+                Operator::Lt => Bson::Boolean(ord == Ordering::Less),
+                _ => Bson::Boolean(ord != Ordering::Greater),
+            }
         }
-        Operator::And => Bson::Boolean(values(args)?.iter().all(|v| truthy(v.as_ref()))),
-        Operator::Or => Bson::Boolean(values(args)?.iter().any(|v| truthy(v.as_ref()))),
+        Operator::And => {
+            for a in args {
+                if !truthy(a.eval(doc)?.as_ref()) {
+                    return Ok(Some(Bson::Boolean(false)));
+                }
+            }
+            Bson::Boolean(true)
+        }
+        Operator::Or => {
+            for a in args {
+                if truthy(a.eval(doc)?.as_ref()) {
+                    return Ok(Some(Bson::Boolean(true)));
+                }
+            }
+            Bson::Boolean(false)
+        }
         Operator::Not => Bson::Boolean(!truthy(args[0].eval(doc)?.as_ref())),
         Operator::Cond => {
-            if truthy(args[0].eval(doc)?.as_ref()) {
-                args[1].eval(doc)?.unwrap_or(Bson::Null)
+            return if truthy(args[0].eval(doc)?.as_ref()) {
+                args[1].eval(doc)
             } else {
-                args[2].eval(doc)?.unwrap_or(Bson::Null)
+                args[2].eval(doc)
             }
         }
         Operator::IfNull => {
             for (i, arg) in args.iter().enumerate() {
-                match arg.eval(doc)? {
-                    Some(Bson::Null | Bson::Undefined) | None if i + 1 < args.len() => continue,
-                    other => return Ok(other.unwrap_or(Bson::Null)),
+                let v = arg.eval(doc)?;
+                if i + 1 == args.len() || !nullish(&v) {
+                    return Ok(v);
                 }
             }
             Bson::Null
@@ -313,14 +792,14 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Bson> {
             for v in values(args)? {
                 match v {
                     Some(Bson::String(s)) => out.push_str(&s),
-                    None | Some(Bson::Null | Bson::Undefined) => return Ok(Bson::Null),
+                    None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Bson::Null)),
                     Some(other) => {
                         return Err(CommandError::new(
                             16702,
                             "Location16702",
                             format!(
                                 "$concat only supports strings, not {}",
-                                crate::display::type_name(&other)
+                                display::type_name(&other)
                             ),
                         ))
                     }
@@ -336,12 +815,129 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Bson> {
                     "Location17124",
                     format!(
                         "The argument to $size must be an array. Type of argument: {}",
-                        other.as_ref().map_or("missing", crate::display::type_name)
+                        other.as_ref().map_or("missing", display::type_name)
                     ),
                 ))
             }
         },
-    })
+        Operator::In => {
+            let vals = values(args)?;
+            let Some(Bson::Array(items)) = &vals[1] else {
+                return Err(CommandError::new(
+                    40081,
+                    "Location40081",
+                    format!(
+                        "$in requires an array as a second argument, found: {}",
+                        vals[1].as_ref().map_or("missing", display::type_name)
+                    ),
+                ));
+            };
+            let needle = &vals[0];
+            Bson::Boolean(
+                items
+                    .iter()
+                    .any(|i| compare_values(needle, &Some(i.clone())) == Ordering::Equal),
+            )
+        }
+        Operator::IsArray => Bson::Boolean(matches!(args[0].eval(doc)?, Some(Bson::Array(_)))),
+        Operator::Type => Bson::String(
+            args[0]
+                .eval(doc)?
+                .as_ref()
+                .map_or("missing", display::type_name)
+                .to_owned(),
+        ),
+        Operator::GetField => {
+            let field = field_name(&args[0]);
+            match args[1].eval(doc)? {
+                Some(Bson::Document(input)) => return Ok(input.get(field).cloned()),
+                None | Some(Bson::Null | Bson::Undefined) => return Ok(None),
+                Some(other) => {
+                    return Err(CommandError::new(
+                        3041705,
+                        "Location3041705",
+                        format!(
+                            "$getField requires 'input' to evaluate to type Object, but got {}",
+                            display::type_name(&other)
+                        ),
+                    ))
+                }
+            }
+        }
+        Operator::SetField | Operator::UnsetField => {
+            let name = if op == Operator::SetField { "$setField" } else { "$unsetField" };
+            let field = field_name(&args[0]).to_owned();
+            let mut input = match args[1].eval(doc)? {
+                Some(Bson::Document(input)) => input,
+                None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Bson::Null)),
+                Some(other) => {
+                    return Err(CommandError::new(
+                        4161105,
+                        "Location4161105",
+                        format!(
+                            "{name} requires 'input' to evaluate to type Object, but got {}",
+                            display::type_name(&other)
+                        ),
+                    ))
+                }
+            };
+            let value = match op {
+                Operator::SetField => args[2].eval(doc)?,
+                _ => None,
+            };
+            match value {
+                Some(v) => {
+                    input.insert(field, v);
+                }
+                None => {
+                    input.remove(&field);
+                }
+            }
+            Bson::Document(input)
+        }
+        Operator::Rand => Bson::Double(random_unit()),
+    }))
+}
+
+fn field_name(expr: &Expr) -> &str {
+    match expr.constant() {
+        Some(Some(Bson::String(s))) => s,
+        _ => "",
+    }
+}
+
+/// A pseudo-random double in [0, 1), enough for `$rand` (not cryptographic).
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, AtomicOrdering::Relaxed));
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `$mod` of two numbers: integers keep their type (the wider of the two), otherwise double.
+fn modulo(a: &Bson, b: &Bson) -> CommandResult<Bson> {
+    let int = |v: &Bson| match v {
+        Bson::Int32(n) => Some(i64::from(*n)),
+        Bson::Int64(n) => Some(*n),
+        _ => None,
+    };
+    if let (Some(x), Some(y)) = (int(a), int(b)) {
+        if y == 0 {
+            return Err(CommandError::new(16610, "Location16610", "can't $mod by zero"));
+        }
+        let r = x.checked_rem(y).unwrap_or(0);
+        return Ok(match (a, b) {
+            (Bson::Int32(_), Bson::Int32(_)) => Bson::Int32(r as i32),
+            _ => Bson::Int64(r),
+        });
+    }
+    let (x, y) = (as_f64(a).unwrap_or(0.0), as_f64(b).unwrap_or(0.0));
+    if y == 0.0 {
+        return Err(CommandError::new(16610, "Location16610", "can't $mod by zero"));
+    }
+    Ok(Bson::Double(x % y))
 }
 
 /// Arithmetic keeping integer types where the result fits, as MongoDB does.
@@ -371,4 +967,104 @@ pub fn numeric(op: Operator, a: &Bson, b: &Bson) -> Bson {
         Operator::Subtract => x - y,
         _ => x * y,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn eval(expr: Bson, d: &Document) -> CommandResult<Option<Bson>> {
+        Expr::parse(&expr)?.eval(d)
+    }
+
+    #[test]
+    fn missing_is_not_null_in_comparisons() {
+        let d = doc! {"a": null};
+        assert_eq!(
+            eval(Bson::Document(doc! {"$eq": ["$nope", null]}), &d).unwrap(),
+            Some(Bson::Boolean(false))
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$eq": ["$a", null]}), &d).unwrap(),
+            Some(Bson::Boolean(true))
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$eq": ["$nope", "$other"]}), &d).unwrap(),
+            Some(Bson::Boolean(true))
+        );
+    }
+
+    #[test]
+    fn arithmetic_keeps_integer_types_and_refuses_bad_operands() {
+        let d = doc! {"i": 7, "l": 2_i64, "s": "x"};
+        assert_eq!(
+            eval(Bson::Document(doc! {"$add": ["$i", "$l", 1]}), &d).unwrap(),
+            Some(Bson::Int64(10))
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$divide": ["$i", 2]}), &d).unwrap(),
+            Some(Bson::Double(3.5))
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$mod": ["$i", 4]}), &d).unwrap(),
+            Some(Bson::Int32(3))
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$add": ["$i", "$missing"]}), &d).unwrap(),
+            Some(Bson::Null)
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$add": ["$i", "$s"]}), &d).unwrap_err().code,
+            14
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$divide": ["$i", 0]}), &d).unwrap_err().code,
+            2
+        );
+        assert_eq!(
+            eval(Bson::Document(doc! {"$mod": ["$i", 0]}), &d).unwrap_err().code,
+            16610
+        );
+    }
+
+    #[test]
+    fn let_variables_bind_at_parse_time() {
+        let vars = evaluate_let(Some(&doc! {"id": 1, "y": {"$literal": "$bar"}, "o": {"k": 5}}))
+            .unwrap();
+        assert_eq!(vars, doc! {"id": 1, "y": "$bar", "o": {"k": 5}});
+        let e = Expr::parse_with(&Bson::Document(doc! {"$eq": ["$_id", "$$id"]}), &vars).unwrap();
+        assert_eq!(e.eval(&doc! {"_id": 1}).unwrap(), Some(Bson::Boolean(true)));
+        let e = Expr::parse_with(&Bson::String("$$o.k".into()), &vars).unwrap();
+        assert_eq!(e.eval(&doc! {}).unwrap(), Some(Bson::Int32(5)));
+        let err = Expr::parse(&Bson::String("$$nope".into())).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (17276, "Use of undefined variable: nope"));
+        assert_eq!(evaluate_let(Some(&doc! {"Bad": 1})).unwrap_err().code, 16867);
+        assert_eq!(
+            bind_variables(&Bson::Document(doc! {"x": "$$y", "l": {"$literal": "$$y"}}), &vars),
+            Bson::Document(doc! {"x": {"$literal": "$bar"}, "l": {"$literal": "$$y"}})
+        );
+    }
+
+    #[test]
+    fn set_field_and_remove() {
+        let d = doc! {"_id": 1, "foo": {}};
+        let e = doc! {"$setField": {"field": {"$literal": "$a"}, "value": 1, "input": "$$ROOT"}};
+        assert_eq!(
+            eval(Bson::Document(e), &d).unwrap(),
+            Some(Bson::Document(doc! {"_id": 1, "foo": {}, "$a": 1}))
+        );
+        let e = doc! {"$setField": {"field": "foo", "value": "$$REMOVE", "input": "$$ROOT"}};
+        assert_eq!(
+            eval(Bson::Document(e), &d).unwrap(),
+            Some(Bson::Document(doc! {"_id": 1}))
+        );
+        let e = doc! {"$setField": {"field": "$x", "value": 1, "input": "$$ROOT"}};
+        assert_eq!(eval(Bson::Document(e), &d).unwrap_err().code, 4161106);
+        assert_eq!(
+            eval(Bson::Document(doc! {"$cond": [{"$gt": ["$_id", 0]}, "$$REMOVE", 1]}), &d)
+                .unwrap(),
+            None
+        );
+    }
 }

@@ -18,6 +18,10 @@ use tokio::task::{JoinHandle, JoinSet};
 /// Longest wait an awaitable `hello` may ask for.
 const MAX_AWAIT_TIME: Duration = Duration::from_secs(60);
 
+/// How often TTL indexes are swept by default: every 60 seconds, like `mongod`'s
+/// `ttlMonitorSleepSecs`.
+const DEFAULT_TTL_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Configures and starts a [`Server`].
 ///
 /// ```
@@ -38,6 +42,7 @@ pub struct ServerBuilder {
     bind: IpAddr,
     port: u16,
     replica_set_name: String,
+    ttl_interval: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -46,6 +51,7 @@ impl Default for ServerBuilder {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             replica_set_name: "rs0".to_owned(),
+            ttl_interval: DEFAULT_TTL_INTERVAL,
         }
     }
 }
@@ -69,6 +75,26 @@ impl ServerBuilder {
         self
     }
 
+    /// How often documents past a TTL index's `expireAfterSeconds` are removed (default
+    /// 60 seconds, as `mongod`); tests shorten it to see expiry quickly.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// let server = odm_embedded::Server::builder()
+    ///     .ttl_interval(Duration::from_millis(100))
+    ///     .start()
+    ///     .await?;
+    /// server.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ttl_interval(mut self, interval: Duration) -> Self {
+        self.ttl_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
     /// Binds the listener and starts serving on the current Tokio runtime.
     pub async fn start(self) -> io::Result<Server> {
         let listener = TcpListener::bind(SocketAddr::new(self.bind, self.port)).await?;
@@ -81,6 +107,11 @@ impl ServerBuilder {
         let host = SocketAddr::new(advertised, addr.port()).to_string();
         let state = Arc::new(ServerState::new(host.clone(), self.replica_set_name));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let ttl = tokio::spawn(ttl_monitor(
+            state.clone(),
+            self.ttl_interval,
+            shutdown_rx.clone(),
+        ));
         let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
         tracing::debug!(%host, "odm-embedded listening");
         Ok(Server {
@@ -88,6 +119,7 @@ impl ServerBuilder {
             host,
             shutdown: shutdown_tx,
             task: Some(task),
+            ttl: Some(ttl),
             state,
         })
     }
@@ -113,6 +145,7 @@ pub struct Server {
     host: String,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    ttl: Option<JoinHandle<()>>,
     state: Arc<ServerState>,
 }
 
@@ -148,12 +181,34 @@ impl Server {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some(ttl) = self.ttl.take() {
+            let _ = ttl.await;
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+    }
+}
+
+/// The TTL monitor: every `interval`, removes the documents TTL indexes say have expired.
+async fn ttl_monitor(
+    state: Arc<ServerState>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {
+                let removed = state.storage.expire(bson::DateTime::now());
+                if removed > 0 {
+                    tracing::debug!(removed, "TTL monitor removed expired documents");
+                }
+            }
+            _ = stopped(&mut shutdown) => return,
+        }
     }
 }
 
@@ -185,7 +240,7 @@ async fn accept_loop(
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
+            _ = stopped(&mut shutdown) => break,
         }
     }
     drop(listener);
@@ -220,7 +275,7 @@ impl Connection {
         loop {
             let message = tokio::select! {
                 message = wire::read_message(&mut reader) => message,
-                _ = self.shutdown.changed() => return,
+                _ = stopped(&mut self.shutdown) => return,
             };
             let (header, payload) = match message {
                 Ok(Some(frame)) => frame,
@@ -327,7 +382,7 @@ impl Connection {
         let wait = Duration::from_millis(millis as u64).min(MAX_AWAIT_TIME);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = self.shutdown.changed() => {}
+            _ = stopped(&mut self.shutdown) => {}
         }
     }
 }
@@ -338,4 +393,10 @@ fn protocol_error(err: &WireError) -> Document {
         other => CommandError::new(40, "ProtocolError", other.to_string()),
     };
     error.to_reply()
+}
+
+/// Resolves once the server is stopping, also when that happened before the call (a
+/// notification consumed elsewhere must not leave a task waiting forever).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await;
 }

@@ -7,7 +7,6 @@ use bson::{doc, Bson, Document};
 use common::Target;
 use futures::TryStreamExt;
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::FindOptions;
 
 #[tokio::test]
 async fn insert_find_sort_and_page_through_a_cursor() {

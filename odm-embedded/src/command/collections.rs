@@ -1,7 +1,7 @@
-//! Database and collection management: `listDatabases`, `listCollections`,
-//! `listIndexes`, `create`, `drop`, `dropDatabase`.
+//! Database and collection management: `listDatabases`, `listCollections`, `create`,
+//! `drop`, `dropDatabase`, `renameCollection`, `collMod`.
 
-use super::args::Args;
+use super::args::{self, Args};
 use super::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::query::Filter;
@@ -64,11 +64,14 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
     let batch_size = cursor_batch_size(args)?;
     let mut entries = Vec::new();
     for (name, coll) in ctx.state.storage.collections(ctx.db) {
-        let uuid = coll.read().uuid;
+        let (uuid, options) = {
+            let guard = coll.read();
+            (guard.uuid, guard.options.clone())
+        };
         let entry = doc! {
             "name": &name,
             "type": "collection",
-            "options": {},
+            "options": options,
             "info": { "readOnly": false, "uuid": uuid },
             "idIndex": id_index_spec(),
         };
@@ -86,24 +89,6 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
         .state
         .cursors
         .first_batch(ns, entries, batch_size, false))
-}
-
-/// `listIndexes`: the `_id_` index every collection has.
-pub fn list_indexes(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
-    args.check_fields(&["cursor"])?;
-    let coll = args.collection()?;
-    let batch_size = cursor_batch_size(args)?;
-    if ctx.state.storage.collection(ctx.db, coll).is_none() {
-        return Err(CommandError::namespace_not_found(format!(
-            "ns does not exist: {}.{coll}",
-            ctx.db
-        )));
-    }
-    let ns = format!("{}.{coll}", ctx.db);
-    Ok(ctx
-        .state
-        .cursors
-        .first_batch(ns, vec![id_index_spec()], batch_size, false))
 }
 
 /// Reads `cursor: {batchSize}` of commands that answer with a cursor.
@@ -158,8 +143,8 @@ pub fn drop(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let existed = ctx.state.storage.drop_collection(ctx.db, coll);
     ctx.state.cursors.kill_namespace(|n| n == ns);
     let mut reply = Document::new();
-    if existed {
-        reply.insert("nIndexesWas", 1);
+    if let Some(dropped) = existed {
+        reply.insert("nIndexesWas", dropped.read().index_count() as i32);
         reply.insert("ns", ns);
     }
     reply.insert("ok", 1.0);
@@ -173,4 +158,126 @@ pub fn drop_database(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document
     let prefix = format!("{}.", ctx.db);
     ctx.state.cursors.kill_namespace(|n| n.starts_with(&prefix));
     Ok(doc! { "ok": 1.0 })
+}
+
+/// Splits `db.coll` as `renameCollection` takes it.
+fn split_namespace<'a>(field: &str, ns: &'a str) -> CommandResult<(&'a str, &'a str)> {
+    match ns.split_once('.') {
+        Some((db, coll)) if !db.is_empty() && !coll.is_empty() => {
+            args::validate_database_name(db)?;
+            args::validate_collection_name(coll)?;
+            Ok((db, coll))
+        }
+        _ => Err(CommandError::invalid_namespace(format!(
+            "Invalid {field} namespace: {ns}"
+        ))),
+    }
+}
+
+/// `renameCollection` (admin only): `{renameCollection: "db.from", to: "db.to", dropTarget}`.
+pub fn rename_collection(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+    args.check_fields(&["to", "dropTarget", "stayTemp"])?;
+    if ctx.db != "admin" {
+        return Err(CommandError::unauthorized(
+            "renameCollection may only be run against the admin database.",
+        ));
+    }
+    let from = match args.doc.get("renameCollection") {
+        Some(Bson::String(ns)) => ns.as_str(),
+        other => {
+            return Err(CommandError::type_mismatch(format!(
+                "collection name has invalid type {}",
+                other.map_or("missing", crate::display::type_name)
+            )))
+        }
+    };
+    let to = args.string("to")?.ok_or_else(|| {
+        CommandError::failed_to_parse(
+            "BSON field 'renameCollection.to' is missing but a required field",
+        )
+    })?;
+    let source = split_namespace("source", from)?;
+    let target = split_namespace("target", to)?;
+    let drop_target = args.bool("dropTarget")?.unwrap_or(false);
+    ctx.state
+        .storage
+        .rename_collection(source, target, drop_target)?;
+    ctx.state.cursors.kill_namespace(|n| n == from || n == to);
+    Ok(doc! { "ok": 1.0 })
+}
+
+/// `collMod`: changes an index's `expireAfterSeconds` or `hidden`; validation and the
+/// other collection options are refused by name.
+pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+    const UNSUPPORTED: &[&str] = &[
+        "validator",
+        "validationLevel",
+        "validationAction",
+        "changeStreamPreAndPostImages",
+        "expireAfterSeconds",
+        "timeseries",
+        "viewOn",
+        "pipeline",
+        "recordPreImages",
+        "cappedSize",
+        "cappedMax",
+        "dryRun",
+    ];
+    let mut known = UNSUPPORTED.to_vec();
+    known.push("index");
+    args.check_fields(&known)?;
+    args.refuse(UNSUPPORTED)?;
+    let coll = args.collection()?;
+    let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
+        return Err(CommandError::namespace_not_found(format!(
+            "ns does not exist: {}.{coll}",
+            ctx.db
+        )));
+    };
+    let mut reply = Document::new();
+    if let Some(index) = args.document("index")? {
+        let inner = Args {
+            name: "collMod.index",
+            doc: index,
+        };
+        for key in index.keys() {
+            match key.as_str() {
+                "keyPattern" | "name" | "expireAfterSeconds" | "hidden" => {}
+                "unique" | "prepareUnique" | "forceNonUnique" => {
+                    return Err(CommandError::unsupported(format!(
+                        "collMod index option '{key}'"
+                    )))
+                }
+                other => {
+                    return Err(CommandError::unknown_field(format!(
+                        "BSON field 'collMod.index.{other}' is an unknown field."
+                    )))
+                }
+            }
+        }
+        let selector = match (index.get("keyPattern"), index.get("name")) {
+            (Some(key @ Bson::Document(_)), None) => key.clone(),
+            (None, Some(name @ Bson::String(_))) => name.clone(),
+            _ => {
+                return Err(CommandError::invalid_options(
+                    "must specify either index name or key pattern",
+                ))
+            }
+        };
+        let expire = inner.i64("expireAfterSeconds")?;
+        if expire.is_some_and(|s| !(0..=i64::from(i32::MAX)).contains(&s)) {
+            return Err(CommandError::invalid_options(
+                "TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number",
+            ));
+        }
+        let hidden = inner.bool("hidden")?;
+        if expire.is_none() && hidden.is_none() {
+            return Err(CommandError::invalid_options(
+                "no expireAfterSeconds or hidden field",
+            ));
+        }
+        reply = collection.write().modify_index(&selector, expire, hidden)?;
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
 }

@@ -8,7 +8,9 @@ mod aggregate;
 pub mod args;
 mod collections;
 pub mod cursor;
+mod find_and_modify;
 mod handshake;
+pub mod indexes;
 mod query;
 mod write;
 
@@ -129,7 +131,14 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         "connectionStatus" => handshake::connection_status(args),
         "listDatabases" => collections::list_databases(ctx, args),
         "listCollections" => collections::list_collections(ctx, args),
-        "listIndexes" => collections::list_indexes(ctx, args),
+        "listIndexes" => indexes::list_indexes(ctx, args),
+        "createIndexes" => indexes::create_indexes(ctx, args),
+        "dropIndexes" | "deleteIndexes" => indexes::drop_indexes(ctx, args),
+        "createSearchIndexes" | "updateSearchIndex" | "dropSearchIndex" => {
+            indexes::search_indexes(ctx, args)
+        }
+        "renameCollection" => collections::rename_collection(ctx, args),
+        "collMod" => collections::coll_mod(ctx, args),
         "create" => collections::create(ctx, args),
         "drop" => collections::drop(ctx, args),
         "dropDatabase" => collections::drop_database(ctx, args),
@@ -142,6 +151,7 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         "insert" => write::insert(ctx, args),
         "update" => write::update(ctx, args),
         "delete" => write::delete(ctx, args),
+        "findAndModify" | "findandmodify" => find_and_modify::find_and_modify(ctx, args),
         other => Err(CommandError::command_not_found(format!(
             "no such command: '{other}'"
         ))),

@@ -3,47 +3,103 @@
 use super::args::Args;
 use super::Context;
 use crate::error::{CommandError, CommandResult};
+use crate::expr::{evaluate_let, Variables};
 use crate::query::{compare::values_equal, path::resolve, Filter, Projection, SortSpec};
 use bson::{doc, Bson, Document};
 
-/// Documents of `db.coll` matching `filter`, cloned, in natural order.
+/// Documents of `db.coll` matching `filter`, cloned, in natural order (a document whose
+/// `$expr` fails to evaluate counts as not matching; see [`select_matches`]).
 pub fn select(ctx: Context<'_>, coll: &str, filter: &Filter) -> Vec<Document> {
     let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
         return Vec::new();
     };
     let guard = collection.read();
     guard
-        .iter()
+        .candidates(filter)
         .filter(|(_, d)| filter.matches(d))
         .map(|(_, d)| d.clone())
         .collect()
 }
 
-/// Checks a `hint` against the indexes this server has (only `_id_`).
-pub fn check_hint(args: Args<'_>, key: &str) -> CommandResult<()> {
-    let ok = match args.get(key) {
-        None => true,
-        Some(Bson::String(name)) => name == "_id_" || name.is_empty(),
-        Some(Bson::Document(spec)) => {
-            spec.is_empty()
-                || spec.contains_key("$natural")
-                || (spec.len() == 1
-                    && spec.get("_id").and_then(crate::query::compare::as_f64) == Some(1.0))
-        }
-        Some(_) => false,
+/// Documents of `db.coll` matching `filter`, cloned, in natural order, each with the array
+/// position its match went through; an `$expr` that fails to evaluate fails the command.
+pub fn select_matches(
+    ctx: Context<'_>,
+    coll: &str,
+    filter: &Filter,
+) -> CommandResult<Vec<(Document, Option<usize>)>> {
+    let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
+        return Ok(Vec::new());
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(CommandError::bad_value(
-            "error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index",
-        ))
+    let guard = collection.read();
+    let mut out = Vec::new();
+    for (_, doc) in guard.candidates(filter) {
+        if let Some(position) = filter.hit(doc)? {
+            out.push((doc.clone(), position));
+        }
+    }
+    Ok(out)
+}
+
+fn bad_hint() -> CommandError {
+    CommandError::bad_value(
+        "error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index",
+    )
+}
+
+/// Checks the form of a `hint`: an index name or a key pattern (`{}` and `""` mean none).
+/// Whether that index exists is checked by [`check_hint_in`].
+pub fn check_hint(args: Args<'_>, key: &str) -> CommandResult<()> {
+    match args.get(key) {
+        None | Some(Bson::String(_) | Bson::Document(_)) => Ok(()),
+        Some(_) => Err(bad_hint()),
     }
 }
 
-fn filter_of(args: Args<'_>, key: &str) -> CommandResult<Filter> {
+/// Checks a `hint` against the indexes of `db.coll`, by name or key pattern (or
+/// `{$natural: 1}`); a missing collection accepts any hint, as `mongod` (it reads nothing).
+pub fn check_hint_in(
+    ctx: Context<'_>,
+    coll: &str,
+    args: Args<'_>,
+    key: &str,
+) -> CommandResult<()> {
+    check_hint(args, key)?;
+    let hint = match args.get(key) {
+        None => return Ok(()),
+        Some(Bson::String(name)) if name.is_empty() => return Ok(()),
+        Some(Bson::Document(spec)) if spec.is_empty() => return Ok(()),
+        Some(hint) => hint,
+    };
+    match ctx.state.storage.collection(ctx.db, coll) {
+        Some(collection) if !collection.read().has_hint(hint) => Err(bad_hint()),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_hint_in`] for one statement of a write command (`updates.N.hint`).
+pub fn check_statement_hint(
+    ctx: Context<'_>,
+    coll: &str,
+    statement: &Bson,
+) -> CommandResult<()> {
+    match statement {
+        Bson::Document(doc) => check_hint_in(
+            ctx,
+            coll,
+            Args {
+                name: "statement",
+                doc,
+            },
+            "hint",
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn filter_of(args: Args<'_>, key: &str, vars: &Variables) -> CommandResult<Filter> {
     match args.document(key)? {
-        Some(doc) => Filter::parse(doc),
+        Some(doc) => Filter::parse_with(doc, vars),
         None => Ok(Filter::And(Vec::new())),
     }
 }
@@ -80,13 +136,14 @@ pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
-    let filter = filter_of(args, "filter")?;
+    let vars = evaluate_let(args.document("let")?)?;
+    let filter = filter_of(args, "filter", &vars)?;
     let sort = args.document("sort")?.map(SortSpec::parse).transpose()?;
     let projection = match args.document("projection")? {
-        Some(p) => Projection::parse(p)?,
+        Some(p) => Projection::parse_find(p)?,
         None => None,
     };
-    check_hint(args, "hint")?;
+    check_hint_in(ctx, coll, args, "hint")?;
     let skip = args
         .non_negative("skip", 51024, "Location51024")?
         .unwrap_or(0) as usize;
@@ -98,17 +155,21 @@ pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     };
     single_batch |= args.bool("singleBatch")?.unwrap_or(false);
 
-    let mut results = select(ctx, coll, &filter);
+    let mut matched = select_matches(ctx, coll, &filter)?;
     if let Some(sort) = &sort {
-        sort.sort(&mut results);
+        sort.sort_by_key(&mut matched, |(d, _)| d);
     }
-    let mut results: Vec<Document> = results.into_iter().skip(skip).collect();
+    let mut matched: Vec<(Document, Option<usize>)> = matched.into_iter().skip(skip).collect();
     if let Some(limit) = limit {
-        results.truncate(limit);
+        matched.truncate(limit);
     }
-    if let Some(projection) = &projection {
-        results = results.iter().map(|d| projection.apply(d)).collect();
-    }
+    let results: Vec<Document> = match &projection {
+        Some(projection) => matched
+            .iter()
+            .map(|(d, position)| projection.apply_find(d, *position))
+            .collect::<CommandResult<_>>()?,
+        None => matched.into_iter().map(|(d, _)| d).collect(),
+    };
     let batch_size = match (batch_size, limit) {
         (Some(b), Some(l)) => Some((b as usize).min(l)),
         (Some(b), None) => Some(b as usize),
@@ -195,8 +256,8 @@ pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     args.check_fields(&["query", "skip", "limit", "hint", "collation", "fields"])?;
     args.refuse(&["collation"])?;
     let coll = args.collection()?;
-    let filter = filter_of(args, "query")?;
-    check_hint(args, "hint")?;
+    let filter = filter_of(args, "query", &Variables::new())?;
+    check_hint_in(ctx, coll, args, "hint")?;
     let skip = args.non_negative("skip", 2, "BadValue")?.unwrap_or(0) as usize;
     let limit = args
         .i64("limit")?
@@ -204,7 +265,16 @@ pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         .filter(|n| *n > 0);
     let matched = match ctx.state.storage.collection(ctx.db, coll) {
         None => 0,
-        Some(c) => c.read().iter().filter(|(_, d)| filter.matches(d)).count(),
+        Some(c) => {
+            let guard = c.read();
+            let mut n = 0_usize;
+            for (_, d) in guard.candidates(&filter) {
+                if filter.try_matches(d)? {
+                    n += 1;
+                }
+            }
+            n
+        }
     };
     let n = matched.saturating_sub(skip);
     let n = limit.map_or(n, |l| n.min(l));
@@ -219,15 +289,15 @@ pub fn distinct(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let key = args.string("key")?.ok_or_else(|| {
         CommandError::failed_to_parse("BSON field 'distinct.key' is missing but a required field")
     })?;
-    let filter = filter_of(args, "query")?;
-    check_hint(args, "hint")?;
+    let filter = filter_of(args, "query", &Variables::new())?;
+    check_hint_in(ctx, coll, args, "hint")?;
     let mut values: Vec<Bson> = Vec::new();
     let mut add = |v: &Bson| {
         if !values.iter().any(|seen| values_equal(seen, v)) {
             values.push(v.clone());
         }
     };
-    for doc in select(ctx, coll, &filter) {
+    for (doc, _) in select_matches(ctx, coll, &filter)? {
         for found in resolve(&doc, key).into_iter().flatten() {
             match found {
                 Bson::Array(items) => items.iter().for_each(&mut add),

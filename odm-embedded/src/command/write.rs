@@ -5,6 +5,7 @@ use super::args::Args;
 use super::query::check_hint;
 use super::Context;
 use crate::error::{CommandError, CommandResult};
+use crate::expr::{evaluate_let, Variables};
 use crate::query::Filter;
 use crate::storage::{Collection, Slot};
 use crate::update::Update;
@@ -152,6 +153,7 @@ fn parse_update_statement(
     args: Args<'_>,
     index: usize,
     value: &Bson,
+    vars: &Variables,
 ) -> CommandResult<UpdateStatement> {
     let stmt = statement_doc(args, "updates", index, value)?;
     let inner = Args {
@@ -176,18 +178,27 @@ fn parse_update_statement(
             )));
         }
     }
-    inner.refuse(&["collation", "arrayFilters", "sort", "c"])?;
+    // `sort` in an update statement arrived with MongoDB 8.0; this server is 7.0.
+    inner.refuse(&["collation", "sort", "c"])?;
     check_hint(inner, "hint")?;
-    let filter = Filter::parse(inner.document("q")?.ok_or_else(|| {
-        CommandError::failed_to_parse(
-            "BSON field 'update.updates.q' is missing but a required field",
-        )
-    })?)?;
-    let update = Update::parse(inner.get("u").ok_or_else(|| {
-        CommandError::failed_to_parse(
-            "BSON field 'update.updates.u' is missing but a required field",
-        )
-    })?)?;
+    let filter = Filter::parse_with(
+        inner.document("q")?.ok_or_else(|| {
+            CommandError::failed_to_parse(
+                "BSON field 'update.updates.q' is missing but a required field",
+            )
+        })?,
+        vars,
+    )?;
+    let array_filters = array_filters(inner)?;
+    let update = Update::parse_with(
+        inner.get("u").ok_or_else(|| {
+            CommandError::failed_to_parse(
+                "BSON field 'update.updates.u' is missing but a required field",
+            )
+        })?,
+        vars,
+        array_filters.map(Vec::as_slice),
+    )?;
     let multi = inner.bool("multi")?.unwrap_or(false);
     if multi && update.is_replacement() {
         return Err(CommandError::failed_to_parse(
@@ -202,6 +213,23 @@ fn parse_update_statement(
     })
 }
 
+/// The `arrayFilters` of a statement: an array of documents.
+pub fn array_filters<'a>(args: Args<'a>) -> CommandResult<Option<&'a Vec<Bson>>> {
+    let list = args.array("arrayFilters")?;
+    if let Some(list) = list {
+        for (i, entry) in list.iter().enumerate() {
+            if !matches!(entry, Bson::Document(_)) {
+                return Err(CommandError::type_mismatch(format!(
+                    "BSON field '{}.arrayFilters.{i}' is the wrong type '{}', expected type 'object'",
+                    args.name,
+                    crate::display::type_name(entry)
+                )));
+            }
+        }
+    }
+    Ok(list)
+}
+
 /// Result of one update statement.
 struct Updated {
     matched: i64,
@@ -209,19 +237,62 @@ struct Updated {
     upserted: Option<Bson>,
 }
 
-/// Applies one update statement atomically on the collection: every new document is
-/// computed first, and only stored when all of them succeeded.
+/// Applies `update` to the stored document at `slot`, whose query matched at `position`;
+/// returns whether it changed. The document is replaced only when the update succeeded.
+pub fn update_document(
+    collection: &mut Collection,
+    slot: Slot,
+    update: &Update,
+    position: Option<usize>,
+) -> CommandResult<bool> {
+    let Some(original) = collection.get(slot) else {
+        return Ok(false);
+    };
+    let updated = update.apply_at(original, false, position)?;
+    if &updated == original {
+        return Ok(false);
+    }
+    let size = bson::to_vec(&updated)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_BSON_OBJECT_SIZE {
+        return Err(CommandError::bson_object_too_large(format!(
+            "Resulting document after update is larger than {MAX_BSON_OBJECT_SIZE}"
+        )));
+    }
+    collection.replace(slot, updated)?;
+    Ok(true)
+}
+
+/// The documents of a collection matching `filter`, in natural order, with the array
+/// position each matched at; at most `limit` of them.
+pub fn matching_slots(
+    collection: &Collection,
+    filter: &Filter,
+    limit: usize,
+) -> CommandResult<Vec<(Slot, Option<usize>)>> {
+    let mut out = Vec::new();
+    for (slot, doc) in collection.candidates(filter) {
+        if out.len() >= limit {
+            break;
+        }
+        if let Some(position) = filter.hit(doc)? {
+            out.push((slot, position));
+        }
+    }
+    Ok(out)
+}
+
+/// Applies one update statement. Documents are updated one after the other, as MongoDB
+/// does: if one fails, those before it stay updated and those after it are untouched, and
+/// each document is either fully updated or not at all.
 fn apply_update(
     ns: &str,
     collection: &mut Collection,
     stmt: &UpdateStatement,
 ) -> CommandResult<Updated> {
-    let matching: Vec<Slot> = collection
-        .iter()
-        .filter(|(_, d)| stmt.filter.matches(d))
-        .map(|(slot, _)| slot)
-        .take(if stmt.multi { usize::MAX } else { 1 })
-        .collect();
+    let limit = if stmt.multi { usize::MAX } else { 1 };
+    let matching = matching_slots(collection, &stmt.filter, limit)?;
     if matching.is_empty() {
         if !stmt.upsert {
             return Ok(Updated {
@@ -230,7 +301,7 @@ fn apply_update(
                 upserted: None,
             });
         }
-        let new_doc = prepare_for_insert(upsert_document(stmt)?)?;
+        let new_doc = prepare_for_insert(upsert_document_from(&stmt.filter, &stmt.update)?)?;
         let id = new_doc.get("_id").cloned().unwrap_or(Bson::Null);
         collection.insert(ns, new_doc)?;
         return Ok(Updated {
@@ -239,27 +310,11 @@ fn apply_update(
             upserted: Some(id),
         });
     }
-    let mut changes = Vec::with_capacity(matching.len());
-    for slot in &matching {
-        let Some(original) = collection.get(*slot) else {
-            continue;
-        };
-        let updated = stmt.update.apply(original, false)?;
-        if &updated != original {
-            let size = bson::to_vec(&updated)
-                .map(|b| b.len())
-                .unwrap_or(usize::MAX);
-            if size > MAX_BSON_OBJECT_SIZE {
-                return Err(CommandError::bson_object_too_large(format!(
-                    "Resulting document after update is larger than {MAX_BSON_OBJECT_SIZE}"
-                )));
-            }
-            changes.push((*slot, updated));
+    let mut modified = 0;
+    for (slot, position) in &matching {
+        if update_document(collection, *slot, &stmt.update, *position)? {
+            modified += 1;
         }
-    }
-    let modified = changes.len() as i64;
-    for (slot, doc) in changes {
-        collection.replace(slot, doc);
     }
     Ok(Updated {
         matched: matching.len() as i64,
@@ -270,9 +325,25 @@ fn apply_update(
 
 /// The document an upsert inserts: the filter's equality fields (only `_id` for a
 /// replacement), then the update applied as an insert (`$setOnInsert` included).
+///
+/// Follows MongoDB's seeding rules: equalities of the top level, of `$and` and of an `$or`
+/// with a single clause; two equalities on the same path, or on a path and its ancestor,
+/// are refused with 54 `NotSingleValueField`.
 pub fn upsert_document_from(filter: &Filter, update: &Update) -> CommandResult<Document> {
     let mut equalities = Vec::new();
     filter.equalities(&mut equalities);
+    for (i, (later, _)) in equalities.iter().enumerate() {
+        for (earlier, _) in &equalities[..i] {
+            let message = if later == earlier {
+                format!("cannot infer query fields to set, path '{later}' is matched twice")
+            } else if is_path_prefix(earlier, later) || is_path_prefix(later, earlier) {
+                format!("cannot infer query fields to set, both paths '{later}' and '{earlier}' are matched")
+            } else {
+                continue;
+            };
+            return Err(CommandError::new(54, "NotSingleValueField", message));
+        }
+    }
     let mut seed = Document::new();
     for (path, value) in equalities {
         if update.is_replacement() && path != "_id" {
@@ -283,8 +354,13 @@ pub fn upsert_document_from(filter: &Filter, update: &Update) -> CommandResult<D
     update.apply(&seed, true)
 }
 
-fn upsert_document(stmt: &UpdateStatement) -> CommandResult<Document> {
-    upsert_document_from(&stmt.filter, &stmt.update)
+fn is_path_prefix(prefix: &str, path: &str) -> bool {
+    path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'.')
+}
+
+/// The command's `let` variables, evaluated.
+pub fn command_variables(args: Args<'_>) -> CommandResult<Variables> {
+    evaluate_let(args.document("let")?)
 }
 
 /// `update`.
@@ -295,13 +371,15 @@ pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let coll = args.collection()?;
     let ordered = args.bool("ordered")?.unwrap_or(true);
     let updates = statements(args, "updates")?;
+    let vars = command_variables(args)?;
     let ns = format!("{}.{coll}", ctx.db);
     let mut outcome = Outcome::new();
     let (mut n, mut modified) = (0_i64, 0_i64);
     let mut upserted = Vec::new();
     for (index, value) in updates.iter().enumerate() {
         ctx.state.counters.update.fetch_add(1, Ordering::Relaxed);
-        let result = parse_update_statement(args, index, value).and_then(|stmt| {
+        let result = parse_update_statement(args, index, value, &vars).and_then(|stmt| {
+            super::query::check_statement_hint(ctx, coll, value)?;
             let collection = if stmt.upsert {
                 Some(ctx.state.storage.collection_or_create(ctx.db, coll))
             } else {
@@ -347,6 +425,7 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let coll = args.collection()?;
     let ordered = args.bool("ordered")?.unwrap_or(true);
     let deletes = statements(args, "deletes")?;
+    let vars = command_variables(args)?;
     let mut outcome = Outcome::new();
     let mut n = 0_i64;
     for (index, value) in deletes.iter().enumerate() {
@@ -364,12 +443,15 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
                 }
             }
             inner.refuse(&["collation"])?;
-            check_hint(inner, "hint")?;
-            let filter = Filter::parse(inner.document("q")?.ok_or_else(|| {
-                CommandError::failed_to_parse(
-                    "BSON field 'delete.deletes.q' is missing but a required field",
-                )
-            })?)?;
+            super::query::check_hint_in(ctx, coll, inner, "hint")?;
+            let filter = Filter::parse_with(
+                inner.document("q")?.ok_or_else(|| {
+                    CommandError::failed_to_parse(
+                        "BSON field 'delete.deletes.q' is missing but a required field",
+                    )
+                })?,
+                &vars,
+            )?;
             let limit = inner.i64("limit")?.ok_or_else(|| {
                 CommandError::failed_to_parse(
                     "BSON field 'delete.deletes.limit' is missing but a required field",
@@ -384,13 +466,9 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
                 return Ok(0);
             };
             let mut guard = collection.write();
-            let slots: Vec<Slot> = guard
-                .iter()
-                .filter(|(_, d)| filter.matches(d))
-                .map(|(slot, _)| slot)
-                .take(if limit == 1 { 1 } else { usize::MAX })
-                .collect();
-            for slot in &slots {
+            let slots =
+                matching_slots(&guard, &filter, if limit == 1 { 1 } else { usize::MAX })?;
+            for (slot, _) in &slots {
                 guard.remove(*slot);
             }
             Ok(slots.len() as i64)

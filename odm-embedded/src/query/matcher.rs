@@ -3,14 +3,21 @@
 //! Parsing happens once per command and validates every operator up front, so a bad filter
 //! is refused even when no document would be examined (as `mongod` does). Matching follows
 //! the manual's array semantics: a condition on a field holds when any value the path
-//! reaches satisfies it, and an array also offers each of its elements.
+//! reaches satisfies it, and an array also offers each of its elements. Matching also
+//! reports the index of the array element that satisfied the query, which is what the
+//! positional `$` of an update or a projection stands for.
 
-use super::compare::{compare, type_rank, values_equal};
-use super::path::{resolve, Candidate};
+use super::compare::{as_f64, compare, type_rank, values_equal};
+use super::path::{resolve_positions, Found};
 use crate::error::{CommandError, CommandResult};
+use crate::expr::{truthy, Expr, Variables};
 use bson::{Bson, Document};
 use fancy_regex::Regex;
 use std::cmp::Ordering;
+
+/// The outcome of matching: `None` when the filter does not match, otherwise the index of
+/// the array element the match went through, if any.
+pub type Hit = Option<Option<usize>>;
 
 /// A parsed query filter.
 #[derive(Debug, Clone)]
@@ -28,6 +35,10 @@ pub enum Filter {
         /// The condition.
         cond: Cond,
     },
+    /// `$expr`: an aggregation expression that must be truthy.
+    Expr(Box<Expr>),
+    /// `$alwaysTrue` / `$alwaysFalse`.
+    Const(bool),
 }
 
 /// A condition on the values a path resolves to.
@@ -56,7 +67,7 @@ pub enum Cond {
     /// `$elemMatch` on array elements.
     ElemMatch(Box<ElemMatch>),
     /// `$regex` (or a regular expression value).
-    Regex(Box<Regex>),
+    Regex(Box<RegexCond>),
     /// `$mod`: divisor and remainder.
     Mod(i64, i64),
     /// `$not`.
@@ -78,13 +89,49 @@ pub enum CmpOp {
     Lte,
 }
 
+/// A regular expression condition: the compiled expression, plus its source and options,
+/// since a stored regular expression value matches only an identical one.
+#[derive(Debug, Clone)]
+pub struct RegexCond {
+    re: Regex,
+    pattern: String,
+    options: String,
+}
+
+impl RegexCond {
+    /// Compiles `pattern` with MongoDB's options (`i`, `m`, `s`, `x`, `u`).
+    pub fn new(pattern: &str, options: &str) -> CommandResult<RegexCond> {
+        Ok(RegexCond {
+            re: build_regex(pattern, options)?,
+            pattern: pattern.to_owned(),
+            options: sorted_options(options),
+        })
+    }
+
+    fn matches(&self, value: &Bson) -> bool {
+        match value {
+            Bson::String(s) | Bson::Symbol(s) => self.re.is_match(s).unwrap_or(false),
+            Bson::RegularExpression(other) => {
+                other.pattern == self.pattern && sorted_options(&other.options) == self.options
+            }
+            _ => false,
+        }
+    }
+}
+
+fn sorted_options(options: &str) -> String {
+    let mut chars: Vec<char> = options.chars().collect();
+    chars.sort_unstable();
+    chars.into_iter().collect()
+}
+
 /// An element of `$in`/`$nin`: a value or a regular expression.
 #[derive(Debug, Clone)]
 pub enum InItem {
     /// Equality with the value.
     Value(Bson),
     /// A string matching the expression.
-    Regex(Box<Regex>),
+    Regex(Box<RegexCond>),
 }
 
 /// The two forms of `$elemMatch`.
@@ -96,84 +143,154 @@ pub enum ElemMatch {
     Document(Filter),
 }
 
+/// What a filter may refer to while it is parsed.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    vars: &'a Variables,
+    /// Whether this is the top level of a query (`$expr` is only allowed there).
+    top: bool,
+}
+
 impl Filter {
     /// Parses a filter document, refusing unknown or malformed operators.
     pub fn parse(filter: &Document) -> CommandResult<Filter> {
-        let mut clauses = Vec::with_capacity(filter.len());
-        for (key, value) in filter {
-            if let Some(op) = key.strip_prefix('$') {
-                match op {
-                    "and" | "or" | "nor" => {
-                        let list = logical_list(key, value)?;
-                        clauses.push(match op {
-                            "and" => Filter::And(list),
-                            "or" => Filter::Or(list),
-                            _ => Filter::Nor(list),
-                        });
-                    }
-                    "comment" => {}
-                    "expr" | "where" | "text" | "jsonSchema" | "sampleRate" => {
-                        return Err(CommandError::unsupported(format!("query operator {key}")));
-                    }
-                    _ => {
-                        return Err(CommandError::bad_value(format!(
-                            "unknown top level operator: {key}"
-                        )));
+        Self::parse_with(filter, &Variables::new())
+    }
+
+    /// Parses a filter whose `$expr` may refer to the command's `let` variables.
+    pub fn parse_with(filter: &Document, vars: &Variables) -> CommandResult<Filter> {
+        parse_filter(filter, Scope { vars, top: true })
+    }
+
+    /// Whether `doc` satisfies the filter. An expression that fails to evaluate counts as
+    /// not matching; commands use [`Filter::try_matches`] to report such errors.
+    pub fn matches(&self, doc: &Document) -> bool {
+        matches!(self.hit(doc), Ok(Some(_)))
+    }
+
+    /// Whether `doc` satisfies the filter, or the error an `$expr` raised.
+    pub fn try_matches(&self, doc: &Document) -> CommandResult<bool> {
+        Ok(self.hit(doc)?.is_some())
+    }
+
+    /// Matches `doc`, reporting the array position the match went through (see [`Hit`]).
+    pub fn hit(&self, doc: &Document) -> CommandResult<Hit> {
+        Ok(match self {
+            Filter::And(list) => {
+                let mut pos = None;
+                for f in list {
+                    match f.hit(doc)? {
+                        None => return Ok(None),
+                        Some(p) => pos = p.or(pos),
                     }
                 }
-            } else {
-                if key.is_empty() {
-                    return Err(CommandError::bad_value(
-                        "filter contains an empty field name",
-                    ));
-                }
-                clauses.push(Filter::Field {
-                    path: key.clone(),
-                    cond: parse_field_value(value)?,
-                });
+                Some(pos)
             }
-        }
-        Ok(if clauses.len() == 1 {
-            clauses.pop().unwrap_or(Filter::And(Vec::new()))
-        } else {
-            Filter::And(clauses)
+            Filter::Or(list) => {
+                for f in list {
+                    if let Some(p) = f.hit(doc)? {
+                        return Ok(Some(p));
+                    }
+                }
+                None
+            }
+            Filter::Nor(list) => {
+                for f in list {
+                    if f.hit(doc)?.is_some() {
+                        return Ok(None);
+                    }
+                }
+                Some(None)
+            }
+            Filter::Field { path, cond } => cond.hit(&resolve_positions(doc, path)),
+            Filter::Expr(expr) => truthy(expr.eval(doc)?.as_ref()).then_some(None),
+            Filter::Const(b) => b.then_some(None),
         })
     }
 
-    /// Whether `doc` satisfies the filter.
-    pub fn matches(&self, doc: &Document) -> bool {
-        match self {
-            Filter::And(list) => list.iter().all(|f| f.matches(doc)),
-            Filter::Or(list) => list.iter().any(|f| f.matches(doc)),
-            Filter::Nor(list) => !list.iter().any(|f| f.matches(doc)),
-            Filter::Field { path, cond } => cond.holds(&resolve(doc, path)),
-        }
-    }
-
-    /// The `field: value` equalities a filter pins down, used to seed an upsert.
+    /// The `field: value` equalities a filter pins down, used to seed an upsert: top-level
+    /// fields, `$eq`, single-value `$in`, and the same inside `$and` (or an `$or` of one).
     pub fn equalities(&self, out: &mut Vec<(String, Bson)>) {
         match self {
             Filter::And(list) => list.iter().for_each(|f| f.equalities(out)),
             Filter::Field { path, cond } => cond.equalities(path, out),
             Filter::Or(list) if list.len() == 1 => list[0].equalities(out),
-            Filter::Or(_) | Filter::Nor(_) => {}
+            Filter::Or(_) | Filter::Nor(_) | Filter::Expr(_) | Filter::Const(_) => {}
         }
     }
 }
 
-fn logical_list(key: &str, value: &Bson) -> CommandResult<Vec<Filter>> {
+fn parse_filter(filter: &Document, scope: Scope<'_>) -> CommandResult<Filter> {
+    let mut clauses = Vec::with_capacity(filter.len());
+    for (key, value) in filter {
+        if let Some(op) = key.strip_prefix('$') {
+            match op {
+                "and" | "or" | "nor" => {
+                    let list = logical_list(key, value, scope)?;
+                    clauses.push(match op {
+                        "and" => Filter::And(list),
+                        "or" => Filter::Or(list),
+                        _ => Filter::Nor(list),
+                    });
+                }
+                "comment" => {}
+                "expr" => {
+                    if !scope.top {
+                        return Err(CommandError::bad_value(
+                            "$expr can only be applied to the top-level document",
+                        ));
+                    }
+                    clauses.push(Filter::Expr(Box::new(Expr::parse_with(value, scope.vars)?)));
+                }
+                "alwaysTrue" | "alwaysFalse" => {
+                    if as_f64(value) != Some(1.0) {
+                        return Err(CommandError::failed_to_parse(format!(
+                            "{key} must be an integer value of 1"
+                        )));
+                    }
+                    clauses.push(Filter::Const(op == "alwaysTrue"));
+                }
+                "where" | "text" | "jsonSchema" | "sampleRate" => {
+                    return Err(CommandError::unsupported(format!("query operator {key}")));
+                }
+                _ => {
+                    return Err(CommandError::bad_value(format!(
+                        "unknown top level operator: {key}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField."
+                    )));
+                }
+            }
+        } else {
+            if key.is_empty() {
+                return Err(CommandError::bad_value(
+                    "filter contains an empty field name",
+                ));
+            }
+            clauses.push(Filter::Field {
+                path: key.clone(),
+                cond: parse_field_value(value)?,
+            });
+        }
+    }
+    Ok(if clauses.len() == 1 {
+        clauses.pop().unwrap_or(Filter::And(Vec::new()))
+    } else {
+        Filter::And(clauses)
+    })
+}
+
+fn logical_list(key: &str, value: &Bson, scope: Scope<'_>) -> CommandResult<Vec<Filter>> {
     let Bson::Array(items) = value else {
         return Err(CommandError::bad_value(format!("{key} must be an array")));
     };
     if items.is_empty() {
-        return Err(CommandError::bad_value(format!(
-            "{key}/$or/$nor must be a nonempty array"
-        )));
+        return Err(CommandError::bad_value(
+            "$and/$or/$nor must be a nonempty array",
+        ));
     }
     items
         .iter()
         .map(|item| match item {
-            Bson::Document(d) => Filter::parse(d),
+            Bson::Document(d) => parse_filter(d, scope),
             _ => Err(CommandError::bad_value(format!(
                 "{key} argument's entries must be objects"
             ))),
@@ -189,7 +306,7 @@ fn is_operator_doc(doc: &Document) -> bool {
 fn parse_field_value(value: &Bson) -> CommandResult<Cond> {
     match value {
         Bson::Document(doc) if is_operator_doc(doc) => parse_operators(doc),
-        Bson::RegularExpression(re) => Ok(Cond::Regex(Box::new(build_regex(
+        Bson::RegularExpression(re) => Ok(Cond::Regex(Box::new(RegexCond::new(
             &re.pattern,
             &re.options,
         )?))),
@@ -204,13 +321,13 @@ fn parse_operators(doc: &Document) -> CommandResult<Cond> {
         let cond = match key.as_str() {
             "$eq" => Cond::Eq(value.clone()),
             "$ne" => Cond::Ne(value.clone()),
-            "$gt" => Cond::Cmp(CmpOp::Gt, value.clone()),
-            "$gte" => Cond::Cmp(CmpOp::Gte, value.clone()),
-            "$lt" => Cond::Cmp(CmpOp::Lt, value.clone()),
-            "$lte" => Cond::Cmp(CmpOp::Lte, value.clone()),
+            "$gt" => Cond::Cmp(CmpOp::Gt, comparable(key, value)?),
+            "$gte" => Cond::Cmp(CmpOp::Gte, comparable(key, value)?),
+            "$lt" => Cond::Cmp(CmpOp::Lt, comparable(key, value)?),
+            "$lte" => Cond::Cmp(CmpOp::Lte, comparable(key, value)?),
             "$in" => Cond::In(in_list("$in", value)?),
             "$nin" => Cond::Nin(in_list("$nin", value)?),
-            "$exists" => Cond::Exists(truthy(value)),
+            "$exists" => Cond::Exists(truthy_arg(value)),
             "$type" => Cond::Type(type_list(value)?),
             "$size" => Cond::Size(size_arg(value)?),
             "$all" => parse_all(value)?,
@@ -227,17 +344,25 @@ fn parse_operators(doc: &Document) -> CommandResult<Cond> {
                 Bson::Document(d) if d.is_empty() => {
                     return Err(CommandError::bad_value("$not cannot be empty"));
                 }
+                Bson::Document(d) if d.contains_key("$regex") && is_operator_doc(d) => {
+                    parse_operators(d)?
+                }
                 Bson::Document(d) if is_operator_doc(d) => parse_operators(d)?,
                 Bson::RegularExpression(re) => {
-                    Cond::Regex(Box::new(build_regex(&re.pattern, &re.options)?))
+                    Cond::Regex(Box::new(RegexCond::new(&re.pattern, &re.options)?))
                 }
                 _ => return Err(CommandError::bad_value("$not needs a regex or a document")),
             })),
             "$comment" => continue,
             "$near" | "$nearSphere" | "$geoWithin" | "$geoIntersects" | "$within"
             | "$bitsAllSet" | "$bitsAllClear" | "$bitsAnySet" | "$bitsAnyClear" | "$jsonSchema"
-            | "$text" | "$expr" => {
+            | "$text" | "$where" => {
                 return Err(CommandError::unsupported(format!("query operator {key}")));
+            }
+            "$expr" => {
+                return Err(CommandError::bad_value(
+                    "$expr can only be applied to the top-level document",
+                ))
             }
             _ => return Err(CommandError::bad_value(format!("unknown operator: {key}"))),
         };
@@ -250,14 +375,19 @@ fn parse_operators(doc: &Document) -> CommandResult<Cond> {
     })
 }
 
-fn truthy(value: &Bson) -> bool {
+/// The bound of `$gt`-style operators: a regular expression is refused, as by `mongod`.
+fn comparable(op: &str, value: &Bson) -> CommandResult<Bson> {
+    if matches!(value, Bson::RegularExpression(_)) {
+        return Err(CommandError::bad_value(format!("Can't have RegEx as arg to {op}")));
+    }
+    Ok(value.clone())
+}
+
+fn truthy_arg(value: &Bson) -> bool {
     match value {
         Bson::Boolean(b) => *b,
         Bson::Null | Bson::Undefined => false,
-        Bson::Int32(v) => *v != 0,
-        Bson::Int64(v) => *v != 0,
-        Bson::Double(v) => *v != 0.0,
-        _ => true,
+        other => as_f64(other).is_none_or(|n| n != 0.0),
     }
 }
 
@@ -268,12 +398,12 @@ fn in_list(op: &str, value: &Bson) -> CommandResult<Vec<InItem>> {
     items
         .iter()
         .map(|item| match item {
-            Bson::RegularExpression(re) => Ok(InItem::Regex(Box::new(build_regex(
+            Bson::RegularExpression(re) => Ok(InItem::Regex(Box::new(RegexCond::new(
                 &re.pattern,
                 &re.options,
             )?))),
             Bson::Document(d)
-                if is_operator_doc(d) && !d.keys().next().is_some_and(|k| k == "$ref") =>
+                if is_operator_doc(d) && d.keys().next().is_none_or(|k| k != "$ref") =>
             {
                 Err(CommandError::bad_value(format!("cannot nest $ under {op}")))
             }
@@ -320,6 +450,11 @@ fn type_list(value: &Bson) -> CommandResult<Vec<i32>> {
         Bson::Array(items) => items.iter().collect(),
         single => vec![single],
     };
+    if items.is_empty() {
+        return Err(CommandError::failed_to_parse(
+            "$type must match at least one type",
+        ));
+    }
     let mut out = Vec::new();
     for item in items {
         match item {
@@ -328,11 +463,9 @@ fn type_list(value: &Bson) -> CommandResult<Vec<i32>> {
                 CommandError::bad_value(format!("Unknown type name alias: {alias}"))
             })?),
             other => {
-                let n = super::compare::as_f64(other)
-                    .filter(|n| n.fract() == 0.0)
-                    .ok_or_else(|| {
-                        CommandError::bad_value("type must be represented as a number or a string")
-                    })? as i32;
+                let n = as_f64(other).filter(|n| n.fract() == 0.0).ok_or_else(|| {
+                    CommandError::bad_value("type must be represented as a number or a string")
+                })? as i32;
                 if type_number_valid(n) {
                     out.push(n);
                 } else {
@@ -351,13 +484,23 @@ fn type_number_valid(n: i32) -> bool {
 }
 
 fn size_arg(value: &Bson) -> CommandResult<usize> {
-    let n = super::compare::as_f64(value)
-        .ok_or_else(|| CommandError::bad_value("$size needs a number"))?;
+    let n = as_f64(value).ok_or_else(|| {
+        CommandError::bad_value(format!(
+            "Failed to parse $size. Expected a number in: $size: {}",
+            crate::display::value(value)
+        ))
+    })?;
     if n < 0.0 {
-        return Err(CommandError::bad_value("$size may not be negative"));
+        return Err(CommandError::bad_value(format!(
+            "Failed to parse $size. Expected a non-negative number in: $size: {}",
+            crate::display::value(value)
+        )));
     }
-    if n.fract() != 0.0 {
-        return Err(CommandError::bad_value("$size must be a whole number"));
+    if n.fract() != 0.0 || !n.is_finite() {
+        return Err(CommandError::bad_value(format!(
+            "Failed to parse $size. Expected an integer in: $size: {}",
+            crate::display::value(value)
+        )));
     }
     Ok(n as usize)
 }
@@ -369,6 +512,11 @@ fn parse_all(value: &Bson) -> CommandResult<Cond> {
     if items.is_empty() {
         return Ok(Cond::Never);
     }
+    let is_elem_match =
+        |b: &Bson| matches!(b, Bson::Document(d) if d.keys().next().is_some_and(|k| k == "$elemMatch"));
+    if is_elem_match(&items[0]) && !items.iter().all(is_elem_match) {
+        return Err(CommandError::bad_value("$all/$elemMatch has to be consistent"));
+    }
     let conds = items
         .iter()
         .map(|item| match item {
@@ -378,7 +526,7 @@ fn parse_all(value: &Bson) -> CommandResult<Cond> {
             Bson::Document(d) if is_operator_doc(d) => {
                 Err(CommandError::bad_value("no $ expressions in $all"))
             }
-            Bson::RegularExpression(re) => Ok(Cond::Regex(Box::new(build_regex(
+            Bson::RegularExpression(re) => Ok(Cond::Regex(Box::new(RegexCond::new(
                 &re.pattern,
                 &re.options,
             )?))),
@@ -395,12 +543,19 @@ fn parse_elem_match(value: &Bson) -> CommandResult<Cond> {
     let value_form = is_operator_doc(doc)
         && !matches!(
             doc.keys().next().map(String::as_str),
-            Some("$and" | "$or" | "$nor" | "$expr" | "$where")
+            Some("$and" | "$or" | "$nor" | "$expr" | "$where" | "$alwaysTrue" | "$alwaysFalse")
         );
+    let empty = Variables::new();
     Ok(Cond::ElemMatch(Box::new(if value_form {
         ElemMatch::Value(parse_operators(doc)?)
     } else {
-        ElemMatch::Document(Filter::parse(doc)?)
+        ElemMatch::Document(parse_filter(
+            doc,
+            Scope {
+                vars: &empty,
+                top: false,
+            },
+        )?)
     })))
 }
 
@@ -417,11 +572,26 @@ fn parse_mod(value: &Bson) -> CommandResult<Cond> {
             "malformed mod, too many elements"
         }));
     }
-    let num = |v: &Bson, what: &str| {
-        super::compare::as_f64(v)
-            .filter(|n| n.is_finite())
-            .map(|n| n.trunc() as i64)
-            .ok_or_else(|| CommandError::bad_value(format!("malformed mod, {what} not a number")))
+    let num = |v: &Bson, what: &str| -> CommandResult<i64> {
+        let n = as_f64(v).ok_or_else(|| {
+            CommandError::bad_value(format!("malformed mod, {what} not a number"))
+        })?;
+        if !n.is_finite() {
+            return Err(CommandError::bad_value(format!(
+                "malformed mod, {what} value is invalid :: caused by :: {} is an invalid argument",
+                crate::display::value(v)
+            )));
+        }
+        let truncated = n.trunc();
+        if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&truncated) {
+            return Err(CommandError::bad_value(format!(
+                "malformed mod, {what} value is invalid :: caused by :: Out of bounds coercing to integral value"
+            )));
+        }
+        Ok(match v {
+            Bson::Int64(n) => *n,
+            _ => truncated as i64,
+        })
     };
     let divisor = num(&items[0], "divisor")?;
     let remainder = num(&items[1], "remainder")?;
@@ -431,21 +601,21 @@ fn parse_mod(value: &Bson) -> CommandResult<Cond> {
     Ok(Cond::Mod(divisor, remainder))
 }
 
-fn regex_arg(value: &Bson, options: Option<&Bson>) -> CommandResult<Regex> {
+fn regex_arg(value: &Bson, options: Option<&Bson>) -> CommandResult<RegexCond> {
     let extra = match options {
         Some(Bson::String(s)) => s.as_str(),
         Some(_) => return Err(CommandError::bad_value("$options has to be a string")),
         None => "",
     };
     match value {
-        Bson::String(pattern) => build_regex(pattern, extra),
+        Bson::String(pattern) => RegexCond::new(pattern, extra),
         Bson::RegularExpression(re) => {
             if !extra.is_empty() && !re.options.is_empty() {
                 return Err(CommandError::bad_value(
                     "options set in both $regex and $options",
                 ));
             }
-            build_regex(
+            RegexCond::new(
                 &re.pattern,
                 if extra.is_empty() { &re.options } else { extra },
             )
@@ -459,7 +629,11 @@ pub fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
     let mut flags = String::new();
     for option in options.chars() {
         match option {
-            'i' | 'm' | 's' | 'x' => flags.push(option),
+            'i' | 'm' | 's' | 'x' => {
+                if !flags.contains(option) {
+                    flags.push(option)
+                }
+            }
             'u' => {}
             other => {
                 return Err(CommandError::new(
@@ -469,6 +643,13 @@ pub fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
                 ))
             }
         }
+    }
+    if pattern.contains('\0') {
+        return Err(CommandError::new(
+            51109,
+            "Location51109",
+            "Regular expression cannot contain an embedded null byte",
+        ));
     }
     let source = if flags.is_empty() {
         pattern.to_owned()
@@ -484,52 +665,111 @@ pub fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
     })
 }
 
-fn regex_matches(re: &Regex, value: &Bson) -> bool {
+fn is_nan(value: &Bson) -> bool {
     match value {
-        Bson::String(s) | Bson::Symbol(s) => re.is_match(s).unwrap_or(false),
-        Bson::RegularExpression(other) => re.as_str().ends_with(&other.pattern),
+        Bson::Double(d) => d.is_nan(),
+        Bson::Decimal128(_) => as_f64(value).is_some_and(f64::is_nan),
         _ => false,
     }
 }
 
+fn mod_holds(divisor: i64, remainder: i64, value: &Bson) -> bool {
+    let n = match value {
+        Bson::Int32(n) => i64::from(*n),
+        Bson::Int64(n) => *n,
+        other => match as_f64(other) {
+            Some(f) if f.is_finite() => f.trunc() as i64,
+            _ => return false,
+        },
+    };
+    n.wrapping_rem(divisor) == remainder
+}
+
+/// Equality as a query sees it: same type bracket and equal value; an undefined value
+/// also equals `null`.
+fn query_equal(value: &Bson, target: &Bson) -> bool {
+    values_equal(value, target) || (target.as_null().is_some() && matches!(value, Bson::Undefined))
+}
+
 impl Cond {
     /// Whether the condition holds for the values a path resolved to.
-    pub fn holds(&self, found: &[Candidate<'_>]) -> bool {
+    pub fn holds(&self, found: &[Found<'_>]) -> bool {
+        self.hit(found).is_some()
+    }
+
+    /// Matches the values a path resolved to, reporting the array position used.
+    pub fn hit(&self, found: &[Found<'_>]) -> Hit {
         match self {
-            Cond::All(conds) => conds.iter().all(|c| c.holds(found)),
-            Cond::Eq(v) => any_value(found, |x| values_equal(x, v), v.as_null().is_some()),
-            Cond::Ne(v) => !Cond::Eq(v.clone()).holds(found),
+            Cond::All(conds) | Cond::AllOf(conds) => {
+                let mut pos = None;
+                for c in conds {
+                    pos = c.hit(found)?.or(pos);
+                }
+                Some(pos)
+            }
+            Cond::Eq(v) => leaf_hit(found, |x| query_equal(x, v), v.as_null().is_some()),
             Cond::Cmp(op, v) => {
                 let missing_ok = v.as_null().is_some() && matches!(op, CmpOp::Gte | CmpOp::Lte);
-                any_value(found, |x| cmp_holds(*op, x, v), missing_ok)
+                leaf_hit(found, |x| cmp_holds(*op, x, v), missing_ok)
             }
-            Cond::In(items) => in_holds(items, found),
-            Cond::Nin(items) => !in_holds(items, found),
-            Cond::Exists(want) => found.iter().any(Option::is_some) == *want,
-            Cond::Type(types) => found.iter().flatten().any(|v| {
-                types.contains(&type_of(v))
-                    || matches!(v, Bson::Array(items) if items.iter().any(|i| types.contains(&type_of(i))))
+            Cond::In(items) => {
+                let null_ok = items
+                    .iter()
+                    .any(|i| matches!(i, InItem::Value(v) if v.as_null().is_some()));
+                leaf_hit(found, |x| in_single(items, x), null_ok)
+            }
+            Cond::Regex(re) => leaf_hit(found, |x| re.matches(x), false),
+            Cond::Mod(divisor, remainder) => {
+                leaf_hit(found, |x| mod_holds(*divisor, *remainder, x), false)
+            }
+            Cond::Type(types) => leaf_hit(found, |x| types.contains(&type_of(x)), false),
+            Cond::Ne(_) | Cond::Nin(_) | Cond::Not(_) => {
+                let inner = match self {
+                    Cond::Ne(v) => Cond::Eq(v.clone()),
+                    Cond::Nin(items) => Cond::In(items.clone()),
+                    Cond::Not(inner) => (**inner).clone(),
+                    _ => Cond::Never,
+                };
+                match inner.hit(found) {
+                    Some(_) => None,
+                    None => Some(None),
+                }
+            }
+            Cond::Exists(want) => (found.iter().any(|(v, _)| v.is_some()) == *want).then_some(None),
+            Cond::Size(n) => found.iter().find_map(|(v, pos)| match v {
+                Some(Bson::Array(items)) if items.len() == *n => Some(*pos),
+                _ => None,
             }),
-            Cond::Size(n) => found
-                .iter()
-                .flatten()
-                .any(|v| matches!(v, Bson::Array(items) if items.len() == *n)),
-            Cond::AllOf(conds) => conds.iter().all(|c| c.holds(found)),
-            Cond::ElemMatch(em) => found.iter().flatten().any(|v| match v {
-                Bson::Array(items) => items.iter().any(|item| em.matches(item)),
-                _ => false,
+            Cond::ElemMatch(em) => found.iter().find_map(|(v, pos)| match v {
+                Some(Bson::Array(items)) => items
+                    .iter()
+                    .position(|item| em.matches(item))
+                    .map(|i| pos.or(Some(i))),
+                _ => None,
             }),
-            Cond::Regex(re) => any_value(found, |x| regex_matches(re, x), false),
-            Cond::Mod(divisor, remainder) => any_value(
-                found,
-                |x| {
-                    super::compare::as_f64(x)
-                        .filter(|n| n.is_finite())
-                        .is_some_and(|n| (n.trunc() as i64).wrapping_rem(*divisor) == *remainder)
-                },
-                false,
-            ),
-            Cond::Not(inner) => !inner.holds(found),
+            Cond::Never => None,
+        }
+    }
+
+    /// Whether the condition holds for one value, without looking into it if it is an
+    /// array (how `$elemMatch` applies operators to each element).
+    pub fn holds_single(&self, value: &Bson) -> bool {
+        match self {
+            Cond::All(conds) | Cond::AllOf(conds) => conds.iter().all(|c| c.holds_single(value)),
+            Cond::Eq(v) => query_equal(value, v),
+            Cond::Ne(v) => !query_equal(value, v),
+            Cond::Cmp(op, v) => cmp_holds(*op, value, v),
+            Cond::In(items) => in_single(items, value),
+            Cond::Nin(items) => !in_single(items, value),
+            Cond::Exists(want) => *want,
+            Cond::Type(types) => types.contains(&type_of(value)),
+            Cond::Size(n) => matches!(value, Bson::Array(items) if items.len() == *n),
+            Cond::ElemMatch(em) => {
+                matches!(value, Bson::Array(items) if items.iter().any(|i| em.matches(i)))
+            }
+            Cond::Regex(re) => re.matches(value),
+            Cond::Mod(divisor, remainder) => mod_holds(*divisor, *remainder, value),
+            Cond::Not(inner) => !inner.holds_single(value),
             Cond::Never => false,
         }
     }
@@ -551,32 +791,61 @@ impl Cond {
 impl ElemMatch {
     fn matches(&self, item: &Bson) -> bool {
         match self {
-            ElemMatch::Value(cond) => cond.holds(&[Some(item)]),
+            ElemMatch::Value(cond) => cond.holds_single(item),
             ElemMatch::Document(filter) => match item {
                 Bson::Document(doc) => filter.matches(doc),
+                // An array element that is itself an array offers its elements under
+                // their indexes ("0", "1", ...), as MongoDB treats it like an object.
+                Bson::Array(items) => {
+                    let as_doc: Document = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (i.to_string(), v.clone()))
+                        .collect();
+                    filter.matches(&as_doc)
+                }
                 _ => false,
             },
         }
     }
 }
 
-/// True when some resolved value, or an element of a resolved array, satisfies `pred`;
-/// a missing value counts when `missing_matches` (equality with null).
-fn any_value(found: &[Candidate<'_>], pred: impl Fn(&Bson) -> bool, missing_matches: bool) -> bool {
-    found.iter().any(|candidate| match candidate {
-        None => missing_matches,
-        Some(value) => {
-            pred(value)
-                || matches!(value, Bson::Array(items) if items.iter().any(&pred))
-                || (missing_matches && matches!(value, Bson::Undefined))
+/// A leaf condition over resolved values: it holds when some value, or an element of a
+/// value that is an array, satisfies `pred`; a missing value counts when `missing_matches`
+/// (equality with null). Reports the element's index when the match went through an array.
+fn leaf_hit(found: &[Found<'_>], pred: impl Fn(&Bson) -> bool, missing_matches: bool) -> Hit {
+    for (candidate, pos) in found {
+        match candidate {
+            None if missing_matches => return Some(*pos),
+            None => {}
+            Some(value) => {
+                if let Bson::Array(items) = value {
+                    if let Some(i) = items.iter().position(&pred) {
+                        return Some(pos.or(Some(i)));
+                    }
+                }
+                if pred(value) {
+                    return Some(*pos);
+                }
+            }
         }
-    })
+    }
+    None
 }
 
 fn cmp_holds(op: CmpOp, actual: &Bson, bound: &Bson) -> bool {
     // Type bracketing: only values of the same canonical type compare.
     if type_rank(actual) != type_rank(bound) {
-        return false;
+        // MinKey and MaxKey bounds compare with every type.
+        return match bound {
+            Bson::MinKey => matches!(op, CmpOp::Gt | CmpOp::Gte),
+            Bson::MaxKey => matches!(op, CmpOp::Lt | CmpOp::Lte),
+            _ => false,
+        };
+    }
+    // NaN equals NaN but is neither greater nor less than any number.
+    if is_nan(actual) || is_nan(bound) {
+        return is_nan(actual) && is_nan(bound) && matches!(op, CmpOp::Gte | CmpOp::Lte);
     }
     let ord = compare(actual, bound);
     match op {
@@ -587,10 +856,10 @@ fn cmp_holds(op: CmpOp, actual: &Bson, bound: &Bson) -> bool {
     }
 }
 
-fn in_holds(items: &[InItem], found: &[Candidate<'_>]) -> bool {
+fn in_single(items: &[InItem], value: &Bson) -> bool {
     items.iter().any(|item| match item {
-        InItem::Value(v) => Cond::Eq(v.clone()).holds(found),
-        InItem::Regex(re) => any_value(found, |x| regex_matches(re, x), false),
+        InItem::Value(v) => query_equal(value, v),
+        InItem::Regex(re) => re.matches(value),
     })
 }
 
@@ -666,5 +935,180 @@ mod tests {
             doc! {"xs": {"$all": [2, 1]}},
             doc! {"xs": [1, 2, 3]}
         ));
+    }
+
+    fn position(filter: Document, d: Document) -> Hit {
+        Filter::parse(&filter).unwrap().hit(&d).unwrap()
+    }
+
+    #[test]
+    fn nan_equals_nan_but_compares_with_nothing() {
+        let nan = doc! {"a": f64::NAN};
+        assert!(matches(doc! {"a": f64::NAN}, nan.clone()));
+        assert!(matches(doc! {"a": {"$gte": f64::NAN}}, nan.clone()));
+        assert!(!matches(doc! {"a": {"$lt": 5}}, nan.clone()));
+        assert!(!matches(doc! {"a": {"$gt": f64::NEG_INFINITY}}, nan.clone()));
+        assert!(!matches(doc! {"a": {"$lte": f64::NAN}}, doc! {"a": 1}));
+    }
+
+    #[test]
+    fn null_matches_missing_null_and_arrays_holding_null() {
+        assert!(matches(doc! {"a": null}, doc! {"a": null}));
+        assert!(matches(doc! {"a": null}, doc! {"a": [1, null]}));
+        assert!(!matches(doc! {"a": null}, doc! {"a": []}));
+        assert!(matches(doc! {"a.b": null}, doc! {"a": [{"b": 1}, {"c": 2}]}));
+        assert!(!matches(doc! {"a.b": null}, doc! {"a": [{"b": 1}]}));
+        assert!(matches(doc! {"a": {"$in": [null, 5]}}, doc! {}));
+        assert!(matches(doc! {"a": {"$gte": null}}, doc! {}));
+        assert!(!matches(doc! {"a": {"$gt": null}}, doc! {}));
+        assert!(!matches(doc! {"a": {"$ne": null}}, doc! {"b": 1}));
+        assert!(matches(doc! {"a": {"$exists": true}}, doc! {"a": null}));
+    }
+
+    #[test]
+    fn numbers_match_across_int_long_double() {
+        assert!(matches(doc! {"a": 1_i64}, doc! {"a": 1.0}));
+        assert!(matches(doc! {"a": {"$in": [2.0]}}, doc! {"a": [1, 2_i64]}));
+        assert!(matches(doc! {"a": {"$type": "number"}}, doc! {"a": 2_i64}));
+        assert!(matches(doc! {"a": {"$mod": [4, 1]}}, doc! {"a": 5.9}));
+        assert!(!matches(doc! {"a": {"$mod": [4, 1]}}, doc! {"a": "5"}));
+    }
+
+    #[test]
+    fn elem_match_value_form_does_not_look_into_nested_arrays() {
+        assert!(!matches(
+            doc! {"a": {"$elemMatch": {"$gt": 1, "$lt": 5}}},
+            doc! {"a": [[0, 6]]}
+        ));
+        assert!(matches(
+            doc! {"a": {"$elemMatch": {"$gt": 1, "$lt": 5}}},
+            doc! {"a": [0, 3]}
+        ));
+        // Without $elemMatch, different elements may satisfy each bound.
+        assert!(matches(doc! {"a": {"$gt": 1, "$lt": 5}}, doc! {"a": [0, 6]}));
+    }
+
+    #[test]
+    fn type_array_and_regex_values() {
+        assert!(matches(doc! {"a": {"$type": "array"}}, doc! {"a": []}));
+        assert!(matches(doc! {"a": {"$type": "array"}}, doc! {"a": [[1]]}));
+        assert!(matches(doc! {"a": {"$type": "string"}}, doc! {"a": [1, "x"]}));
+        let re = Bson::RegularExpression(bson::Regex {
+            pattern: "ab".into(),
+            options: "i".into(),
+        });
+        assert!(matches(doc! {"a": re.clone()}, doc! {"a": re.clone()}));
+        assert!(!matches(
+            doc! {"a": Bson::RegularExpression(bson::Regex { pattern: "b".into(), options: "i".into() })},
+            doc! {"a": re.clone()}
+        ));
+        assert!(matches(doc! {"a": {"$in": [re.clone()]}}, doc! {"a": "xABy"}));
+        assert!(matches(
+            doc! {"a": {"$regex": "a b # comment", "$options": "x"}},
+            doc! {"a": "ab"}
+        ));
+        assert!(matches(doc! {"a": {"$regex": "a.b", "$options": "s"}}, doc! {"a": "a\nb"}));
+        assert!(!matches(doc! {"a": {"$regex": "a.b"}}, doc! {"a": "a\nb"}));
+        assert!(matches(
+            doc! {"a": {"$regex": "^b", "$options": "m"}},
+            doc! {"a": "a\nb"}
+        ));
+        assert_eq!(
+            Filter::parse(&doc! {"a": {"$regex": "x", "$options": "q"}})
+                .unwrap_err()
+                .code,
+            51108
+        );
+    }
+
+    #[test]
+    fn all_with_elem_match_and_errors() {
+        let d = doc! {"a": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]};
+        assert!(matches(
+            doc! {"a": {"$all": [{"$elemMatch": {"x": 1}}, {"$elemMatch": {"y": 4}}]}},
+            d.clone()
+        ));
+        assert!(!matches(
+            doc! {"a": {"$all": [{"$elemMatch": {"x": 1, "y": 4}}]}},
+            d
+        ));
+        assert_eq!(
+            Filter::parse(&doc! {"a": {"$all": [{"$elemMatch": {"x": 1}}, 5]}})
+                .unwrap_err()
+                .code,
+            2
+        );
+        assert!(!matches(doc! {"a": {"$all": []}}, doc! {"a": []}));
+        let err = Filter::parse(&doc! {"$or": []}).unwrap_err();
+        assert_eq!(err.message, "$and/$or/$nor must be a nonempty array");
+        for bad in [
+            doc! {"a": {"$mod": [0, 1]}},
+            doc! {"a": {"$mod": [1]}},
+            doc! {"a": {"$mod": ["x", 1]}},
+            doc! {"a": {"$mod": [f64::NAN, 1]}},
+            doc! {"a": {"$size": -1}},
+            doc! {"a": {"$size": 1.5}},
+            doc! {"a": {"$gt": Bson::RegularExpression(bson::Regex { pattern: "x".into(), options: String::new() })}},
+        ] {
+            assert_eq!(Filter::parse(&bad).unwrap_err().code, 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn size_applies_to_the_array_itself() {
+        assert!(matches(doc! {"a": {"$size": 2}}, doc! {"a": [[1], 2]}));
+        assert!(!matches(doc! {"a": {"$size": 2}}, doc! {"a": [[1, 2]]}));
+        assert!(matches(doc! {"a.b": {"$size": 1}}, doc! {"a": [{"b": [1]}]}));
+    }
+
+    #[test]
+    fn expr_with_variables_and_errors() {
+        let vars = doc! {"id": 2};
+        let f = Filter::parse_with(&doc! {"$expr": {"$eq": ["$_id", "$$id"]}}, &vars).unwrap();
+        assert!(f.matches(&doc! {"_id": 2}));
+        assert!(!f.matches(&doc! {"_id": 1}));
+        assert!(matches(
+            doc! {"$expr": {"$gt": ["$a", "$b"]}, "$comment": "x"},
+            doc! {"a": 5, "b": 2}
+        ));
+        let f = Filter::parse(&doc! {"$expr": {"$add": ["$a", 1]}}).unwrap();
+        assert_eq!(f.try_matches(&doc! {"a": "x"}).unwrap_err().code, 14);
+        assert_eq!(
+            Filter::parse(&doc! {"a": {"$elemMatch": {"$expr": {"$eq": [1, 1]}}}})
+                .unwrap_err()
+                .code,
+            2
+        );
+        assert_eq!(
+            Filter::parse(&doc! {"$expr": "$$nope"}).unwrap_err().code,
+            17276
+        );
+        assert_eq!(
+            Filter::parse(&doc! {"$jsonSchema": {}}).unwrap_err().code,
+            115
+        );
+    }
+
+    #[test]
+    fn reports_the_matched_array_position() {
+        assert_eq!(position(doc! {"a": 5}, doc! {"a": [4, 5]}), Some(Some(1)));
+        assert_eq!(
+            position(doc! {"a.b": 2}, doc! {"a": [{"b": 1}, {"b": [0, 2]}]}),
+            Some(Some(1))
+        );
+        assert_eq!(
+            position(
+                doc! {"a": {"$elemMatch": {"b": {"$gt": 1}}}},
+                doc! {"a": [{"b": 1}, {"b": 3}]}
+            ),
+            Some(Some(1))
+        );
+        assert_eq!(position(doc! {"a": [4, 5]}, doc! {"a": [4, 5]}), Some(None));
+        assert_eq!(position(doc! {"x": 1}, doc! {"x": 1}), Some(None));
+        assert_eq!(
+            position(doc! {"x": 1, "a": {"$gt": 4}}, doc! {"x": 1, "a": [1, 9]}),
+            Some(Some(1))
+        );
+        assert_eq!(position(doc! {"a": 6}, doc! {"a": [4, 5]}), None);
     }
 }

@@ -36,8 +36,8 @@ impl SortSpec {
                         return Err(CommandError::unsupported("$meta sort"));
                     }
                     other => match super::compare::as_f64(other) {
-                        Some(n) if n == 1.0 => true,
-                        Some(n) if n == -1.0 => false,
+                        Some(1.0) => true,
+                        Some(-1.0) => false,
                         _ => return Err(CommandError::bad_value(
                             "$sort key ordering must be 1 (for ascending) or -1 (for descending)",
                         )),
@@ -64,25 +64,33 @@ impl SortSpec {
         if self.keys.is_empty() {
             return;
         }
-        let mut keyed: Vec<(Vec<Bson>, usize)> = docs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                (
-                    self.keys
-                        .iter()
-                        .map(|(f, asc)| sort_key(d, f, *asc))
-                        .collect(),
-                    i,
-                )
+        let mut owned: Vec<Document> = docs.iter_mut().map(std::mem::take).collect();
+        self.sort_by_key(&mut owned, |d| d);
+        for (slot, d) in docs.iter_mut().zip(owned) {
+            *slot = d;
+        }
+    }
+
+    /// Sorts items in place (stable) by the document each holds.
+    pub fn sort_by_key<T>(&self, items: &mut Vec<T>, document: impl Fn(&T) -> &Document) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let mut keyed: Vec<(Vec<Bson>, T)> = items
+            .drain(..)
+            .map(|item| {
+                let d = document(&item);
+                let key = self
+                    .keys
+                    .iter()
+                    .map(|(f, asc)| sort_key(d, f, *asc))
+                    .collect();
+                (key, item)
             })
             .collect();
-        keyed.sort_by(|(a, ia), (b, ib)| self.compare_keys(a, b).then(ia.cmp(ib)));
-        let mut taken: Vec<Option<Document>> =
-            docs.iter_mut().map(|d| Some(std::mem::take(d))).collect();
-        for (slot, (_, index)) in docs.iter_mut().zip(keyed) {
-            *slot = taken[index].take().unwrap_or_default();
-        }
+        // `sort_by` is stable, so ties keep natural order.
+        keyed.sort_by(|(a, _), (b, _)| self.compare_keys(a, b));
+        items.extend(keyed.into_iter().map(|(_, item)| item));
     }
 
     fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {

@@ -4,6 +4,8 @@ use mongodb::{Client, Database};
 use odm_embedded::Server;
 
 /// A database to test against, unique to one test.
+// Each test crate compiles this module on its own and uses only some of the fields.
+#[allow(dead_code)]
 pub struct Target {
     /// Kept alive for the test's duration (absent with `MONGODB_URI`).
     pub server: Option<Server>,
