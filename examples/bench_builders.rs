@@ -84,6 +84,11 @@ fn main() {
             Box::new(|| doc! { "mail": { "$in": black_box(["a@x.test", "b@x.test"]).to_vec() } }),
         ),
         (
+            "update: $inc",
+            Box::new(|| f.age.inc(black_box(1)).into_document().unwrap()),
+            Box::new(|| doc! { "$inc": { "age": black_box(1) } }),
+        ),
+        (
             "update: $inc + $push + $set",
             Box::new(|| {
                 f.age
