@@ -144,3 +144,22 @@ pub fn markers_ident_for(ident: &syn::Ident) -> syn::Ident {
 pub fn error(span: Span, message: impl std::fmt::Display) -> proc_macro2::TokenStream {
     syn::Error::new(span, message.to_string()).to_compile_error()
 }
+
+/// Whether a struct has a field stored as `_id`, read from its `serde` attributes alone
+/// (used to report a missing `_id` together with attribute errors in one build).
+pub fn lacks_id(input: &syn::DeriveInput) -> bool {
+    let syn::Data::Struct(data) = &input.data else {
+        return false;
+    };
+    let mut ignored = Vec::new();
+    let rename_all = attr::serde_container(&input.attrs, &mut ignored).rename_all;
+    !data.fields.iter().any(|f| {
+        let serde = attr::serde_field(&f.attrs, &mut ignored);
+        let rust = f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default();
+        let rust = rust.strip_prefix("r#").unwrap_or(&rust).to_owned();
+        let stored = serde
+            .rename
+            .unwrap_or_else(|| rename_all.map_or(rust.clone(), |r| r.apply_to_field(&rust)));
+        stored == "_id"
+    })
+}

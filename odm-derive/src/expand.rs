@@ -94,14 +94,12 @@ pub fn model(c: &Container) -> TokenStream {
     let id_fields: Vec<&Field> = c.fields.iter().filter(|f| f.stored == "_id").collect();
     let id = match id_fields.as_slice() {
         [one] => *one,
-        [] => {
-            return ast::error(
-                ident.span(),
-                format!("`{ident}` has no `_id` field: a model needs one, e.g. `#[serde(rename = \"_id\")] id: ObjectId`"),
-            )
-        }
+        [] => return ast::error(ident.span(), missing_id_message(ident)),
         [_, second, ..] => {
-            return ast::error(second.ident.span(), "a model can have only one field stored as `_id`");
+            return ast::error(
+                second.ident.span(),
+                "a model can have only one field stored as `_id`",
+            );
         }
     };
     if !id.has_path {
@@ -484,4 +482,9 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
             ::std::result::Result::Ok(out)
         }
     })
+}
+
+/// The error for a model without an `_id` field.
+pub fn missing_id_message(ident: &syn::Ident) -> String {
+    format!("`{ident}` has no `_id` field: a model needs one, e.g. `#[serde(rename = \"_id\")] id: ObjectId`")
 }

@@ -35,7 +35,22 @@ fn run(
 /// names follow `#[serde(rename)]`, `#[serde(rename_all)]`, `skip` and `flatten`.
 #[proc_macro_derive(Model, attributes(odm))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
-    run(input, "Model", expand::model)
+    let parsed = parse_macro_input!(input as DeriveInput);
+    match ast::Container::from_ast(&parsed, "Model") {
+        Ok(container) => expand::model(&container).into(),
+        Err(mut errors) => {
+            // Report a missing `_id` in the same build as the attribute errors.
+            if matches!(&parsed.data, syn::Data::Struct(s) if matches!(s.fields, syn::Fields::Named(_)))
+                && ast::lacks_id(&parsed)
+            {
+                errors.extend(ast::error(
+                    parsed.ident.span(),
+                    expand::missing_id_message(&parsed.ident),
+                ));
+            }
+            errors.into()
+        }
+    }
 }
 
 /// Derives `odm::Embedded` for a struct stored inside documents, so its paths compose:
