@@ -1,10 +1,8 @@
 //! Index declarations on models and their synchronisation, through the driver.
 
-mod common;
-
 use bson::{doc, oid::ObjectId, Document};
-use common::TestDb;
-use odm::{Embedded, Error, Filter, Model, Repo, SyncPolicy};
+use odm::testing::TestDb;
+use odm::{Embedded, Error, Filter, Model, SyncPolicy};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Embedded)]
@@ -83,8 +81,8 @@ fn declarations_use_stored_names() {
 
 #[tokio::test]
 async fn sync_creates_then_is_a_no_op() {
-    let t = TestDb::new("idx_sync").await;
-    let repo = Repo::<Account>::new(&t.db);
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<Account>();
     let dry = repo.plan_indexes().await.unwrap();
     assert_eq!(dry.create.len(), 5);
     assert!(
@@ -112,8 +110,8 @@ async fn sync_creates_then_is_a_no_op() {
 
 #[tokio::test]
 async fn unique_declaration_is_enforced() {
-    let t = TestDb::new("idx_unique").await;
-    let repo = Repo::<Account>::new(&t.db);
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<Account>();
     repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
     repo.insert_one(&account("a@x.test")).await.unwrap();
     let err = repo.insert_one(&account("a@x.test")).await.unwrap_err();
@@ -129,8 +127,8 @@ async fn unique_declaration_is_enforced() {
 
 #[tokio::test]
 async fn changed_and_extra_indexes_are_reported_then_handled_by_policy() {
-    let t = TestDb::new("idx_policy").await;
-    let repo = Repo::<Account>::new(&t.db);
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<Account>();
     let raw = repo.documents();
     // A non-unique index where the model declares a unique one, and an undeclared one.
     raw.create_index(
@@ -191,8 +189,8 @@ async fn changed_and_extra_indexes_are_reported_then_handled_by_policy() {
 
 #[tokio::test]
 async fn several_models_sync_together() {
-    let t = TestDb::new("idx_all").await;
-    let accounts = Repo::<Account>::new(&t.db);
+    let t = TestDb::new().await.unwrap();
+    let accounts = t.repo::<Account>();
     let plans = odm::sync_all(&[&accounts], SyncPolicy::CreateOnly)
         .await
         .unwrap();

@@ -1,11 +1,9 @@
 //! The repository end to end through the official driver: every operation with asserted
 //! documents and counts, error mapping, validation, streaming and projections.
 
-mod common;
-
 use bson::{doc, oid::ObjectId, Bson, Document};
-use common::TestDb;
 use futures::TryStreamExt;
+use odm::testing::TestDb;
 use odm::{Embedded, Error, Filter, Model, Projection, Repo, Update};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -49,9 +47,9 @@ struct Card {
     age: i32,
 }
 
-async fn seeded(name: &str, n: i64) -> (TestDb, Repo<User>) {
-    let t = TestDb::new(name).await;
-    let repo = Repo::<User>::new(&t.db);
+async fn seeded(n: i64) -> (TestDb, Repo<User>) {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<User>();
     let users: Vec<User> = (0..n)
         .map(|i| {
             user(
@@ -67,7 +65,7 @@ async fn seeded(name: &str, n: i64) -> (TestDb, Repo<User>) {
 
 #[tokio::test]
 async fn insert_find_and_count() {
-    let (_t, repo) = seeded("repo_find", 30).await;
+    let (_t, repo) = seeded(30).await;
     let f = User::fields();
     assert_eq!(repo.count(Filter::all()).await.unwrap(), 30);
     assert_eq!(repo.estimated_count().await.unwrap(), 30);
@@ -126,7 +124,7 @@ async fn insert_find_and_count() {
 
 #[tokio::test]
 async fn typed_projection_returns_the_partial_struct() {
-    let (_t, repo) = seeded("repo_projection", 5).await;
+    let (_t, repo) = seeded(5).await;
     let f = User::fields();
     let cards: Vec<Card> = repo
         .find(f.id.lt(2))
@@ -151,8 +149,8 @@ async fn typed_projection_returns_the_partial_struct() {
 
 #[tokio::test]
 async fn stream_of_ten_thousand_documents_in_batches_of_one_hundred() {
-    let t = TestDb::new("repo_stream").await;
-    let repo = Repo::<User>::new(&t.db);
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<User>();
     let users: Vec<User> = (0..10_000)
         .map(|i| user(i, (i % 100) as i32, "Oslo"))
         .collect();
@@ -175,7 +173,7 @@ async fn stream_of_ten_thousand_documents_in_batches_of_one_hundred() {
 
 #[tokio::test]
 async fn updates_upserts_and_replacements() {
-    let (_t, repo) = seeded("repo_update", 10).await;
+    let (_t, repo) = seeded(10).await;
     let f = User::fields();
     let r = repo
         .update_one(
@@ -235,7 +233,7 @@ async fn updates_upserts_and_replacements() {
 
 #[tokio::test]
 async fn find_one_and_modify_returns_typed_documents() {
-    let (_t, repo) = seeded("repo_fam", 5).await;
+    let (_t, repo) = seeded(5).await;
     let f = User::fields();
     let before = repo
         .find_one_and_update(f.id.eq(1), f.age.inc(1))
@@ -273,7 +271,7 @@ async fn find_one_and_modify_returns_typed_documents() {
 
 #[tokio::test]
 async fn deletes_and_distinct() {
-    let (_t, repo) = seeded("repo_delete", 12).await;
+    let (_t, repo) = seeded(12).await;
     let f = User::fields();
     let mut cities: Vec<String> = repo.distinct(&f.address.city, Filter::all()).await.unwrap();
     cities.sort();
@@ -303,7 +301,7 @@ async fn deletes_and_distinct() {
 
 #[tokio::test]
 async fn duplicate_key_names_the_index_and_key() {
-    let (_t, repo) = seeded("repo_dup", 3).await;
+    let (_t, repo) = seeded(3).await;
     let err = repo.insert_one(&user(1, 30, "Oslo")).await.unwrap_err();
     match err {
         Error::DuplicateKey {
@@ -330,8 +328,8 @@ async fn duplicate_key_names_the_index_and_key() {
 
 #[tokio::test]
 async fn validation_failure_writes_nothing_and_lists_every_field() {
-    let t = TestDb::new("repo_validation").await;
-    let repo = Repo::<User>::new(&t.db);
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<User>();
     let mut bad = user(1, 200, "");
     bad.email = "not-an-email".into();
     let err = repo.insert_one(&bad).await.unwrap_err();
@@ -385,8 +383,8 @@ async fn validation_failure_writes_nothing_and_lists_every_field() {
 
 #[tokio::test]
 async fn unreadable_documents_name_their_id() {
-    let t = TestDb::new("repo_deserialize").await;
-    let repo = Repo::<User>::new(&t.db);
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<User>();
     repo.documents()
         .insert_one(doc! { "_id": 5_i64, "email": "x@y.z", "age": "old" })
         .await
@@ -403,7 +401,7 @@ async fn unreadable_documents_name_their_id() {
 
 #[tokio::test]
 async fn bulk_writes_mix_typed_operations_in_order() {
-    let (_t, repo) = seeded("repo_bulk", 4).await;
+    let (_t, repo) = seeded(4).await;
     let f = User::fields();
     let result = repo
         .bulk()
@@ -458,7 +456,7 @@ async fn bulk_writes_mix_typed_operations_in_order() {
 
 #[tokio::test]
 async fn aggregate_returns_documents_or_typed_values() {
-    let (_t, repo) = seeded("repo_aggregate", 10).await;
+    let (_t, repo) = seeded(10).await;
     let pipeline = vec![
         doc! { "$group": { "_id": "$address.city", "n": { "$sum": 1 }, "oldest": { "$max": "$age" } } },
         doc! { "$sort": { "_id": 1 } },
@@ -494,7 +492,7 @@ async fn aggregate_returns_documents_or_typed_values() {
 
 #[tokio::test]
 async fn the_driver_collection_stays_reachable() {
-    let (_t, repo) = seeded("repo_escape", 2).await;
+    let (_t, repo) = seeded(2).await;
     let coll: &mongodb::Collection<User> = repo.collection();
     assert_eq!(coll.name(), "users");
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 2);

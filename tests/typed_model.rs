@@ -2,11 +2,9 @@
 //! storing a value through the driver and filtering on each field; builders produce the
 //! documents one would write by hand.
 
-mod common;
-
 use bson::{doc, oid::ObjectId, Document};
-use common::TestDb;
 use futures::TryStreamExt;
+use odm::testing::TestDb;
 use odm::{Embedded, Filter, Model, Projection, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -288,8 +286,8 @@ fn projections_are_generated_from_the_model() {
 /// from the value's own fields must find it, and a different value must not.
 #[tokio::test]
 async fn typed_filters_find_what_serde_stored() {
-    let t = TestDb::new("typed_filters").await;
-    let coll = t.collection::<Customer>();
+    let t = TestDb::new().await.unwrap();
+    let coll = t.repo::<Customer>().collection().clone();
     let value = sample();
     let mut other = sample();
     other.id = ObjectId::new();
@@ -378,8 +376,8 @@ async fn typed_filters_find_what_serde_stored() {
 
 #[tokio::test]
 async fn typed_updates_change_what_serde_reads_back() {
-    let t = TestDb::new("typed_updates").await;
-    let coll = t.collection::<Customer>();
+    let t = TestDb::new().await.unwrap();
+    let coll = t.repo::<Customer>().collection().clone();
     let value = sample();
     coll.insert_one(&value).await.unwrap();
     let f = Customer::fields();
@@ -399,12 +397,13 @@ async fn typed_updates_change_what_serde_reads_back() {
             update.into_document().unwrap(),
         )
         .await;
-    let stored: Document =
-        t.db.collection::<Document>("customers")
-            .find_one(doc! {})
-            .await
-            .unwrap()
-            .unwrap();
+    let stored: Document = t
+        .raw()
+        .collection::<Document>("customers")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
     match r {
         Ok(r) => {
             assert_eq!(r.modified_count, 1);

@@ -399,6 +399,16 @@ fn id_filter<M: Model>(id: &M::Id) -> Result<Document> {
     Ok(doc! { "_id": id })
 }
 
+/// Awaits a driver action, inside the session when the builder has one.
+macro_rules! in_session {
+    ($action:expr, $session:expr) => {
+        match $session {
+            Some(session) => $action.session(session).await,
+            None => $action.await,
+        }
+    };
+}
+
 /// Implements `.session(&mut s)` and `IntoFuture` (via `run`) for a builder.
 macro_rules! awaitable {
     ($builder:ident<$lt:lifetime, $m:ident $(, $p:ident)?>, $output:ty) => {
@@ -434,11 +444,7 @@ impl<'a, M: Model> InsertOne<'a, M> {
         let repo = self.repo;
         traced(repo.name(), "insert_one", async move {
             let action = repo.coll.insert_one(self.doc);
-            match self.session {
-                Some(s) => action.session(s).await,
-                None => action.await,
-            }
-            .map_err(|e| repo.map_err(e))
+            in_session!(action, self.session).map_err(|e| repo.map_err(e))
         })
         .await
     }
@@ -480,11 +486,7 @@ impl<'a, M: Model> InsertMany<'a, M> {
         let repo = self.repo;
         traced(repo.name(), "insert_many", async move {
             let action = repo.coll.insert_many(self.docs).ordered(self.ordered);
-            match self.session {
-                Some(s) => action.session(s).await,
-                None => action.await,
-            }
-            .map_err(|e| repo.map_err(e))
+            in_session!(action, self.session).map_err(|e| repo.map_err(e))
         })
         .await
     }
@@ -665,11 +667,7 @@ impl<'a, M: Model> Count<'a, M> {
             if let Some(limit) = self.limit {
                 action = action.limit(limit);
             }
-            match self.session {
-                Some(s) => action.session(s).await,
-                None => action.await,
-            }
-            .map_err(|e| repo.map_err(e))
+            in_session!(action, self.session).map_err(|e| repo.map_err(e))
         })
         .await
     }
@@ -738,19 +736,13 @@ impl<'a, M: Model> UpdateOp<'a, M> {
                     .coll
                     .update_many(filter, update)
                     .with_options(self.options);
-                match self.session {
-                    Some(s) => action.session(s).await,
-                    None => action.await,
-                }
+                in_session!(action, self.session)
             } else {
                 let action = repo
                     .coll
                     .update_one(filter, update)
                     .with_options(self.options);
-                match self.session {
-                    Some(s) => action.session(s).await,
-                    None => action.await,
-                }
+                in_session!(action, self.session)
             };
             result.map_err(|e| repo.map_err(e))
         })
@@ -786,11 +778,7 @@ impl<'a, M: Model> ReplaceOne<'a, M> {
                 .coll
                 .replace_one(filter, self.doc)
                 .with_options(options);
-            match self.session {
-                Some(s) => action.session(s).await,
-                None => action.await,
-            }
-            .map_err(|e| repo.map_err(e))
+            in_session!(action, self.session).map_err(|e| repo.map_err(e))
         })
         .await
     }
@@ -868,11 +856,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                         .coll
                         .find_one_and_update(filter, update)
                         .with_options(options);
-                    match self.session {
-                        Some(s) => action.session(s).await,
-                        None => action.await,
-                    }
-                    .map_err(|e| repo.map_err(e))
+                    in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })
                 .await
             }
@@ -888,11 +872,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                         .coll
                         .find_one_and_replace(filter, doc)
                         .with_options(options);
-                    match self.session {
-                        Some(s) => action.session(s).await,
-                        None => action.await,
-                    }
-                    .map_err(|e| repo.map_err(e))
+                    in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })
                 .await
             }
@@ -900,11 +880,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                 traced(repo.name(), "find_one_and_delete", async move {
                     let options = FindOneAndDeleteOptions::builder().sort(self.sort).build();
                     let action = repo.coll.find_one_and_delete(filter).with_options(options);
-                    match self.session {
-                        Some(s) => action.session(s).await,
-                        None => action.await,
-                    }
-                    .map_err(|e| repo.map_err(e))
+                    in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })
                 .await
             }
@@ -934,16 +910,10 @@ impl<'a, M: Model> DeleteOp<'a, M> {
         traced(repo.name(), operation, async move {
             let result = if self.many {
                 let action = repo.coll.delete_many(filter);
-                match self.session {
-                    Some(s) => action.session(s).await,
-                    None => action.await,
-                }
+                in_session!(action, self.session)
             } else {
                 let action = repo.coll.delete_one(filter);
-                match self.session {
-                    Some(s) => action.session(s).await,
-                    None => action.await,
-                }
+                in_session!(action, self.session)
             };
             result.map_err(|e| repo.map_err(e))
         })
