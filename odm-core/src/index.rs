@@ -1,11 +1,11 @@
 //! Index declarations on models and their synchronisation with the server.
 //!
 //! Models declare indexes next to their fields (`#[odm(index(keys(email = 1), unique))]`,
-//! `#[odm(unique)]` on a field); [`Model::indexes`](crate::Model::indexes) returns them as
-//! driver [`IndexModel`]s. [`Repo::plan_indexes`](crate::Repo::plan_indexes) compares them
+//! `#[odm(unique)]` on a field); [`Model::indexes`] returns them as
+//! driver [`IndexModel`]s. [`Repo::plan_indexes`] compares them
 //! with the collection's indexes *by meaning* (key order and direction matter, options are
 //! compared by value, the `_id_` index is ignored) and
-//! [`Repo::sync_indexes`](crate::Repo::sync_indexes) applies the plan under a
+//! [`Repo::sync_indexes`] applies the plan under a
 //! [`SyncPolicy`]: missing indexes are created; extra or changed ones are only dropped or
 //! rebuilt when the policy says so.
 
