@@ -39,6 +39,35 @@
 //! );
 //! ```
 //!
+//! Operations run through [`Repo`], which wraps the driver's collection:
+//!
+//! ```
+//! # use odm::{Model, Repo, Fixture};
+//! # use serde::{Deserialize, Serialize};
+//! #[derive(Model, Fixture, Serialize, Deserialize, Debug, PartialEq)]
+//! #[odm(collection = "notes")]
+//! struct Note {
+//!     #[serde(rename = "_id")]
+//!     id: bson::oid::ObjectId,
+//!     title: String,
+//!     stars: i32,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = odm_embedded::Server::start().await?;
+//! let client = mongodb::Client::with_uri_str(server.uri()).await?;
+//! let notes: Repo<Note> = Repo::new(&client.database("app"));
+//!
+//! let first = NoteFixture::new().title("hello").insert(&notes).await?;
+//! let f = Note::fields();
+//! notes.update_one(f.id.eq(first.id), f.stars.inc(1)).await?;
+//! let starred = notes.find(f.stars.gte(1)).sort(f.title.asc()).await?;
+//! assert_eq!(starred.len(), 1);
+//! assert_eq!(starred[0].stars, first.stars + 1);
+//! # Ok(()) }
+//! ```
+//!
 //! Misuse is a compile error that names the field, e.g. `f.email.inc(1)`:
 //! "`$inc` and `$mul` need a numeric field; field `user_fields::email` holds `String`".
 //!
