@@ -28,18 +28,23 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Starts an embedded server (unless `MONGODB_URI` is set) and opens a database named
-    /// uniquely for this process and test.
+    /// Starts an embedded server with test commands enabled (unless `MONGODB_URI` is set)
+    /// and opens a database named uniquely for this process and test.
     pub async fn new() -> crate::Result<TestDb> {
         let (server, uri) = match std::env::var("MONGODB_URI") {
             Ok(uri) if !uri.is_empty() => (None, uri),
             _ => {
-                let server = Server::start().await.map_err(|e| {
-                    crate::Error::Build(crate::BuildError {
-                        path: String::new(),
-                        message: format!("cannot start the embedded server: {e}"),
-                    })
-                })?;
+                // Test commands (`configureFailPoint`) on: this is a server for tests.
+                let server = Server::builder()
+                    .enable_test_commands(true)
+                    .start()
+                    .await
+                    .map_err(|e| {
+                        crate::Error::Build(crate::BuildError {
+                            path: String::new(),
+                            message: format!("cannot start the embedded server: {e}"),
+                        })
+                    })?;
                 let uri = server.uri();
                 (Some(server), uri)
             }

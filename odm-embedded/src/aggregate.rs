@@ -20,6 +20,8 @@ pub struct Catalog<'a> {
     pub storage: &'a Storage,
     /// The database the pipeline runs in (the default for `from`/`into`).
     pub db: &'a str,
+    /// The transaction the pipeline runs in: `$lookup` reads its copies.
+    pub txn: Option<&'a crate::session::Transaction>,
 }
 
 /// A parsed pipeline stage.
@@ -1014,7 +1016,11 @@ fn join_equal(a: &Bson, b: &Bson) -> bool {
 
 impl Lookup {
     fn run(&self, docs: Vec<Document>, catalog: Catalog<'_>) -> CommandResult<Vec<Document>> {
-        let foreign: Vec<Document> = match catalog.storage.collection(catalog.db, &self.from) {
+        let source = match catalog.txn {
+            Some(txn) => txn.collection(catalog.storage, catalog.db, &self.from),
+            None => catalog.storage.collection(catalog.db, &self.from),
+        };
+        let foreign: Vec<Document> = match source {
             Some(c) => c.read().iter().map(|(_, d)| d.clone()).collect(),
             None => Vec::new(),
         };

@@ -115,5 +115,59 @@ impl fmt::Display for CommandError {
 
 impl std::error::Error for CommandError {}
 
+/// MongoDB's name for an error code (as `codeName` reports it); `Location<code>` for codes
+/// without one, as `mongod` names assertion codes.
+pub fn code_name(code: i32) -> String {
+    let name = match code {
+        1 => "InternalError",
+        2 => "BadValue",
+        6 => "HostUnreachable",
+        7 => "HostNotFound",
+        8 => "UnknownError",
+        9 => "FailedToParse",
+        11 => "UserNotFound",
+        13 => "Unauthorized",
+        14 => "TypeMismatch",
+        20 => "IllegalOperation",
+        24 => "LockTimeout",
+        26 => "NamespaceNotFound",
+        43 => "CursorNotFound",
+        48 => "NamespaceExists",
+        50 => "MaxTimeMSExpired",
+        59 => "CommandNotFound",
+        64 => "WriteConcernFailed",
+        72 => "InvalidOptions",
+        79 => "UnknownReplWriteConcern",
+        89 => "NetworkTimeout",
+        91 => "ShutdownInProgress",
+        100 => "UnsatisfiableWriteConcern",
+        112 => "WriteConflict",
+        115 => "CommandNotSupported",
+        117 => "ConflictingOperationInProgress",
+        134 => "ReadConcernMajorityNotAvailableYet",
+        189 => "PrimarySteppedDown",
+        225 => "TransactionTooOld",
+        239 => "SnapshotTooOld",
+        244 => "TransactionAborted",
+        246 => "SnapshotUnavailable",
+        251 => "NoSuchTransaction",
+        256 => "TransactionCommitted",
+        262 => "ExceededTimeLimit",
+        263 => "OperationNotSupportedInTransaction",
+        267 => "PreparedTransactionInProgress",
+        462 => "IngressRequestRateLimitExceeded",
+        9001 => "SocketException",
+        10107 => "NotWritablePrimary",
+        11000 => "DuplicateKey",
+        11600 => "InterruptedAtShutdown",
+        11601 => "Interrupted",
+        11602 => "InterruptedDueToReplStateChange",
+        13435 => "NotPrimaryNoSecondaryOk",
+        13436 => "NotPrimaryOrSecondary",
+        other => return format!("Location{other}"),
+    };
+    name.to_owned()
+}
+
 /// Result of a command or a step of one.
 pub type CommandResult<T> = Result<T, CommandError>;

@@ -92,6 +92,36 @@ pub enum Operator {
     UnsetField,
     /// `$rand`
     Rand,
+    /// `$switch`: arguments case, then, case, then, ... and the default last when present.
+    Switch,
+    /// `$toLower`
+    ToLower,
+    /// `$toUpper`
+    ToUpper,
+    /// `$substrCP`
+    SubstrCP,
+    /// `$split`
+    Split,
+    /// `$strLenCP`
+    StrLenCP,
+    /// `$arrayElemAt`
+    ArrayElemAt,
+    /// `$concatArrays`
+    ConcatArrays,
+    /// `$slice`
+    Slice,
+    /// `$toString`, `$toInt`, `$toLong`, `$toDouble`, `$toBool`.
+    To(crate::expr_ops::Target),
+    /// `$convert`: arguments input, to, then tagged optional pairs (`onError`, `onNull`).
+    Convert,
+    /// `$year`
+    Year,
+    /// `$month`
+    Month,
+    /// `$dayOfMonth`
+    DayOfMonth,
+    /// `$dateToString`: arguments date, then tagged optional pairs (`format`, `onNull`).
+    DateToString,
 }
 
 impl Operator {
@@ -124,6 +154,25 @@ impl Operator {
             "$setField" => Operator::SetField,
             "$unsetField" => Operator::UnsetField,
             "$rand" => Operator::Rand,
+            "$switch" => Operator::Switch,
+            "$toLower" => Operator::ToLower,
+            "$toUpper" => Operator::ToUpper,
+            "$substrCP" => Operator::SubstrCP,
+            "$split" => Operator::Split,
+            "$strLenCP" => Operator::StrLenCP,
+            "$arrayElemAt" => Operator::ArrayElemAt,
+            "$concatArrays" => Operator::ConcatArrays,
+            "$slice" => Operator::Slice,
+            "$toString" => Operator::To(crate::expr_ops::Target::String),
+            "$toInt" => Operator::To(crate::expr_ops::Target::Int),
+            "$toLong" => Operator::To(crate::expr_ops::Target::Long),
+            "$toDouble" => Operator::To(crate::expr_ops::Target::Double),
+            "$toBool" => Operator::To(crate::expr_ops::Target::Bool),
+            "$convert" => Operator::Convert,
+            "$year" => Operator::Year,
+            "$month" => Operator::Month,
+            "$dayOfMonth" => Operator::DayOfMonth,
+            "$dateToString" => Operator::DateToString,
             _ => return None,
         })
     }
@@ -145,6 +194,16 @@ impl Operator {
             Operator::Not | Operator::Size | Operator::Abs | Operator::IsArray | Operator::Type => {
                 1..=1
             }
+            Operator::ToLower
+            | Operator::ToUpper
+            | Operator::StrLenCP
+            | Operator::To(_)
+            | Operator::Year
+            | Operator::Month
+            | Operator::DayOfMonth => 1..=1,
+            Operator::Split | Operator::ArrayElemAt => 2..=2,
+            Operator::SubstrCP => 3..=3,
+            Operator::Slice => 2..=3,
             Operator::Cond => 3..=3,
             Operator::IfNull => 2..=usize::MAX,
             Operator::Rand => 0..=0,
@@ -156,18 +215,71 @@ impl Operator {
 /// Expression operators MongoDB has that this server does not implement: refused by name
 /// rather than reported as unknown.
 const UNIMPLEMENTED: &[&str] = &[
-    "$let", "$map", "$filter", "$reduce", "$switch", "$toString", "$toInt", "$toLong",
-    "$toDouble", "$toDecimal", "$toDate", "$toObjectId", "$toBool", "$convert", "$substr",
-    "$substrBytes", "$substrCP", "$toLower", "$toUpper", "$split", "$trim", "$ltrim", "$rtrim",
-    "$strLenBytes", "$strLenCP", "$regexMatch", "$regexFind", "$regexFindAll", "$arrayElemAt",
-    "$first", "$last", "$slice", "$concatArrays", "$reverseArray", "$indexOfArray", "$range",
-    "$zip", "$objectToArray", "$arrayToObject", "$mergeObjects", "$sum", "$avg", "$min", "$max",
-    "$floor", "$ceil", "$round", "$trunc", "$sqrt", "$pow", "$exp", "$ln", "$log", "$log10",
-    "$dateToString", "$dateFromString", "$dateAdd", "$dateDiff", "$year", "$month",
-    "$dayOfMonth", "$hour", "$minute", "$second", "$millisecond", "$function", "$accumulator",
-    "$allElementsTrue", "$anyElementTrue", "$setUnion", "$setIntersection", "$setDifference",
-    "$setEquals", "$setIsSubset", "$meta", "$sortArray", "$strcasecmp", "$indexOfBytes",
-    "$indexOfCP", "$replaceOne", "$replaceAll", "$binarySize", "$bsonSize", "$isNumber",
+    "$let",
+    "$map",
+    "$filter",
+    "$reduce",
+    "$toDecimal",
+    "$toDate",
+    "$toObjectId",
+    "$substr",
+    "$substrBytes",
+    "$trim",
+    "$ltrim",
+    "$rtrim",
+    "$strLenBytes",
+    "$regexMatch",
+    "$regexFind",
+    "$regexFindAll",
+    "$first",
+    "$last",
+    "$reverseArray",
+    "$indexOfArray",
+    "$range",
+    "$zip",
+    "$objectToArray",
+    "$arrayToObject",
+    "$mergeObjects",
+    "$sum",
+    "$avg",
+    "$min",
+    "$max",
+    "$floor",
+    "$ceil",
+    "$round",
+    "$trunc",
+    "$sqrt",
+    "$pow",
+    "$exp",
+    "$ln",
+    "$log",
+    "$log10",
+    "$dateFromString",
+    "$dateAdd",
+    "$dateDiff",
+    "$hour",
+    "$minute",
+    "$second",
+    "$millisecond",
+    "$function",
+    "$accumulator",
+    "$allElementsTrue",
+    "$anyElementTrue",
+    "$setUnion",
+    "$setIntersection",
+    "$setDifference",
+    "$setEquals",
+    "$setIsSubset",
+    "$meta",
+    "$sortArray",
+    "$strcasecmp",
+    "$indexOfBytes",
+    "$indexOfCP",
+    "$replaceOne",
+    "$replaceAll",
+    "$binarySize",
+    "$bsonSize",
+    "$isNumber",
 ];
 
 impl Expr {
@@ -293,6 +405,91 @@ impl Expr {
                     format!("{first} only supports an object as its argument"),
                 ))
             }
+            (Operator::Switch, Bson::Document(d)) => parse_switch(d, vars)?,
+            (Operator::Switch, _) => {
+                return Err(CommandError::new(
+                    40060,
+                    "Location40060",
+                    "$switch requires an object as an argument",
+                ))
+            }
+            (Operator::Convert, Bson::Document(d)) => {
+                if let Some(unknown) = d
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "input" | "to" | "onError" | "onNull"))
+                {
+                    return Err(CommandError::new(
+                        4650100,
+                        "Location4650100",
+                        format!("$convert found an unknown argument: {unknown}"),
+                    ));
+                }
+                let mut a = Vec::with_capacity(6);
+                for key in ["input", "to"] {
+                    let value = d.get(key).ok_or_else(|| {
+                        CommandError::new(
+                            4650101,
+                            "Location4650101",
+                            format!("Missing '{key}' parameter to $convert"),
+                        )
+                    })?;
+                    a.push(Expr::parse_with(value, vars)?);
+                }
+                a.extend(tagged(d, &["onError", "onNull"], vars)?);
+                a
+            }
+            (Operator::Convert, _) => {
+                return Err(CommandError::new(
+                    4650101,
+                    "Location4650101",
+                    "$convert expects an object of named arguments",
+                ))
+            }
+            (Operator::DateToString, Bson::Document(d)) => {
+                if !d.contains_key("date") {
+                    return Err(CommandError::new(
+                        18628,
+                        "Location18628",
+                        "Missing 'date' parameter to $dateToString",
+                    ));
+                }
+                crate::expr_ops::check_utc(&d.get("timezone").cloned())?;
+                if let Some(unknown) = d
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "date" | "format" | "timezone" | "onNull"))
+                {
+                    return Err(CommandError::new(
+                        18534,
+                        "Location18534",
+                        format!("Unrecognized parameter to $dateToString: {unknown}"),
+                    ));
+                }
+                let mut a = vec![Expr::parse_with(
+                    d.get("date").unwrap_or(&Bson::Null),
+                    vars,
+                )?];
+                a.extend(tagged(d, &["format", "onNull"], vars)?);
+                a
+            }
+            (Operator::Year | Operator::Month | Operator::DayOfMonth, Bson::Document(d))
+                if d.contains_key("date") =>
+            {
+                crate::expr_ops::check_utc(&d.get("timezone").cloned())?;
+                if let Some(unknown) = d
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "date" | "timezone"))
+                {
+                    return Err(CommandError::new(
+                        40535,
+                        "Location40535",
+                        format!("unrecognized option to {first}: \"{unknown}\""),
+                    ));
+                }
+                vec![Expr::parse_with(
+                    d.get("date").unwrap_or(&Bson::Null),
+                    vars,
+                )?]
+            }
             (Operator::Rand, Bson::Document(d)) if d.is_empty() => Vec::new(),
             (Operator::Rand, _) => {
                 return Err(CommandError::new(
@@ -407,6 +604,92 @@ fn named_args(
     Ok(out)
 }
 
+/// The optional named arguments present in `d`, each as a `(name literal, expression)`
+/// pair, so evaluation can tell an absent argument from one evaluating to missing.
+fn tagged(d: &Document, keys: &[&str], vars: &Variables) -> CommandResult<Vec<Expr>> {
+    let mut out = Vec::new();
+    for key in keys {
+        if let Some(value) = d.get(*key) {
+            out.push(Expr::Literal(Bson::String((*key).to_owned())));
+            out.push(Expr::parse_with(value, vars)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The expression of a tagged optional argument (see [`tagged`]).
+fn tagged_arg<'a>(args: &'a [Expr], key: &str) -> Option<&'a Expr> {
+    args.chunks(2).find_map(|pair| match pair {
+        [Expr::Literal(Bson::String(k)), e] if k == key => Some(e),
+        _ => None,
+    })
+}
+
+/// `$switch`'s branches as case/then pairs, then the default when given.
+fn parse_switch(d: &Document, vars: &Variables) -> CommandResult<Vec<Expr>> {
+    if let Some(unknown) = d
+        .keys()
+        .find(|k| !matches!(k.as_str(), "branches" | "default"))
+    {
+        return Err(CommandError::new(
+            40067,
+            "Location40067",
+            format!("$switch found an unknown argument: {unknown}"),
+        ));
+    }
+    let Some(Bson::Array(branches)) = d.get("branches") else {
+        return Err(CommandError::new(
+            40061,
+            "Location40061",
+            "$switch expected an array for 'branches'",
+        ));
+    };
+    if branches.is_empty() {
+        return Err(CommandError::new(
+            40068,
+            "Location40068",
+            "$switch requires at least one branch",
+        ));
+    }
+    let mut out = Vec::with_capacity(branches.len() * 2 + 1);
+    for branch in branches {
+        let Bson::Document(b) = branch else {
+            return Err(CommandError::new(
+                40062,
+                "Location40062",
+                "$switch expected each branch to be an object",
+            ));
+        };
+        if let Some(unknown) = b.keys().find(|k| !matches!(k.as_str(), "case" | "then")) {
+            return Err(CommandError::new(
+                40063,
+                "Location40063",
+                format!("$switch found an unknown argument to a branch: {unknown}"),
+            ));
+        }
+        let case = b.get("case").ok_or_else(|| {
+            CommandError::new(
+                40064,
+                "Location40064",
+                "$switch requires each branch have a 'case' expression",
+            )
+        })?;
+        let then = b.get("then").ok_or_else(|| {
+            CommandError::new(
+                40065,
+                "Location40065",
+                "$switch requires each branch have a 'then' expression",
+            )
+        })?;
+        out.push(Expr::parse_with(case, vars)?);
+        out.push(Expr::parse_with(then, vars)?);
+    }
+    if let Some(default) = d.get("default") {
+        out.push(Expr::parse_with(default, vars)?);
+    }
+    Ok(out)
+}
+
 /// `$getField`/`$setField` need a field name known when the expression is parsed.
 fn check_constant_field(op: &str, field: &Expr) -> CommandResult<()> {
     match field.constant() {
@@ -419,7 +702,9 @@ fn check_constant_field(op: &str, field: &Expr) -> CommandResult<()> {
         None => Err(CommandError::new(
             4161106,
             "Location4161106",
-            format!("{op} requires 'field' to evaluate to a constant, but got a non-constant argument"),
+            format!(
+                "{op} requires 'field' to evaluate to a constant, but got a non-constant argument"
+            ),
         )),
     }
 }
@@ -540,20 +825,56 @@ pub fn bind_variables(value: &Bson, vars: &Variables) -> Bson {
             }
         }
         Bson::Array(items) => Bson::Array(items.iter().map(|i| bind_variables(i, vars)).collect()),
-        Bson::Document(d) => Bson::Document(
-            d.iter()
-                .map(|(k, v)| {
-                    let bound = if k == "$literal" {
-                        v.clone()
-                    } else {
-                        bind_variables(v, vars)
-                    };
-                    (k.clone(), bound)
-                })
-                .collect(),
-        ),
+        Bson::Document(d) => {
+            // A `$lookup` with its own `let` shadows those names inside its pipeline.
+            let shadowed = match (d.get("let"), d.contains_key("pipeline")) {
+                (Some(Bson::Document(own)), true) => {
+                    let mut outer = vars.clone();
+                    for name in own.keys() {
+                        outer.remove(name);
+                    }
+                    Some(outer)
+                }
+                _ => None,
+            };
+            Bson::Document(
+                d.iter()
+                    .map(|(k, v)| {
+                        let bound = match k.as_str() {
+                            "$literal" => v.clone(),
+                            "$match" => bind_in_query(v, vars),
+                            "pipeline" => bind_variables(v, shadowed.as_ref().unwrap_or(vars)),
+                            _ => bind_variables(v, vars),
+                        };
+                        (k.clone(), bound)
+                    })
+                    .collect(),
+            )
+        }
         other => other.clone(),
     }
+}
+
+/// [`bind_variables`] in a query document, where only `$expr` holds expressions: a
+/// `"$$x"` compared with a field elsewhere is a plain string.
+fn bind_in_query(value: &Bson, vars: &Variables) -> Bson {
+    let Bson::Document(d) = value else {
+        return value.clone();
+    };
+    Bson::Document(
+        d.iter()
+            .map(|(k, v)| {
+                let bound = match (k.as_str(), v) {
+                    ("$expr", _) => bind_variables(v, vars),
+                    ("$and" | "$or" | "$nor", Bson::Array(items)) => {
+                        Bson::Array(items.iter().map(|i| bind_in_query(i, vars)).collect())
+                    }
+                    _ => v.clone(),
+                };
+                (k.clone(), bound)
+            })
+            .collect(),
+    )
 }
 
 fn lookup_document(doc: &Document, parts: &[String]) -> Option<Bson> {
@@ -618,7 +939,11 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
     };
     Ok(Some(match op {
         Operator::Add | Operator::Multiply => {
-            let name = if op == Operator::Add { "$add" } else { "$multiply" };
+            let name = if op == Operator::Add {
+                "$add"
+            } else {
+                "$multiply"
+            };
             let vals = values(args)?;
             if vals.iter().any(nullish) {
                 return Ok(Some(Bson::Null));
@@ -666,18 +991,25 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             if vals.iter().any(nullish) {
                 return Ok(Some(Bson::Null));
             }
-            let (a, b) = (vals[0].clone().unwrap_or(Bson::Null), vals[1].clone().unwrap_or(Bson::Null));
+            let (a, b) = (
+                vals[0].clone().unwrap_or(Bson::Null),
+                vals[1].clone().unwrap_or(Bson::Null),
+            );
             match (&a, &b) {
                 (Bson::DateTime(x), Bson::DateTime(y)) => {
                     Bson::Int64(x.timestamp_millis().saturating_sub(y.timestamp_millis()))
                 }
-                (Bson::DateTime(x), n) if is_number(n) => Bson::DateTime(bson::DateTime::from_millis(
-                    x.timestamp_millis()
-                        .saturating_sub(as_f64(n).unwrap_or(0.0).round() as i64),
-                )),
+                (Bson::DateTime(x), n) if is_number(n) => {
+                    Bson::DateTime(bson::DateTime::from_millis(
+                        x.timestamp_millis()
+                            .saturating_sub(as_f64(n).unwrap_or(0.0).round() as i64),
+                    ))
+                }
                 (x, y) if is_number(x) && is_number(y) => {
                     if matches!(x, Bson::Decimal128(_)) || matches!(y, Bson::Decimal128(_)) {
-                        return Err(CommandError::unsupported("decimal128 arithmetic in $subtract"));
+                        return Err(CommandError::unsupported(
+                            "decimal128 arithmetic in $subtract",
+                        ));
                     }
                     numeric(Operator::Subtract, x, y)
                 }
@@ -691,12 +1023,19 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             }
         }
         Operator::Divide | Operator::Mod => {
-            let name = if op == Operator::Divide { "$divide" } else { "$mod" };
+            let name = if op == Operator::Divide {
+                "$divide"
+            } else {
+                "$mod"
+            };
             let vals = values(args)?;
             if vals.iter().any(nullish) {
                 return Ok(Some(Bson::Null));
             }
-            let (a, b) = (vals[0].clone().unwrap_or(Bson::Null), vals[1].clone().unwrap_or(Bson::Null));
+            let (a, b) = (
+                vals[0].clone().unwrap_or(Bson::Null),
+                vals[1].clone().unwrap_or(Bson::Null),
+            );
             for v in [&a, &b] {
                 if !is_number(v) {
                     return Err(CommandError::type_mismatch(format!(
@@ -706,7 +1045,9 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
                     )));
                 }
                 if matches!(v, Bson::Decimal128(_)) {
-                    return Err(CommandError::unsupported(format!("decimal128 arithmetic in {name}")));
+                    return Err(CommandError::unsupported(format!(
+                        "decimal128 arithmetic in {name}"
+                    )));
                 }
             }
             let divisor = as_f64(&b).unwrap_or(0.0);
@@ -787,6 +1128,91 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             }
             Bson::Null
         }
+        Operator::Switch => {
+            for pair in args.chunks(2) {
+                match pair {
+                    [case, then] if truthy(case.eval(doc)?.as_ref()) => return then.eval(doc),
+                    [default] => return default.eval(doc),
+                    _ => {}
+                }
+            }
+            return Err(CommandError::new(
+                40066,
+                "Location40066",
+                "$switch could not find a matching branch for an input, and no default was specified.",
+            ));
+        }
+        Operator::ToLower | Operator::ToUpper => {
+            crate::expr_ops::change_case(op == Operator::ToUpper, &args[0].eval(doc)?)?
+        }
+        Operator::StrLenCP => crate::expr_ops::str_len_cp(&args[0].eval(doc)?)?,
+        Operator::SubstrCP => {
+            let v = values(args)?;
+            crate::expr_ops::substr_cp(&v[0], &v[1], &v[2])?
+        }
+        Operator::Split => {
+            let v = values(args)?;
+            crate::expr_ops::split(&v[0], &v[1])?
+        }
+        Operator::ArrayElemAt => {
+            let v = values(args)?;
+            return crate::expr_ops::array_elem_at(&v[0], &v[1]);
+        }
+        Operator::ConcatArrays => crate::expr_ops::concat_arrays(&values(args)?)?,
+        Operator::Slice => crate::expr_ops::slice(&values(args)?)?,
+        Operator::To(target) => match args[0].eval(doc)? {
+            v if crate::expr_ops::nullish(&v) => Bson::Null,
+            Some(v) => crate::expr_ops::convert(&v, target)?,
+            None => Bson::Null,
+        },
+        Operator::Convert => {
+            let input = args[0].eval(doc)?;
+            if crate::expr_ops::nullish(&input) {
+                return match tagged_arg(&args[2..], "onNull") {
+                    Some(on_null) => on_null.eval(doc),
+                    None => Ok(Some(Bson::Null)),
+                };
+            }
+            let target = crate::expr_ops::Target::parse(&args[1].eval(doc)?)?;
+            let converted = match &input {
+                Some(v) => crate::expr_ops::convert(v, target),
+                None => Ok(Bson::Null),
+            };
+            match (converted, tagged_arg(&args[2..], "onError")) {
+                (Ok(v), _) => v,
+                (Err(_), Some(on_error)) => return on_error.eval(doc),
+                (Err(err), None) => return Err(err),
+            }
+        }
+        Operator::Year => crate::expr_ops::date_part("$year", &args[0].eval(doc)?)?,
+        Operator::Month => crate::expr_ops::date_part("$month", &args[0].eval(doc)?)?,
+        Operator::DayOfMonth => crate::expr_ops::date_part("$dayOfMonth", &args[0].eval(doc)?)?,
+        Operator::DateToString => {
+            let date = args[0].eval(doc)?;
+            if crate::expr_ops::nullish(&date) {
+                return match tagged_arg(&args[1..], "onNull") {
+                    Some(on_null) => on_null.eval(doc),
+                    None => Ok(Some(Bson::Null)),
+                };
+            }
+            let format = match tagged_arg(&args[1..], "format") {
+                Some(f) => match f.eval(doc)? {
+                    Some(Bson::String(s)) => Some(s),
+                    other => {
+                        return Err(CommandError::new(
+                            18533,
+                            "Location18533",
+                            format!(
+                                "$dateToString requires that 'format' be a string, found: {}",
+                                other.as_ref().map_or("missing", display::type_name)
+                            ),
+                        ))
+                    }
+                },
+                None => None,
+            };
+            crate::expr_ops::date_to_string(format.as_deref(), &date)?
+        }
         Operator::Concat => {
             let mut out = String::new();
             for v in values(args)? {
@@ -865,7 +1291,11 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             }
         }
         Operator::SetField | Operator::UnsetField => {
-            let name = if op == Operator::SetField { "$setField" } else { "$unsetField" };
+            let name = if op == Operator::SetField {
+                "$setField"
+            } else {
+                "$unsetField"
+            };
             let field = field_name(&args[0]).to_owned();
             let mut input = match args[1].eval(doc)? {
                 Some(Bson::Document(input)) => input,
@@ -925,7 +1355,11 @@ fn modulo(a: &Bson, b: &Bson) -> CommandResult<Bson> {
     };
     if let (Some(x), Some(y)) = (int(a), int(b)) {
         if y == 0 {
-            return Err(CommandError::new(16610, "Location16610", "can't $mod by zero"));
+            return Err(CommandError::new(
+                16610,
+                "Location16610",
+                "can't $mod by zero",
+            ));
         }
         let r = x.checked_rem(y).unwrap_or(0);
         return Ok(match (a, b) {
@@ -935,7 +1369,11 @@ fn modulo(a: &Bson, b: &Bson) -> CommandResult<Bson> {
     }
     let (x, y) = (as_f64(a).unwrap_or(0.0), as_f64(b).unwrap_or(0.0));
     if y == 0.0 {
-        return Err(CommandError::new(16610, "Location16610", "can't $mod by zero"));
+        return Err(CommandError::new(
+            16610,
+            "Location16610",
+            "can't $mod by zero",
+        ));
     }
     Ok(Bson::Double(x % y))
 }
@@ -1015,34 +1453,66 @@ mod tests {
             Some(Bson::Null)
         );
         assert_eq!(
-            eval(Bson::Document(doc! {"$add": ["$i", "$s"]}), &d).unwrap_err().code,
+            eval(Bson::Document(doc! {"$add": ["$i", "$s"]}), &d)
+                .unwrap_err()
+                .code,
             14
         );
         assert_eq!(
-            eval(Bson::Document(doc! {"$divide": ["$i", 0]}), &d).unwrap_err().code,
+            eval(Bson::Document(doc! {"$divide": ["$i", 0]}), &d)
+                .unwrap_err()
+                .code,
             2
         );
         assert_eq!(
-            eval(Bson::Document(doc! {"$mod": ["$i", 0]}), &d).unwrap_err().code,
+            eval(Bson::Document(doc! {"$mod": ["$i", 0]}), &d)
+                .unwrap_err()
+                .code,
             16610
         );
     }
 
     #[test]
     fn let_variables_bind_at_parse_time() {
-        let vars = evaluate_let(Some(&doc! {"id": 1, "y": {"$literal": "$bar"}, "o": {"k": 5}}))
-            .unwrap();
+        let vars = evaluate_let(Some(
+            &doc! {"id": 1, "y": {"$literal": "$bar"}, "o": {"k": 5}},
+        ))
+        .unwrap();
         assert_eq!(vars, doc! {"id": 1, "y": "$bar", "o": {"k": 5}});
         let e = Expr::parse_with(&Bson::Document(doc! {"$eq": ["$_id", "$$id"]}), &vars).unwrap();
         assert_eq!(e.eval(&doc! {"_id": 1}).unwrap(), Some(Bson::Boolean(true)));
         let e = Expr::parse_with(&Bson::String("$$o.k".into()), &vars).unwrap();
         assert_eq!(e.eval(&doc! {}).unwrap(), Some(Bson::Int32(5)));
         let err = Expr::parse(&Bson::String("$$nope".into())).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (17276, "Use of undefined variable: nope"));
-        assert_eq!(evaluate_let(Some(&doc! {"Bad": 1})).unwrap_err().code, 16867);
         assert_eq!(
-            bind_variables(&Bson::Document(doc! {"x": "$$y", "l": {"$literal": "$$y"}}), &vars),
+            (err.code, err.message.as_str()),
+            (17276, "Use of undefined variable: nope")
+        );
+        assert_eq!(
+            evaluate_let(Some(&doc! {"Bad": 1})).unwrap_err().code,
+            16867
+        );
+        assert_eq!(
+            bind_variables(
+                &Bson::Document(doc! {"x": "$$y", "l": {"$literal": "$$y"}}),
+                &vars
+            ),
             Bson::Document(doc! {"x": {"$literal": "$bar"}, "l": {"$literal": "$$y"}})
+        );
+        // In a $match only $expr holds expressions; a $lookup's own let shadows names.
+        let stage = doc! {"$match": {"s": "$$y", "$and": [{"$expr": {"$eq": ["$s", "$$y"]}}]}};
+        let bound = doc! {"$match": {"s": "$$y", "$and": [{"$expr": {"$eq": ["$s", {"$literal": "$bar"}]}}]}};
+        assert_eq!(
+            bind_variables(&Bson::Document(stage), &vars),
+            Bson::Document(bound)
+        );
+        let lookup = doc! {"$lookup": {"from": "o", "let": {"y": "$k"}, "as": "j",
+        "pipeline": [{"$match": {"$expr": {"$eq": ["$$y", "$$id"]}}}]}};
+        let bound = doc! {"$lookup": {"from": "o", "let": {"y": "$k"}, "as": "j",
+        "pipeline": [{"$match": {"$expr": {"$eq": ["$$y", {"$literal": 1}]}}}]}};
+        assert_eq!(
+            bind_variables(&Bson::Document(lookup), &vars),
+            Bson::Document(bound)
         );
     }
 
@@ -1062,8 +1532,11 @@ mod tests {
         let e = doc! {"$setField": {"field": "$x", "value": 1, "input": "$$ROOT"}};
         assert_eq!(eval(Bson::Document(e), &d).unwrap_err().code, 4161106);
         assert_eq!(
-            eval(Bson::Document(doc! {"$cond": [{"$gt": ["$_id", 0]}, "$$REMOVE", 1]}), &d)
-                .unwrap(),
+            eval(
+                Bson::Document(doc! {"$cond": [{"$gt": ["$_id", 0]}, "$$REMOVE", 1]}),
+                &d
+            )
+            .unwrap(),
             None
         );
     }

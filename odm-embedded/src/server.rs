@@ -22,6 +22,19 @@ const MAX_AWAIT_TIME: Duration = Duration::from_secs(60);
 /// `ttlMonitorSleepSecs`.
 const DEFAULT_TTL_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How often a write waiting for a transaction's write intent is tried again.
+const WRITE_RETRY_INTERVAL: Duration = Duration::from_millis(5);
+
+/// How often an awaitable `hello` checks whether a fail point was set.
+const FAIL_POINT_POLL: Duration = Duration::from_millis(100);
+
+/// How often transactions past their lifetime are aborted and idle sessions forgotten.
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long an unused session lives (`logicalSessionTimeoutMinutes`).
+const SESSION_IDLE_TIMEOUT: Duration =
+    Duration::from_secs(command::LOGICAL_SESSION_TIMEOUT_MINUTES as u64 * 60);
+
 /// Configures and starts a [`Server`].
 ///
 /// ```
@@ -43,6 +56,8 @@ pub struct ServerBuilder {
     port: u16,
     replica_set_name: String,
     ttl_interval: Duration,
+    test_commands: bool,
+    transaction_lifetime: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -52,6 +67,8 @@ impl Default for ServerBuilder {
             port: 0,
             replica_set_name: "rs0".to_owned(),
             ttl_interval: DEFAULT_TTL_INTERVAL,
+            test_commands: false,
+            transaction_lifetime: crate::session::DEFAULT_TRANSACTION_LIFETIME,
         }
     }
 }
@@ -95,6 +112,37 @@ impl ServerBuilder {
         self
     }
 
+    /// Enables test-only commands (off by default), like `mongod`'s `enableTestCommands`:
+    /// `configureFailPoint` with the `failCommand` fail point, for tests that inject server
+    /// errors, dropped connections and delays.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use bson::doc;
+    /// let server = odm_embedded::Server::builder().enable_test_commands(true).start().await?;
+    /// let client = mongodb::Client::with_uri_str(server.uri()).await?;
+    /// client.database("admin").run_command(doc! {
+    ///     "configureFailPoint": "failCommand",
+    ///     "mode": { "times": 1 },
+    ///     "data": { "failCommands": ["ping"], "errorCode": 2 },
+    /// }).await?;
+    /// assert!(client.database("app").run_command(doc! { "ping": 1 }).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn enable_test_commands(mut self, enabled: bool) -> Self {
+        self.test_commands = enabled;
+        self
+    }
+
+    /// How long a transaction may run before the server aborts it (default 60 seconds, as
+    /// `mongod`'s `transactionLifetimeLimitSeconds`; also settable with `setParameter`).
+    pub fn transaction_lifetime_limit(mut self, limit: Duration) -> Self {
+        self.transaction_lifetime = limit.max(Duration::from_millis(1));
+        self
+    }
+
     /// Binds the listener and starts serving on the current Tokio runtime.
     pub async fn start(self) -> io::Result<Server> {
         let listener = TcpListener::bind(SocketAddr::new(self.bind, self.port)).await?;
@@ -105,13 +153,17 @@ impl ServerBuilder {
             ip => ip,
         };
         let host = SocketAddr::new(advertised, addr.port()).to_string();
-        let state = Arc::new(ServerState::new(host.clone(), self.replica_set_name));
+        let mut state = ServerState::new(host.clone(), self.replica_set_name);
+        state.test_commands = self.test_commands;
+        state.sessions.set_lifetime(self.transaction_lifetime);
+        let state = Arc::new(state);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ttl = tokio::spawn(ttl_monitor(
             state.clone(),
             self.ttl_interval,
             shutdown_rx.clone(),
         ));
+        tokio::spawn(session_monitor(state.clone(), shutdown_rx.clone()));
         let task = tokio::spawn(accept_loop(listener, state.clone(), shutdown_rx));
         tracing::debug!(%host, "odm-embedded listening");
         Ok(Server {
@@ -212,6 +264,20 @@ async fn ttl_monitor(
     }
 }
 
+/// The session monitor: aborts transactions past `transactionLifetimeLimitSeconds` (so
+/// their write intents stop blocking others) and forgets sessions unused for
+/// `logicalSessionTimeoutMinutes`.
+async fn session_monitor(state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SESSION_SWEEP_INTERVAL) => {
+                state.sessions.reap(SESSION_IDLE_TIMEOUT);
+            }
+            _ = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<ServerState>,
@@ -229,6 +295,7 @@ async fn accept_loop(
                         id,
                         request_ids: request_ids.clone(),
                         shutdown: shutdown.clone(),
+                        app_name: None,
                     };
                     tracing::trace!(%peer, id, "connection accepted");
                     connections.spawn(conn.serve(stream));
@@ -252,6 +319,18 @@ struct Connection {
     id: i64,
     request_ids: Arc<AtomicI32>,
     shutdown: watch::Receiver<bool>,
+    /// `client.application.name` from the handshake (matched by `failCommand`'s `appName`).
+    app_name: Option<String>,
+}
+
+/// What to do after a request.
+enum Handled {
+    /// Send this reply.
+    Reply(Document),
+    /// Send nothing (`moreToCome`).
+    Silent,
+    /// Close the connection without replying (the `closeConnection` fail point).
+    Close,
 }
 
 /// Keeps `connections_current` right however the connection ends.
@@ -286,7 +365,11 @@ impl Connection {
                 }
             };
             let reply = match wire::decode(&header, &payload) {
-                Ok(request) => self.handle(request).await,
+                Ok(request) => match self.handle(request).await {
+                    Handled::Reply(reply) => Some(reply),
+                    Handled::Silent => None,
+                    Handled::Close => return,
+                },
                 Err(err) if err.is_recoverable() => Some(protocol_error(&err)),
                 Err(err) => {
                     tracing::debug!(connection = self.id, %err, "closing connection");
@@ -306,8 +389,8 @@ impl Connection {
         }
     }
 
-    /// Runs a request; `None` when the client asked for no reply.
-    async fn handle(&mut self, request: Request) -> Option<Document> {
+    /// Runs a request.
+    async fn handle(&mut self, request: Request) -> Handled {
         match request {
             Request::Msg {
                 body, more_to_come, ..
@@ -315,7 +398,7 @@ impl Connection {
                 let db = match body.get("$db") {
                     Some(Bson::String(db)) => db.clone(),
                     _ => {
-                        return Some(
+                        return Handled::Reply(
                             CommandError::new(
                                 40571,
                                 "Location40571",
@@ -326,8 +409,53 @@ impl Connection {
                     }
                 };
                 self.await_topology_change(&body).await;
-                let reply = self.run(&db, &body);
-                (!more_to_come).then_some(reply)
+                self.note_app_name(&body);
+                let fail = match body.keys().next() {
+                    Some(name) if self.state.test_commands => self
+                        .state
+                        .failpoints
+                        .on_command(name, self.app_name.as_deref()),
+                    _ => None,
+                };
+                let mut write_concern_error = None;
+                let mut labels = None;
+                if let Some(action) = fail {
+                    if let Some(wait) = action.block {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = stopped(&mut self.shutdown) => return Handled::Close,
+                        }
+                    }
+                    if action.close_connection {
+                        return Handled::Close;
+                    }
+                    if let Some((code, labels)) = action.error {
+                        let reply = command::fail_point_reply(&self.state, &body, code, labels);
+                        return if more_to_come {
+                            Handled::Silent
+                        } else {
+                            Handled::Reply(reply)
+                        };
+                    }
+                    write_concern_error = action.write_concern_error;
+                    labels = action.labels;
+                }
+                let mut reply = self.run(&db, &body);
+                if command::blocked_by_transaction(&body, &reply) {
+                    match self.wait_for_transaction(&db, &body).await {
+                        Some(done) => reply = done,
+                        None => return Handled::Close,
+                    }
+                }
+                if let Some(error) = &write_concern_error {
+                    reply =
+                        command::add_write_concern_error(&self.state, &body, reply, error, labels);
+                }
+                if more_to_come {
+                    Handled::Silent
+                } else {
+                    Handled::Reply(reply)
+                }
             }
             Request::Query { namespace, query } => {
                 let query = match query.get("$query") {
@@ -336,7 +464,8 @@ impl Connection {
                 };
                 let name = query.keys().next().cloned().unwrap_or_default();
                 let db = namespace.strip_suffix(".$cmd");
-                Some(match db {
+                self.note_app_name(&query);
+                Handled::Reply(match db {
                     Some(db) if command::is_hello(&name) => self.run(db, &query),
                     _ => CommandError::unsupported_op_query_command(format!(
                         "Unsupported OP_QUERY command: {name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal"
@@ -347,12 +476,51 @@ impl Connection {
         }
     }
 
-    fn run(&self, db: &str, body: &Document) -> Document {
-        let ctx = Context {
-            state: &self.state,
-            db,
-            connection_id: self.id,
+    /// Re-runs a write that met a transaction's write intent until the transaction ends
+    /// (MongoDB makes the write wait), for at most its `maxTimeMS` or the transaction
+    /// lifetime limit; returns the last reply (`None` when the server is stopping).
+    async fn wait_for_transaction(&mut self, db: &str, body: &Document) -> Option<Document> {
+        let limit = match body
+            .get("maxTimeMS")
+            .and_then(crate::query::compare::as_f64)
+        {
+            Some(ms) if ms > 0.0 => Duration::from_millis(ms as u64),
+            _ => self.state.sessions.lifetime() + SESSION_SWEEP_INTERVAL * 2,
         };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(WRITE_RETRY_INTERVAL) => {}
+                _ = stopped(&mut self.shutdown) => return None,
+            }
+            let reply = self.run(db, body);
+            if !command::blocked_by_transaction(body, &reply)
+                || tokio::time::Instant::now() >= deadline
+            {
+                return Some(reply);
+            }
+        }
+    }
+
+    /// Remembers the application name a handshake reports.
+    fn note_app_name(&mut self, body: &Document) {
+        let Some(name) = body.keys().next() else {
+            return;
+        };
+        if !command::is_hello(name) {
+            return;
+        }
+        if let Ok(app) = body
+            .get_document("client")
+            .and_then(|c| c.get_document("application"))
+            .and_then(|a| a.get_str("name"))
+        {
+            self.app_name = Some(app.to_owned());
+        }
+    }
+
+    fn run(&self, db: &str, body: &Document) -> Document {
+        let ctx = Context::new(&self.state, db, self.id);
         // A bug in a command must not take the connection (or the server) down.
         std::panic::catch_unwind(AssertUnwindSafe(|| command::run(ctx, body))).unwrap_or_else(|_| {
             doc! { "ok": 0.0, "errmsg": "internal error while running the command", "code": 1, "codeName": "InternalError" }
@@ -379,10 +547,25 @@ impl Connection {
         if !same_process || millis == 0.0 {
             return;
         }
-        let wait = Duration::from_millis(millis as u64).min(MAX_AWAIT_TIME);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stopped(&mut self.shutdown) => {}
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(millis as u64).min(MAX_AWAIT_TIME);
+        // While a fail point is set, answer early: a driver that saw an injected "not
+        // primary"/"shutting down" error marks the server unknown and waits for this reply
+        // before it selects the server again (a real topology change would answer too).
+        loop {
+            let step = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(FAIL_POINT_POLL);
+            if step.is_zero() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(step) => {}
+                _ = stopped(&mut self.shutdown) => return,
+            }
+            if self.state.failpoints.is_active() {
+                return;
+            }
         }
     }
 }

@@ -4,6 +4,14 @@
 //! (insertion) order, with a unique ordered index on `_id` keyed by MongoDB's value order.
 //! Each collection sits behind its own lock, so a single write is atomic and readers see
 //! either the whole write or none of it.
+//!
+//! Transactions (see [`crate::session`]) work on private copies of collections
+//! ([`Collection::snapshot_copy`]) that journal the `_id`s they write. While a transaction
+//! has written a document, the live collection holds a write intent on its `_id`: other
+//! writers are refused with 112 `WriteConflict` (a write outside transactions is then
+//! re-run by the server until the transaction ends, as MongoDB makes it wait).
+//! Every write is stamped with the server's cluster time ([`Timeline`]), so a transaction
+//! can tell that a document changed after its snapshot.
 
 pub mod index;
 
@@ -16,7 +24,97 @@ use index::{FieldPlan, Index, IndexSpec, KeyBounds, MAX_INDEXES};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The server's logical clock (its cluster time) and the count of open transactions.
+///
+/// Times are packed `bson::Timestamp`s (seconds in the high 32 bits, an increment in the
+/// low ones), strictly increasing with every write.
+#[derive(Debug)]
+pub struct Timeline {
+    now: AtomicU64,
+    open_transactions: AtomicUsize,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Self {
+            now: AtomicU64::new(wall_clock() | 1),
+            open_transactions: AtomicUsize::new(0),
+        }
+    }
+}
+
+fn wall_clock() -> u64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    (secs & 0xffff_ffff) << 32
+}
+
+impl Timeline {
+    /// The current cluster time (the time of the latest write).
+    pub fn now(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    /// Advances the clock for a write and returns the write's time.
+    pub fn tick(&self) -> u64 {
+        let wall = wall_clock();
+        let previous = self
+            .now
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
+                Some(cur.saturating_add(1).max(wall | 1))
+            })
+            .unwrap_or(0);
+        previous.saturating_add(1).max(wall | 1)
+    }
+
+    /// The packed time as a BSON timestamp.
+    pub fn timestamp(packed: u64) -> bson::Timestamp {
+        bson::Timestamp {
+            time: (packed >> 32) as u32,
+            increment: packed as u32,
+        }
+    }
+
+    /// A BSON timestamp packed as the clock counts.
+    pub fn pack(ts: bson::Timestamp) -> u64 {
+        (u64::from(ts.time) << 32) | u64::from(ts.increment)
+    }
+
+    /// Notes that a transaction opened: writes start stamping documents.
+    pub fn transaction_opened(&self) {
+        self.open_transactions.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Notes that a transaction ended (committed or aborted).
+    pub fn transaction_closed(&self) {
+        let _ = self
+            .open_transactions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+
+    /// Number of transactions open now.
+    pub fn open_transactions(&self) -> usize {
+        self.open_transactions.load(Ordering::SeqCst)
+    }
+}
+
+/// The error MongoDB reports when a write meets another transaction's write: 112
+/// `WriteConflict`.
+pub fn write_conflict() -> CommandError {
+    CommandError::new(
+        112,
+        "WriteConflict",
+        "Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.",
+    )
+}
 
 /// A collection: documents in natural order, the `_id` index and secondary indexes.
 #[derive(Debug)]
@@ -30,6 +128,15 @@ pub struct Collection {
     pub uuid: bson::Uuid,
     /// The options it was created with, reported by `listCollections`.
     pub options: Document,
+    timeline: Arc<Timeline>,
+    /// Cluster time of the latest write.
+    modified_at: u64,
+    /// Time of the latest write of each `_id`, kept while transactions are open.
+    stamps: BTreeMap<KeyValue, u64>,
+    /// `_id`s running transactions have written, with the owning transaction.
+    intents: BTreeMap<KeyValue, u64>,
+    /// `_id`s written since the last [`Collection::take_journal`] (transaction copies).
+    journal: Option<Vec<KeyValue>>,
 }
 
 impl Default for Collection {
@@ -48,6 +155,11 @@ pub type Candidates<'a> = Box<dyn Iterator<Item = (Slot, &'a Document)> + 'a>;
 impl Collection {
     /// An empty collection named `db.coll` (the name appears in E11000 messages).
     pub fn new(ns: String) -> Self {
+        Self::with_timeline(ns, Arc::new(Timeline::default()))
+    }
+
+    /// An empty collection whose writes are stamped by `timeline`.
+    pub fn with_timeline(ns: String, timeline: Arc<Timeline>) -> Self {
         Self {
             ns,
             docs: BTreeMap::new(),
@@ -56,6 +168,105 @@ impl Collection {
             next_slot: 0,
             uuid: bson::Uuid::new(),
             options: Document::new(),
+            modified_at: 0,
+            timeline,
+            stamps: BTreeMap::new(),
+            intents: BTreeMap::new(),
+            journal: None,
+        }
+    }
+
+    /// A private copy for a transaction or a snapshot read: the documents and indexes as
+    /// they are now, with a journal of the `_id`s written to it (see
+    /// [`Collection::take_journal`]) when `journaled`. Write intents stay with `self`.
+    pub fn snapshot_copy(&self, journaled: bool) -> Collection {
+        Collection {
+            ns: self.ns.clone(),
+            docs: self.docs.clone(),
+            ids: self.ids.clone(),
+            indexes: self.indexes.clone(),
+            next_slot: self.next_slot,
+            uuid: self.uuid,
+            options: self.options.clone(),
+            timeline: Arc::new(Timeline::default()),
+            modified_at: self.modified_at,
+            stamps: BTreeMap::new(),
+            intents: BTreeMap::new(),
+            journal: journaled.then(Vec::new),
+        }
+    }
+
+    /// An empty collection with the same indexes (emptied), options and UUID, for
+    /// building a new version of it (see [`Storage::replace_contents`]).
+    fn empty_like(&self) -> Collection {
+        let mut fresh = Collection::with_timeline(self.ns.clone(), self.timeline.clone());
+        fresh.uuid = self.uuid;
+        fresh.options = self.options.clone();
+        fresh.indexes = self
+            .indexes
+            .iter()
+            .map(|i| Index::new(i.spec.clone()))
+            .collect();
+        fresh.journal = self.journal.as_ref().map(|_| Vec::new());
+        fresh
+    }
+
+    /// Cluster time (packed, see [`Timeline`]) of the latest write.
+    pub fn modified_at(&self) -> u64 {
+        self.modified_at
+    }
+
+    /// The `_id`s written since the last call, in write order (repeats possible).
+    pub fn take_journal(&mut self) -> Vec<KeyValue> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Marks `id` as written by transaction `owner`, whose snapshot was taken at `since`.
+    /// Another transaction's intent on it, or a write after `since`, is a 112
+    /// `WriteConflict`.
+    pub fn claim(&mut self, id: &KeyValue, owner: u64, since: u64) -> CommandResult<()> {
+        if self.intents.get(id).is_some_and(|o| *o != owner) {
+            return Err(write_conflict());
+        }
+        if self.stamps.get(id).is_some_and(|at| *at > since) {
+            return Err(write_conflict());
+        }
+        self.intents.insert(id.clone(), owner);
+        Ok(())
+    }
+
+    /// Drops the write intents of transaction `owner`.
+    pub fn release(&mut self, owner: u64) {
+        self.intents.retain(|_, o| *o != owner);
+    }
+
+    /// Whether transaction `owner` holds the write intent on `id`.
+    pub fn holds(&self, id: &KeyValue, owner: u64) -> bool {
+        self.intents.get(id) == Some(&owner)
+    }
+
+    /// Refuses a write to `id` while a transaction holds its intent.
+    fn check_intent(&self, id: &KeyValue) -> CommandResult<()> {
+        if self.intents.contains_key(id) {
+            return Err(write_conflict());
+        }
+        Ok(())
+    }
+
+    /// Stamps a write of `id` with the cluster time.
+    fn note_write(&mut self, id: &KeyValue) {
+        let at = self.timeline.tick();
+        self.modified_at = at;
+        if self.timeline.open_transactions() > 0 {
+            self.stamps.insert(id.clone(), at);
+        } else if !self.stamps.is_empty() {
+            self.stamps.clear();
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.push(id.clone());
         }
     }
 
@@ -123,8 +334,10 @@ impl Collection {
         if self.ids.contains_key(&key) {
             return Err(duplicate_id(ns, &key.0));
         }
+        self.check_intent(&key)?;
         let slot = self.next_slot;
         let keys = self.index_keys(&doc, slot)?;
+        self.note_write(&key);
         self.next_slot += 1;
         self.ids.insert(key, slot);
         for (index, keys) in self.indexes.iter_mut().zip(keys) {
@@ -146,12 +359,18 @@ impl Collection {
         if id_changed && self.ids.get(&new_id).is_some_and(|s| *s != slot) {
             return Err(duplicate_id(&self.ns, &new_id.0));
         }
+        self.check_intent(&old_id)?;
+        self.check_intent(&new_id)?;
         let new_keys = self.index_keys(&doc, slot)?;
         let old_keys = self
             .indexes
             .iter()
             .map(|index| index.spec.keys(old).unwrap_or_default())
             .collect::<Vec<_>>();
+        self.note_write(&old_id);
+        if id_changed {
+            self.note_write(&new_id);
+        }
         for ((index, old), new) in self.indexes.iter_mut().zip(old_keys).zip(new_keys) {
             index.remove(&old, slot);
             index.add(new, slot);
@@ -164,17 +383,27 @@ impl Collection {
         Ok(())
     }
 
-    /// Removes the document at `slot`.
-    pub fn remove(&mut self, slot: Slot) -> Option<Document> {
-        let doc = self.docs.remove(&slot)?;
-        if let Some(id) = doc.get("_id") {
-            self.ids.remove(&KeyValue(id.clone()));
-        }
+    /// Removes the document at `slot` and returns it (`None` when there is none); refused
+    /// with 112 `WriteConflict` while a transaction holds the document's write intent.
+    pub fn remove(&mut self, slot: Slot) -> CommandResult<Option<Document>> {
+        let Some(id) = self
+            .docs
+            .get(&slot)
+            .map(|d| KeyValue(d.get("_id").cloned().unwrap_or(Bson::Null)))
+        else {
+            return Ok(None);
+        };
+        self.check_intent(&id)?;
+        let Some(doc) = self.docs.remove(&slot) else {
+            return Ok(None);
+        };
+        self.ids.remove(&id);
+        self.note_write(&id);
         for index in &mut self.indexes {
             let keys = index.spec.keys(&doc).unwrap_or_default();
             index.remove(&keys, slot);
         }
-        Some(doc)
+        Ok(Some(doc))
     }
 
     /// The secondary indexes, in creation order (`_id_` is not among them).
@@ -352,7 +581,7 @@ impl Collection {
         }
         expired
             .into_iter()
-            .filter(|s| self.remove(*s).is_some())
+            .filter(|s| matches!(self.remove(*s), Ok(Some(_))))
             .count()
     }
 
@@ -499,17 +728,87 @@ pub fn duplicate_id(ns: &str, id: &Bson) -> CommandError {
 /// A shared handle to one collection.
 pub type CollectionRef = Arc<RwLock<Collection>>;
 
-fn new_collection(db: &str, coll: &str) -> CollectionRef {
-    Arc::new(RwLock::new(Collection::new(format!("{db}.{coll}"))))
+/// How long a snapshot read's point in time stays readable: MongoDB's
+/// `minSnapshotHistoryWindowInSeconds` default.
+const SNAPSHOT_HISTORY: Duration = Duration::from_secs(300);
+/// Most collection versions kept for snapshot reads at once.
+const MAX_SNAPSHOTS: usize = 64;
+
+/// A collection as it was at a cluster time, kept for snapshot reads.
+#[derive(Debug)]
+struct SnapshotVersion {
+    ns: String,
+    at: u64,
+    taken: Instant,
+    collection: CollectionRef,
 }
 
 /// All databases of a server.
 #[derive(Debug, Default)]
 pub struct Storage {
     databases: RwLock<BTreeMap<String, BTreeMap<String, CollectionRef>>>,
+    timeline: Arc<Timeline>,
+    snapshots: parking_lot::Mutex<Vec<SnapshotVersion>>,
 }
 
 impl Storage {
+    fn new_collection(&self, db: &str, coll: &str) -> CollectionRef {
+        Arc::new(RwLock::new(Collection::with_timeline(
+            format!("{db}.{coll}"),
+            self.timeline.clone(),
+        )))
+    }
+
+    /// The server's cluster clock.
+    pub fn timeline(&self) -> &Arc<Timeline> {
+        &self.timeline
+    }
+
+    /// `db.coll` as it was at cluster time `at` (packed, see [`Timeline`]), for a read
+    /// with `readConcern: {level: "snapshot"}`: a version kept from an earlier read at that
+    /// time, or the collection itself when it has not changed since. A version no longer
+    /// kept is 239 `SnapshotTooOld`, as MongoDB reports a time older than its history.
+    /// `Ok(None)`: the collection does not exist.
+    pub fn snapshot_at(
+        &self,
+        db: &str,
+        coll: &str,
+        at: u64,
+    ) -> CommandResult<Option<CollectionRef>> {
+        let ns = format!("{db}.{coll}");
+        let mut kept = self.snapshots.lock();
+        kept.retain(|v| v.taken.elapsed() < SNAPSHOT_HISTORY);
+        if let Some(version) = kept.iter().find(|v| v.ns == ns && v.at == at) {
+            return Ok(Some(version.collection.clone()));
+        }
+        let Some(live) = self.collection(db, coll) else {
+            return Ok(None);
+        };
+        let guard = live.read();
+        if guard.modified_at > at {
+            let ts = Timeline::timestamp(at);
+            return Err(CommandError::new(
+                239,
+                "SnapshotTooOld",
+                format!(
+                    "Read timestamp Timestamp({}, {}) is older than the oldest available timestamp.",
+                    ts.time, ts.increment
+                ),
+            ));
+        }
+        let version = Arc::new(RwLock::new(guard.snapshot_copy(false)));
+        if kept.len() >= MAX_SNAPSHOTS {
+            kept.remove(0);
+        }
+        kept.push(SnapshotVersion {
+            ns,
+            at,
+            taken: Instant::now(),
+            collection: version.clone(),
+        });
+        Ok(Some(version))
+    }
+
     /// The collection, if it exists.
     pub fn collection(&self, db: &str, coll: &str) -> Option<CollectionRef> {
         self.databases.read().get(db)?.get(coll).cloned()
@@ -530,7 +829,7 @@ impl Storage {
         if let Some(existing) = collections.get(coll) {
             return (existing.clone(), false);
         }
-        let created = new_collection(db, coll);
+        let created = self.new_collection(db, coll);
         collections.insert(coll.to_owned(), created.clone());
         (created, true)
     }
@@ -544,7 +843,7 @@ impl Storage {
                 "Collection {db}.{coll} already exists."
             )));
         }
-        let created = new_collection(db, coll);
+        let created = self.new_collection(db, coll);
         collections.insert(coll.to_owned(), created.clone());
         Ok(created)
     }
@@ -605,17 +904,10 @@ impl Storage {
     pub fn replace_contents(&self, db: &str, coll: &str, docs: Vec<Document>) -> CommandResult<()> {
         let ns = format!("{db}.{coll}");
         let existing = self.collection(db, coll);
-        let mut fresh = Collection::new(ns.clone());
-        if let Some(existing) = &existing {
-            let guard = existing.read();
-            fresh.uuid = guard.uuid;
-            fresh.options = guard.options.clone();
-            fresh.indexes = guard
-                .indexes
-                .iter()
-                .map(|i| Index::new(i.spec.clone()))
-                .collect();
-        }
+        let mut fresh = match &existing {
+            Some(existing) => existing.read().empty_like(),
+            None => Collection::with_timeline(ns.clone(), self.timeline.clone()),
+        };
         for doc in docs {
             fresh.insert(&ns, doc)?;
         }
@@ -690,7 +982,7 @@ mod tests {
         );
         assert_eq!(c.len(), 1);
         let slot = c.find_id(&Bson::Int64(1)).unwrap();
-        assert!(c.remove(slot).is_some());
+        assert!(c.remove(slot).unwrap().is_some());
         assert!(c.insert("d.c", doc! {"_id": 1}).is_ok());
     }
 }

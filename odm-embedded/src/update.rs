@@ -157,7 +157,9 @@ impl Update {
         };
         let filters = parse_array_filters(array_filters.unwrap_or(&[]))?;
         let update = match doc.keys().next() {
-            Some(first) if first.starts_with('$') => Update::Operators(parse_operators(doc, filters.clone())?),
+            Some(first) if first.starts_with('$') => {
+                Update::Operators(parse_operators(doc, filters.clone())?)
+            }
             _ => {
                 if let Some(key) = doc.keys().find(|k| k.starts_with('$')) {
                     return Err(CommandError::dollar_prefixed_field_name(format!(
@@ -368,8 +370,13 @@ fn parse_array_filters(list: &[Bson]) -> CommandResult<Vec<ArrayFilter>> {
                 display::type_name(entry)
             )));
         };
-        let filter = Filter::parse(spec)
-            .map_err(|e| CommandError::new(e.code, e.code_name, format!("Error parsing array filter :: caused by :: {}", e.message)))?;
+        let filter = Filter::parse(spec).map_err(|e| {
+            CommandError::new(
+                e.code,
+                e.code_name,
+                format!("Error parsing array filter :: caused by :: {}", e.message),
+            )
+        })?;
         let mut names = Vec::new();
         top_level_names(spec, &mut names);
         let Some(id) = names.first().cloned() else {
@@ -493,8 +500,7 @@ fn check_rename(path: &str, value: &Bson) -> CommandResult<()> {
 
 /// Whether `prefix` is `path` or one of its ancestors.
 fn is_prefix(prefix: &str, path: &str) -> bool {
-    path == prefix
-        || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'.'))
+    path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'.'))
 }
 
 fn validate_argument(op: Op, path: &str, value: &Bson) -> CommandResult<()> {
@@ -645,7 +651,10 @@ impl Operators {
             .flat_map(|(_, paths)| paths.iter().map(String::as_str))
             .collect();
         for (i, a) in all.iter().enumerate() {
-            if let Some(b) = all[i + 1..].iter().find(|b| is_prefix(a, b) || is_prefix(b, a)) {
+            if let Some(b) = all[i + 1..]
+                .iter()
+                .find(|b| is_prefix(a, b) || is_prefix(b, a))
+            {
                 let at = if a.len() >= b.len() { a } else { b };
                 return Err(CommandError::conflicting_update_operators(format!(
                     "Update created a conflict at '{at}'"
@@ -661,7 +670,12 @@ impl Operators {
     }
 
     /// The concrete paths a positional path stands for in `doc`.
-    fn expand(&self, doc: &Document, path: &str, position: Option<usize>) -> CommandResult<Vec<String>> {
+    fn expand(
+        &self,
+        doc: &Document,
+        path: &str,
+        position: Option<usize>,
+    ) -> CommandResult<Vec<String>> {
         let parts = parts(path);
         let mut out = Vec::new();
         let (first, rest) = parts.split_first().map_or(("", &[][..]), |(f, r)| (*f, r));
@@ -696,7 +710,13 @@ impl Operators {
             })?;
             let key = index.to_string();
             let next = child(value, &key);
-            return self.expand_into(next.as_ref(), rest, format!("{prefix}.{key}"), position, out);
+            return self.expand_into(
+                next.as_ref(),
+                rest,
+                format!("{prefix}.{key}"),
+                position,
+                out,
+            );
         }
         if let Some(id) = part.strip_prefix("$[").and_then(|p| p.strip_suffix(']')) {
             let items = match value {
@@ -728,7 +748,13 @@ impl Operators {
             return Ok(());
         }
         let next = child(value, part);
-        self.expand_into(next.as_ref(), rest, format!("{prefix}.{part}"), position, out)
+        self.expand_into(
+            next.as_ref(),
+            rest,
+            format!("{prefix}.{part}"),
+            position,
+            out,
+        )
     }
 }
 
@@ -877,7 +903,12 @@ fn describe_id(doc: &Document) -> String {
 }
 
 /// Applies one modification at `path` (its own path, or a concrete expansion of it).
-fn apply_one(doc: &mut Document, m: &Modification, path: &str, inserting: bool) -> CommandResult<()> {
+fn apply_one(
+    doc: &mut Document,
+    m: &Modification,
+    path: &str,
+    inserting: bool,
+) -> CommandResult<()> {
     let id = describe_id(doc);
     match m.op {
         Op::SetOnInsert if !inserting => Ok(()),
@@ -963,9 +994,7 @@ fn apply_one(doc: &mut Document, m: &Modification, path: &str, inserting: bool) 
             }
             set_strict(doc, to, value)
         }
-        Op::Push | Op::AddToSet | Op::Pop | Op::Pull | Op::PullAll => {
-            array_op(doc, m, path, &id)
-        }
+        Op::Push | Op::AddToSet | Op::Pop | Op::Pull | Op::PullAll => array_op(doc, m, path, &id),
     }
 }
 
@@ -1178,18 +1207,28 @@ impl<'a> PushSpec<'a> {
             None => None,
             Some(Bson::Document(fields)) => {
                 if fields.is_empty() {
-                    return Err(CommandError::bad_value("The $sort pattern is empty when it should be a set of fields."));
+                    return Err(CommandError::bad_value(
+                        "The $sort pattern is empty when it should be a set of fields.",
+                    ));
                 }
                 let mut keys = Vec::with_capacity(fields.len());
                 for (field, dir) in fields {
-                    if field.is_empty() || field.split('.').any(str::is_empty) || field.starts_with('$') {
+                    if field.is_empty()
+                        || field.split('.').any(str::is_empty)
+                        || field.starts_with('$')
+                    {
                         return Err(CommandError::bad_value(format!(
                             "The $sort field is a dotted field but has an empty part: {field}"
                         )));
                     }
-                    keys.push((field.clone(), direction(dir).ok_or_else(|| {
-                        CommandError::bad_value("The $sort element value must be either 1 or -1")
-                    })?));
+                    keys.push((
+                        field.clone(),
+                        direction(dir).ok_or_else(|| {
+                            CommandError::bad_value(
+                                "The $sort element value must be either 1 or -1",
+                            )
+                        })?,
+                    ));
                 }
                 Some(PushSort::Fields(keys))
             }
@@ -1298,7 +1337,6 @@ impl PullCondition {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1402,7 +1440,13 @@ mod tests {
     fn positional_dollar_uses_the_query_position() {
         let d = doc! {"_id": 1, "xs": [{"v": 1}, {"v": 2}], "n": [4, 5]};
         assert_eq!(
-            apply_with(Bson::Document(doc! {"$set": {"xs.$.v": 9}}), &[], &d, Some(1)).unwrap(),
+            apply_with(
+                Bson::Document(doc! {"$set": {"xs.$.v": 9}}),
+                &[],
+                &d,
+                Some(1)
+            )
+            .unwrap(),
             doc! {"_id": 1, "xs": [{"v": 1}, {"v": 9}], "n": [4, 5]}
         );
         assert_eq!(
@@ -1412,7 +1456,10 @@ mod tests {
         let err = apply_with(Bson::Document(doc! {"$set": {"n.$": 0}}), &[], &d, None).unwrap_err();
         assert_eq!(
             (err.code, err.message.as_str()),
-            (2, "The positional operator did not find the match needed from the query.")
+            (
+                2,
+                "The positional operator did not find the match needed from the query."
+            )
         );
         for bad in [doc! {"$set": {"$": 1}}, doc! {"$set": {"a.$.b.$": 1}}] {
             assert_eq!(Update::parse(&Bson::Document(bad)).unwrap_err().code, 2);
@@ -1421,11 +1468,15 @@ mod tests {
 
     #[test]
     fn all_positional_and_array_filters() {
-        let d = doc! {"_id": 3, "y": [{"b": 5, "c": [{"d": 2}, {"d": 1}]}, {"b": 1, "c": [{"d": 1}]}]};
+        let d =
+            doc! {"_id": 3, "y": [{"b": 5, "c": [{"d": 2}, {"d": 1}]}, {"b": 1, "c": [{"d": 1}]}]};
         assert_eq!(
             apply_with(
                 Bson::Document(doc! {"$set": {"y.$[i].c.$[j].d": 0}}),
-                &[Bson::Document(doc! {"i.b": 5}), Bson::Document(doc! {"j.d": 1})],
+                &[
+                    Bson::Document(doc! {"i.b": 5}),
+                    Bson::Document(doc! {"j.d": 1})
+                ],
                 &d,
                 None
             )
@@ -1447,15 +1498,31 @@ mod tests {
             .unwrap(),
             doc! {"_id": 1, "g": [100, 70, 100]}
         );
-        let err = apply_with(Bson::Document(doc! {"$set": {"missing.$[]": 1}}), &[], &nums, None)
-            .unwrap_err();
+        let err = apply_with(
+            Bson::Document(doc! {"$set": {"missing.$[]": 1}}),
+            &[],
+            &nums,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             (err.code, err.message.as_str()),
-            (2, "The path 'missing' must exist in the document in order to apply array updates.")
+            (
+                2,
+                "The path 'missing' must exist in the document in order to apply array updates."
+            )
         );
-        let err = apply_with(Bson::Document(doc! {"$set": {"_id.$[]": 1}}), &[], &nums, None)
-            .unwrap_err();
-        assert_eq!(err.message, "Cannot apply array updates to non-array element _id: 1");
+        let err = apply_with(
+            Bson::Document(doc! {"$set": {"_id.$[]": 1}}),
+            &[],
+            &nums,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "Cannot apply array updates to non-array element _id: 1"
+        );
         let err = apply_with(
             Bson::Document(doc! {"$set": {"g.$[]": 1, "g.0": 2}}),
             &[],
@@ -1463,7 +1530,10 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (40, "Update created a conflict at 'g.0'"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (40, "Update created a conflict at 'g.0'")
+        );
     }
 
     #[test]
@@ -1477,14 +1547,23 @@ mod tests {
         let err = parse(doc! {"$set": {"a.$[i]": 1}}, vec![]);
         assert_eq!(
             (err.code, err.message.as_str()),
-            (2, "No array filter found for identifier 'i' in path 'a.$[i]'")
+            (
+                2,
+                "No array filter found for identifier 'i' in path 'a.$[i]'"
+            )
         );
-        let err = parse(doc! {"$set": {"a.$[i]": 1}}, vec![doc! {"i": 1}, doc! {"j": 2}]);
+        let err = parse(
+            doc! {"$set": {"a.$[i]": 1}},
+            vec![doc! {"i": 1}, doc! {"j": 2}],
+        );
         assert_eq!(
             (err.code, err.message.as_str()),
             (9, "The array filter for identifier 'j' was not used in the update { $set: { a.$[i]: 1 } }")
         );
-        let err = parse(doc! {"$set": {"a.$[i]": 1}}, vec![doc! {"i": 1}, doc! {"i": 2}]);
+        let err = parse(
+            doc! {"$set": {"a.$[i]": 1}},
+            vec![doc! {"i": 1}, doc! {"i": 2}],
+        );
         assert_eq!(err.code, 9);
         let err = parse(doc! {"$set": {"a.$[i]": 1}}, vec![doc! {"i": 1, "j": 2}]);
         assert_eq!(err.code, 9);
@@ -1501,27 +1580,40 @@ mod tests {
     #[test]
     fn update_pipelines() {
         let d = doc! {"_id": 1, "x": 1, "y": 1, "t": {"u": {"v": 1}}};
-        let pipeline = |stages: Vec<Document>| Bson::Array(stages.into_iter().map(Bson::Document).collect());
+        let pipeline =
+            |stages: Vec<Document>| Bson::Array(stages.into_iter().map(Bson::Document).collect());
         assert_eq!(
-            Update::parse(&pipeline(vec![doc! {"$replaceRoot": {"newRoot": "$t"}}, doc! {"$addFields": {"foo": 1}}]))
-                .unwrap()
-                .apply(&d, false)
-                .unwrap(),
+            Update::parse(&pipeline(vec![
+                doc! {"$replaceRoot": {"newRoot": "$t"}},
+                doc! {"$addFields": {"foo": 1}}
+            ]))
+            .unwrap()
+            .apply(&d, false)
+            .unwrap(),
             doc! {"_id": 1, "u": {"v": 1}, "foo": 1}
         );
         assert_eq!(
-            Update::parse(&pipeline(vec![doc! {"$project": {"x": 1}}, doc! {"$unset": "x"}]))
-                .unwrap()
-                .apply(&d, false)
-                .unwrap(),
+            Update::parse(&pipeline(vec![
+                doc! {"$project": {"x": 1}},
+                doc! {"$unset": "x"}
+            ]))
+            .unwrap()
+            .apply(&d, false)
+            .unwrap(),
             doc! {"_id": 1}
         );
         let vars = doc! {"x": "foo"};
         assert_eq!(
-            Update::parse_with(&pipeline(vec![doc! {"$set": {"x": "$$x", "s": {"$add": ["$x", "$y"]}}}]), &vars, None)
-                .unwrap()
-                .apply(&d, false)
-                .unwrap(),
+            Update::parse_with(
+                &pipeline(vec![
+                    doc! {"$set": {"x": "$$x", "s": {"$add": ["$x", "$y"]}}}
+                ]),
+                &vars,
+                None
+            )
+            .unwrap()
+            .apply(&d, false)
+            .unwrap(),
             doc! {"_id": 1, "x": "foo", "y": 1, "t": {"u": {"v": 1}}, "s": 2}
         );
         assert_eq!(
@@ -1533,11 +1625,15 @@ mod tests {
             66
         );
         assert_eq!(
-            Update::parse(&pipeline(vec![doc! {"$match": {}}])).unwrap_err().code,
+            Update::parse(&pipeline(vec![doc! {"$match": {}}]))
+                .unwrap_err()
+                .code,
             72
         );
         assert_eq!(
-            Update::parse(&pipeline(vec![doc! {"$set": {"x": "$$nope"}}])).unwrap_err().code,
+            Update::parse(&pipeline(vec![doc! {"$set": {"x": "$$nope"}}]))
+                .unwrap_err()
+                .code,
             17276
         );
     }
@@ -1549,14 +1645,22 @@ mod tests {
             apply(doc! {"$rename": {"a.b": "c.d"}}, d.clone()).unwrap(),
             doc! {"_id": 1, "a": {}, "arr": [{"x": 1}], "c": {"d": 1}}
         );
-        assert_eq!(apply(doc! {"$rename": {"nope": "c"}}, d.clone()).unwrap(), d);
+        assert_eq!(
+            apply(doc! {"$rename": {"nope": "c"}}, d.clone()).unwrap(),
+            d
+        );
         let err = apply(doc! {"$rename": {"arr.x": "y"}}, d.clone()).unwrap_err();
         assert_eq!(
             (err.code, err.message.as_str()),
             (2, "The source field cannot be an array element, 'arr.x' in doc with _id: 1 has an array field called 'arr'")
         );
         let err = apply(doc! {"$rename": {"a": "arr.0"}}, d.clone()).unwrap_err();
-        assert!(err.message.starts_with("The destination field cannot be an array element"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("The destination field cannot be an array element"),
+            "{}",
+            err.message
+        );
         let err = apply(doc! {"$rename": {"a": "a.b"}}, d.clone()).unwrap_err();
         assert_eq!(err.code, 2);
         assert_eq!(apply(doc! {"$rename": {"a": 1}}, d).unwrap_err().code, 2);
@@ -1566,10 +1670,16 @@ mod tests {
     fn operator_fidelity() {
         // $addToSet compares by value: 1.0 is already there as 1.
         let d = doc! {"_id": 1, "xs": [1, 2]};
-        assert_eq!(apply(doc! {"$addToSet": {"xs": 1.0}}, d.clone()).unwrap(), d);
+        assert_eq!(
+            apply(doc! {"$addToSet": {"xs": 1.0}}, d.clone()).unwrap(),
+            d
+        );
         // A null on the way is not a document to create fields in.
         let err = apply(doc! {"$set": {"a.b": 1}}, doc! {"_id": 1, "a": null}).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (28, "Cannot create field 'b' in element {a: null}"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (28, "Cannot create field 'b' in element {a: null}")
+        );
         // int64 overflow is refused, naming the value and the document.
         let err = apply(doc! {"$inc": {"n": 1_i64}}, doc! {"_id": 1, "n": i64::MAX}).unwrap_err();
         assert_eq!(
@@ -1594,21 +1704,33 @@ mod tests {
             doc! {"_id": 1, "xs": [5, {"j": 1}, {"k": 0}, {"k": 2}]}
         );
         assert_eq!(
-            apply(doc! {"$push": {"xs": {"$each": [3], "$sort": -1, "$slice": 2}}}, d.clone()).unwrap(),
+            apply(
+                doc! {"$push": {"xs": {"$each": [3], "$sort": -1, "$slice": 2}}},
+                d.clone()
+            )
+            .unwrap(),
             doc! {"_id": 1, "xs": [3, 2]}
         );
         // Modifiers are validated when parsed, even if no document matches.
         assert_eq!(
-            Update::parse(&Bson::Document(doc! {"$push": {"xs": {"$each": [1], "$slice": 1.5}}}))
-                .unwrap_err()
-                .code,
+            Update::parse(&Bson::Document(
+                doc! {"$push": {"xs": {"$each": [1], "$slice": 1.5}}}
+            ))
+            .unwrap_err()
+            .code,
             2
         );
         let err = apply(doc! {"$pull": {"s": 1}}, doc! {"_id": 1, "s": 5}).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (2, "Cannot apply $pull to a non-array value"));
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (2, "Cannot apply $pull to a non-array value")
+        );
         let err = apply(doc! {"$addToSet": {"s": 1}}, doc! {"_id": 1, "s": 5}).unwrap_err();
         assert_eq!(err.code, 2);
         let err = apply(doc! {"$set": {"a.b": 1, "a": 2}}, doc! {"_id": 1}).unwrap_err();
-        assert_eq!(err.message, "Updating the path 'a' would create a conflict at 'a'");
+        assert_eq!(
+            err.message,
+            "Updating the path 'a' would create a conflict at 'a'"
+        );
     }
 }

@@ -26,13 +26,21 @@ fn spawn(args: &[&str]) -> Running {
         .expect("binary starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("first line");
-    Running { child, uri: line.trim_end().to_owned() }
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    Running {
+        child,
+        uri: line.trim_end().to_owned(),
+    }
 }
 
 fn terminate(mut running: Running) -> std::process::ExitStatus {
     let pid = running.child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     running.child.wait().expect("binary exits")
 }
@@ -50,7 +58,9 @@ async fn prints_its_uri_and_serves_the_rust_driver() {
 
     let client = mongodb::Client::with_uri_str(&running.uri).await.unwrap();
     let coll = client.database("bin").collection::<Document>("items");
-    coll.insert_many((0..30).map(|i| doc! { "_id": i, "even": i % 2 == 0 })).await.unwrap();
+    coll.insert_many((0..30).map(|i| doc! { "_id": i, "even": i % 2 == 0 }))
+        .await
+        .unwrap();
     let found: Vec<Document> = coll
         .find(doc! { "even": true })
         .sort(doc! { "_id": -1 })
@@ -71,7 +81,10 @@ async fn prints_its_uri_and_serves_the_rust_driver() {
 
 #[test]
 fn help_documents_the_flags() {
-    let output = Command::new(env!("CARGO_BIN_EXE_odm-embedded")).arg("--help").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_odm-embedded"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     for flag in ["--bind", "--port", "--replica-set"] {
@@ -98,7 +111,10 @@ fn serves_pymongo() {
     }
     let running = spawn(&["--port", "0"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymongo_smoke.py");
-    let output = Command::new(&python).args([script, &running.uri]).output().unwrap();
+    let output = Command::new(&python)
+        .args([script, &running.uri])
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "pymongo smoke test failed:\n{}\n{}",
@@ -114,7 +130,12 @@ fn serves_pymongo() {
 async fn shutdown_completes_while_clients_are_connected() {
     let server = odm_embedded::Server::start().await.unwrap();
     let client = mongodb::Client::with_uri_str(server.uri()).await.unwrap();
-    client.database("d").collection::<Document>("c").insert_one(doc! { "a": 1 }).await.unwrap();
+    client
+        .database("d")
+        .collection::<Document>("c")
+        .insert_one(doc! { "a": 1 })
+        .await
+        .unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(5), server.shutdown())
         .await
         .expect("shutdown finishes although a client is still connected");

@@ -42,7 +42,11 @@ async fn find_one_and_update_returns_before_or_after_with_projection_and_sort() 
     let coll = seeded(
         &t,
         "c",
-        vec![doc! {"_id": 1, "x": 11}, doc! {"_id": 2, "x": 22}, doc! {"_id": 3, "x": 33}],
+        vec![
+            doc! {"_id": 1, "x": 11},
+            doc! {"_id": 2, "x": 22},
+            doc! {"_id": 3, "x": 33},
+        ],
     )
     .await;
     let before = coll
@@ -112,13 +116,18 @@ async fn find_and_modify_reply_shape_and_option_errors() {
         reply.get_document("lastErrorObject").unwrap(),
         &doc! {"n": 1, "updatedExisting": true}
     );
-    assert_eq!(reply.get_document("value").unwrap(), &doc! {"_id": 1, "x": 3});
-    let reply = t
-        .db
-        .run_command(doc! {"findAndModify": "c", "query": {"_id": 1}, "remove": true})
-        .await
-        .unwrap();
-    assert_eq!(reply.get_document("lastErrorObject").unwrap(), &doc! {"n": 1});
+    assert_eq!(
+        reply.get_document("value").unwrap(),
+        &doc! {"_id": 1, "x": 3}
+    );
+    let reply =
+        t.db.run_command(doc! {"findAndModify": "c", "query": {"_id": 1}, "remove": true})
+            .await
+            .unwrap();
+    assert_eq!(
+        reply.get_document("lastErrorObject").unwrap(),
+        &doc! {"n": 1}
+    );
     for bad in [
         doc! {"findAndModify": "c", "query": {}},
         doc! {"findAndModify": "c", "remove": true, "update": {"$set": {"a": 1}}},
@@ -129,9 +138,10 @@ async fn find_and_modify_reply_shape_and_option_errors() {
         assert_eq!(code(&err), 9, "{bad}");
     }
     // An update that fails leaves the document as it was.
-    let err = t
-        .db
-        .run_command(doc! {"findAndModify": "c", "query": {"_id": 7}, "update": {"$inc": {"x": "no"}}})
+    let err =
+        t.db.run_command(
+            doc! {"findAndModify": "c", "query": {"_id": 7}, "update": {"$inc": {"x": "no"}}},
+        )
         .await
         .unwrap_err();
     assert_eq!(code(&err), 14);
@@ -181,7 +191,10 @@ async fn positional_all_positional_and_filtered_updates() {
     )
     .await;
     let result = coll
-        .update_one(doc! {"_id": 1, "grades": 85}, doc! {"$set": {"grades.$": 86}})
+        .update_one(
+            doc! {"_id": 1, "grades": 85},
+            doc! {"$set": {"grades.$": 86}},
+        )
         .await
         .unwrap();
     assert_eq!((result.matched_count, result.modified_count), (1, 1));
@@ -247,7 +260,10 @@ async fn update_pipelines_and_let_variables() {
     .await;
     coll.update_one(
         doc! {"_id": 1},
-        vec![doc! {"$replaceRoot": {"newRoot": "$t"}}, doc! {"$addFields": {"foo": 1}}],
+        vec![
+            doc! {"$replaceRoot": {"newRoot": "$t"}},
+            doc! {"$addFields": {"foo": 1}},
+        ],
     )
     .await
     .unwrap();
@@ -304,11 +320,15 @@ async fn find_projection_operators() {
         async move { coll.find_one(filter).projection(projection).await }
     };
     assert_eq!(
-        one(doc! {}, doc! {"a": {"$slice": -2}, "z": 1}).await.unwrap(),
+        one(doc! {}, doc! {"a": {"$slice": -2}, "z": 1})
+            .await
+            .unwrap(),
         Some(doc! {"_id": 1, "a": [3, 4], "z": 0})
     );
     assert_eq!(
-        one(doc! {}, doc! {"xs": {"$elemMatch": {"k": 2}}, "_id": 0}).await.unwrap(),
+        one(doc! {}, doc! {"xs": {"$elemMatch": {"k": 2}}, "_id": 0})
+            .await
+            .unwrap(),
         Some(doc! {"xs": [{"k": 2, "v": "b"}]})
     );
     assert_eq!(
@@ -316,7 +336,9 @@ async fn find_projection_operators() {
         Some(doc! {"_id": 1, "xs": [{"k": 2, "v": "b"}]})
     );
     assert_eq!(
-        one(doc! {"a": {"$gt": 2}}, doc! {"a.$": 1, "_id": 0}).await.unwrap(),
+        one(doc! {"a": {"$gt": 2}}, doc! {"a.$": 1, "_id": 0})
+            .await
+            .unwrap(),
         Some(doc! {"a": [3]})
     );
 }
@@ -335,7 +357,11 @@ async fn upserts_seed_from_equalities_and_report_ids() {
         .unwrap();
     let id = result.upserted_id.clone().expect("upserted id");
     assert_eq!((result.matched_count, result.modified_count), (0, 0));
-    let stored = coll.find_one(doc! {"_id": id.clone()}).await.unwrap().unwrap();
+    let stored = coll
+        .find_one(doc! {"_id": id.clone()})
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         stored,
         doc! {"_id": id, "a": 1, "b": {"c": 2}, "o": 3, "fresh": 1, "s": true}
@@ -381,7 +407,11 @@ async fn bulk_update_semantics_ordered_and_unordered() {
     let coll = seeded(
         &t,
         "c",
-        vec![doc! {"_id": 1, "a": 1}, doc! {"_id": 2, "a": "x"}, doc! {"_id": 3, "a": 3}],
+        vec![
+            doc! {"_id": 1, "a": 1},
+            doc! {"_id": 2, "a": "x"},
+            doc! {"_id": 3, "a": 3},
+        ],
     )
     .await;
     let statements = vec![
@@ -390,23 +420,30 @@ async fn bulk_update_semantics_ordered_and_unordered() {
         doc! {"q": {"_id": 3}, "u": {"$inc": {"a": 1}}},
         doc! {"q": {"_id": 4}, "u": {"$set": {"a": 4}}, "upsert": true},
     ];
-    let reply = t
-        .db
-        .run_command(doc! {"update": "c", "updates": statements.clone(), "ordered": true})
-        .await
-        .unwrap();
-    assert_eq!((reply.get_i32("n"), reply.get_i32("nModified")), (Ok(1), Ok(1)));
+    let reply =
+        t.db.run_command(doc! {"update": "c", "updates": statements.clone(), "ordered": true})
+            .await
+            .unwrap();
+    assert_eq!(
+        (reply.get_i32("n"), reply.get_i32("nModified")),
+        (Ok(1), Ok(1))
+    );
     let errors = reply.get_array("writeErrors").unwrap();
     assert_eq!(errors.len(), 1);
     let first = errors[0].as_document().unwrap();
-    assert_eq!((first.get_i32("index"), first.get_i32("code")), (Ok(1), Ok(14)));
+    assert_eq!(
+        (first.get_i32("index"), first.get_i32("code")),
+        (Ok(1), Ok(14))
+    );
     assert!(reply.get("upserted").is_none());
-    let reply = t
-        .db
-        .run_command(doc! {"update": "c", "updates": statements, "ordered": false})
-        .await
-        .unwrap();
-    assert_eq!((reply.get_i32("n"), reply.get_i32("nModified")), (Ok(3), Ok(2)));
+    let reply =
+        t.db.run_command(doc! {"update": "c", "updates": statements, "ordered": false})
+            .await
+            .unwrap();
+    assert_eq!(
+        (reply.get_i32("n"), reply.get_i32("nModified")),
+        (Ok(3), Ok(2))
+    );
     assert_eq!(reply.get_array("writeErrors").unwrap().len(), 1);
     assert_eq!(
         reply.get_array("upserted").unwrap(),
@@ -429,7 +466,11 @@ async fn multi_update_failure_keeps_earlier_documents_updated() {
     let coll = seeded(
         &t,
         "c",
-        vec![doc! {"_id": 1, "a": 1}, doc! {"_id": 2, "a": "x"}, doc! {"_id": 3, "a": 3}],
+        vec![
+            doc! {"_id": 1, "a": 1},
+            doc! {"_id": 2, "a": "x"},
+            doc! {"_id": 3, "a": 3},
+        ],
     )
     .await;
     let err = coll
@@ -439,6 +480,34 @@ async fn multi_update_failure_keeps_earlier_documents_updated() {
     assert_eq!(code(&err), 14);
     assert_eq!(
         all(&coll).await,
-        vec![doc! {"_id": 1, "a": 11}, doc! {"_id": 2, "a": "x"}, doc! {"_id": 3, "a": 3}]
+        vec![
+            doc! {"_id": 1, "a": 11},
+            doc! {"_id": 2, "a": "x"},
+            doc! {"_id": 3, "a": 3}
+        ]
     );
+}
+
+#[tokio::test]
+async fn malformed_statements_fail_the_whole_command() {
+    let t = Target::new("ql_shapes").await;
+    let coll = seeded(&t, "c", vec![doc! {"_id": 1, "x": 1}]).await;
+    // MongoDB 7.0 has no `sort` in update statements: the command fails before any runs.
+    let err =
+        t.db.run_command(doc! {"update": "c", "updates": [
+            {"q": {"_id": 1}, "u": {"$inc": {"x": 1}}},
+            {"q": {"_id": 1}, "u": {"$inc": {"x": 1}}, "sort": {"_id": -1}},
+        ]})
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 40415);
+    let err =
+        t.db.run_command(doc! {"delete": "c", "deletes": [{"q": {}}]})
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), 9);
+    assert_eq!(all(&coll).await, vec![doc! {"_id": 1, "x": 1}]);
+    // `_id` may not hold `$`-prefixed fields.
+    let err = coll.insert_one(doc! {"_id": {"$a": 1}}).await.unwrap_err();
+    assert_eq!(code(&err), 52);
 }

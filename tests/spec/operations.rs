@@ -1546,8 +1546,14 @@ async fn session_op(session: &SessionEntity, name: &str, mut args: Args) -> OpRe
         }
         "endSession" => {
             args.finish()?;
+            let in_progress = session.txn_state() == TxnState::InProgress;
             let ended = session.session.lock().await.take();
             drop(ended);
+            if in_progress {
+                // The driver aborts the transaction from a task it spawns on drop; let that
+                // `abortTransaction` go out before events are checked.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
             Ok(Ok(OpValue::None))
         }
         other => skip(format!("unsupported operation {other} on a session")),

@@ -682,7 +682,9 @@ impl ServerHandle {
             Target::Embedded => {
                 let started = tokio::time::timeout(
                     SERVER_START_TIMEOUT,
-                    odm_embedded::Server::builder().start(),
+                    odm_embedded::Server::builder()
+                        .enable_test_commands(true)
+                        .start(),
                 )
                 .await
                 .map_err(|_| "starting the embedded server timed out".to_string())?

@@ -21,6 +21,10 @@ struct Args {
     /// Replica set name reported to clients.
     #[arg(long, default_value = "rs0")]
     replica_set: String,
+    /// Enable test-only commands (`configureFailPoint` with `failCommand`), like mongod's
+    /// `--setParameter enableTestCommands=1`.
+    #[arg(long)]
+    enable_test_commands: bool,
 }
 
 #[tokio::main]
@@ -30,6 +34,7 @@ async fn main() -> ExitCode {
         .bind(args.bind)
         .port(args.port)
         .replica_set_name(args.replica_set)
+        .enable_test_commands(args.enable_test_commands)
         .start()
         .await
     {

@@ -92,9 +92,20 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
             (Vec::new(), format!("{}.$cmd.aggregate", ctx.db))
         }
     };
+    if let Some(writer) = stages
+        .last()
+        .filter(|s| ctx.txn.is_some() && matches!(s, Stage::Out { .. } | Stage::Merge(_)))
+    {
+        return Err(CommandError::new(
+            263,
+            "OperationNotSupportedInTransaction",
+            format!("{} cannot be used in a transaction", writer.name()),
+        ));
+    }
     let catalog = Catalog {
         storage: &ctx.state.storage,
         db: ctx.db,
+        txn: ctx.txn,
     };
     let results = run_pipeline_in(&stages, input, Some(catalog))?;
     Ok(ctx

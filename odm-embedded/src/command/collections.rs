@@ -131,7 +131,7 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
-    ctx.state.storage.create_collection(ctx.db, coll)?;
+    ctx.create_collection(coll)?;
     Ok(doc! { "ok": 1.0 })
 }
 

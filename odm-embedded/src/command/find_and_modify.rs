@@ -150,9 +150,9 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
     let ns = format!("{}.{coll}", ctx.db);
     let upsert = matches!(request.action, Action::Update { upsert: true, .. });
     let collection = if upsert {
-        Some(ctx.state.storage.collection_or_create(ctx.db, coll))
+        Some(ctx.collection_or_create(coll))
     } else {
-        ctx.state.storage.collection(ctx.db, coll)
+        ctx.collection(coll)
     };
     let Some(collection) = collection else {
         return Ok(reply(&request, 0, None, Bson::Null));
@@ -161,7 +161,7 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
     let found = target(&guard, &request)?;
     match (&request.action, found) {
         (Action::Remove, Some((slot, position))) => {
-            let removed = guard.remove(slot);
+            let removed = guard.remove(slot)?;
             let value = project(&request, removed.as_ref(), position)?;
             Ok(reply(&request, 1, None, value))
         }

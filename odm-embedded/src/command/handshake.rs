@@ -1,5 +1,5 @@
 //! The handshake and server-wide commands: `hello`/`isMaster`, `ping`, `buildInfo`,
-//! `serverStatus`, `endSessions`, `connectionStatus`.
+//! `serverStatus`, `connectionStatus`.
 
 use super::args::Args;
 use super::Context;
@@ -117,12 +117,6 @@ pub fn server_status(ctx: Context<'_>, _args: Args<'_>) -> CommandResult<Documen
         "storageEngine": { "name": "memory", "persistent": false },
         "ok": 1.0,
     })
-}
-
-/// `endSessions`/`refreshSessions`: sessions hold no server-side state here yet.
-pub fn end_sessions(args: Args<'_>) -> CommandResult<Document> {
-    args.array(args.name)?;
-    Ok(doc! { "ok": 1.0 })
 }
 
 /// `connectionStatus`: no authentication, so no users or roles.

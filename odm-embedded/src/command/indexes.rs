@@ -45,10 +45,7 @@ pub fn create_indexes(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Documen
         };
         specs.push((IndexSpec::parse(entry)?, entry));
     }
-    let (collection, created) = ctx
-        .state
-        .storage
-        .collection_or_create_reporting(ctx.db, coll);
+    let (collection, created) = ctx.collection_for_new_indexes(coll)?;
     let mut guard = collection.write();
     let before = guard.index_count();
     let mut built = Vec::new();

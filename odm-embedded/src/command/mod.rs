@@ -3,21 +3,33 @@
 //! Every command runs against the shared [`ServerState`] and returns a reply document or a
 //! [`CommandError`]. Commands this server does not know are refused with 59
 //! `CommandNotFound`, naming them.
+//!
+//! Around the command itself, [`run`] handles its session (see [`crate::session`]): it
+//! starts or continues the transaction the command names, serves retries of retryable
+//! writes from the recorded reply, reads at a point in time for `readConcern: {level:
+//! "snapshot"}`, attaches MongoDB's `errorLabels` to errors and gossips the cluster time
+//! (`$clusterTime`, `operationTime`).
 
 mod aggregate;
 pub mod args;
 mod collections;
 pub mod cursor;
+mod failpoint;
 mod find_and_modify;
 mod handshake;
 pub mod indexes;
 mod query;
+mod transactions;
 mod write;
 
+pub use handshake::LOGICAL_SESSION_TIMEOUT_MINUTES;
+
 use crate::error::{CommandError, CommandResult};
-use crate::storage::Storage;
+use crate::failpoint::FailPoints;
+use crate::session::{SessionInfo, Sessions, Transaction};
+use crate::storage::{CollectionRef, Storage, Timeline};
 use args::Args;
-use bson::{oid::ObjectId, Document};
+use bson::{doc, oid::ObjectId, Bson, Document};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
@@ -61,6 +73,13 @@ pub struct ServerState {
     pub connections_current: AtomicI64,
     /// Operation counters.
     pub counters: OpCounters,
+    /// Logical sessions, their transactions and retryable writes.
+    pub sessions: Sessions,
+    /// Fail points set by `configureFailPoint`.
+    pub failpoints: FailPoints,
+    /// Whether test-only commands (`configureFailPoint`) are enabled, like `mongod`'s
+    /// `enableTestCommands`.
+    pub test_commands: bool,
 }
 
 impl ServerState {
@@ -77,11 +96,15 @@ impl ServerState {
             connections_total: AtomicI64::new(0),
             connections_current: AtomicI64::new(0),
             counters: OpCounters::default(),
+            sessions: Sessions::default(),
+            failpoints: FailPoints::default(),
+            test_commands: false,
         }
     }
 }
 
-/// What a command runs with: the server, the target database and the connection.
+/// What a command runs with: the server, the target database and the connection, and the
+/// transaction or snapshot it reads and writes in.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     /// Shared server state.
@@ -90,6 +113,67 @@ pub struct Context<'a> {
     pub db: &'a str,
     /// The connection's id (reported as `connectionId`).
     pub connection_id: i64,
+    /// The transaction the command runs in (set by [`run`]).
+    pub txn: Option<&'a Transaction>,
+    /// The cluster time (packed, see [`Timeline`]) a snapshot read reads at.
+    pub read_at: Option<u64>,
+}
+
+impl<'a> Context<'a> {
+    /// A context outside any transaction.
+    pub fn new(state: &'a ServerState, db: &'a str, connection_id: i64) -> Self {
+        Self {
+            state,
+            db,
+            connection_id,
+            txn: None,
+            read_at: None,
+        }
+    }
+
+    /// The collection `coll` of the command's database as the command sees it: the
+    /// transaction's copy inside a transaction, the version at the read time for a
+    /// snapshot read, the live collection otherwise. `None` when it does not exist.
+    pub fn collection(&self, coll: &str) -> Option<CollectionRef> {
+        let storage = &self.state.storage;
+        if let Some(txn) = self.txn {
+            return txn.collection(storage, self.db, coll);
+        }
+        if let Some(at) = self.read_at {
+            return storage.snapshot_at(self.db, coll, at).ok().flatten();
+        }
+        storage.collection(self.db, coll)
+    }
+
+    /// `create`: a new collection (inside a transaction, one that appears at commit).
+    pub fn create_collection(&self, coll: &str) -> CommandResult<CollectionRef> {
+        match self.txn {
+            Some(txn) => txn.create_collection(&self.state.storage, self.db, coll),
+            None => self.state.storage.create_collection(self.db, coll),
+        }
+    }
+
+    /// The collection `createIndexes` builds on, created when missing, and whether this
+    /// call created it (inside a transaction: see
+    /// [`Transaction::collection_for_new_indexes`]).
+    pub fn collection_for_new_indexes(&self, coll: &str) -> CommandResult<(CollectionRef, bool)> {
+        match self.txn {
+            Some(txn) => txn.collection_for_new_indexes(&self.state.storage, self.db, coll),
+            None => Ok(self
+                .state
+                .storage
+                .collection_or_create_reporting(self.db, coll)),
+        }
+    }
+
+    /// [`Context::collection`], created when missing (as inserts and upserts do); inside a
+    /// transaction the new collection appears to others at commit.
+    pub fn collection_or_create(&self, coll: &str) -> CollectionRef {
+        match self.txn {
+            Some(txn) => txn.collection_or_create(&self.state.storage, self.db, coll),
+            None => self.state.storage.collection_or_create(self.db, coll),
+        }
+    }
 }
 
 /// Names under which `hello` may arrive.
@@ -97,12 +181,181 @@ pub fn is_hello(name: &str) -> bool {
     matches!(name, "hello" | "isMaster" | "ismaster")
 }
 
-/// Runs one command and returns its reply (an error reply on failure).
+/// Runs one command and returns its reply (an error reply on failure), with its session
+/// handled, `errorLabels` attached and the cluster time gossiped.
 pub fn run(ctx: Context<'_>, cmd: &Document) -> Document {
-    match execute(ctx, cmd) {
-        Ok(reply) => reply,
+    let info = SessionInfo::parse(cmd);
+    let mut reply = match &info {
+        Ok(info) => transactions::run_in_session(ctx, cmd, info),
         Err(err) => err.to_reply(),
+    };
+    let ok = reply.get("ok").and_then(crate::query::compare::as_f64) == Some(1.0);
+    if let Some(error) = unsatisfiable_write_concern(cmd).filter(|_| ok) {
+        reply.insert("writeConcernError", error);
     }
+    finish(ctx.state, cmd, &info.unwrap_or_default(), reply)
+}
+
+/// The `writeConcernError` a one-node replica set gives for a write concern it can never
+/// satisfy: `w` above 1 (100 `UnsatisfiableWriteConcern`) or an unknown tag set name (79
+/// `UnknownReplWriteConcern`). The command itself has run, as in MongoDB.
+fn unsatisfiable_write_concern(cmd: &Document) -> Option<Document> {
+    let concern = cmd.get_document("writeConcern").ok()?;
+    match concern.get("w")? {
+        Bson::String(mode) if mode != "majority" => Some(doc! {
+            "code": 79,
+            "codeName": "UnknownReplWriteConcern",
+            "errmsg": format!("No write concern mode named '{mode}' found in replica set configuration"),
+        }),
+        Bson::String(_) => None,
+        w => match crate::query::compare::as_f64(w) {
+            Some(n) if n > 1.0 => Some(doc! {
+                "code": 100,
+                "codeName": "UnsatisfiableWriteConcern",
+                "errmsg": "Not enough data-bearing nodes",
+            }),
+            _ => None,
+        },
+    }
+}
+
+/// Whether a write outside transactions was refused, with nothing applied, because a
+/// transaction holds a write intent on its document (112 `WriteConflict` on its first
+/// statement, when that statement writes one document and no later one ran). MongoDB
+/// makes such a write wait for the transaction to end; the server re-runs it until it
+/// goes through (see `ServerBuilder`).
+pub fn blocked_by_transaction(cmd: &Document, reply: &Document) -> bool {
+    if cmd.contains_key("autocommit") {
+        return false;
+    }
+    let Some(name) = cmd.keys().next() else {
+        return false;
+    };
+    let as_code = |v: Option<&Bson>| v.and_then(crate::query::compare::as_f64);
+    let ok = as_code(reply.get("ok")) == Some(1.0);
+    let key = match name.as_str() {
+        "findAndModify" | "findandmodify" => {
+            return !ok && as_code(reply.get("code")) == Some(112.0)
+        }
+        "insert" => "documents",
+        "update" => "updates",
+        "delete" => "deletes",
+        _ => return false,
+    };
+    let Ok(errors) = reply.get_array("writeErrors") else {
+        return false;
+    };
+    let first_conflicts = ok
+        && errors.len() == 1
+        && errors[0].as_document().is_some_and(|e| {
+            as_code(e.get("index")) == Some(0.0) && as_code(e.get("code")) == Some(112.0)
+        });
+    let statements = cmd.get_array(key).map(Vec::as_slice).unwrap_or_default();
+    let ordered = cmd.get_bool("ordered").unwrap_or(true);
+    // A multi-document statement may have written some documents before the conflict.
+    let one_document = match (key, statements.first()) {
+        ("documents", _) => true,
+        ("updates", Some(Bson::Document(stmt))) => !stmt.get_bool("multi").unwrap_or(false),
+        ("deletes", Some(Bson::Document(stmt))) => as_code(stmt.get("limit")) == Some(1.0),
+        _ => false,
+    };
+    first_conflicts && (ordered || statements.len() == 1) && one_document
+}
+
+/// Codes of MongoDB's `NotPrimaryError` and `ShutdownError` categories, whose replies carry
+/// the server's `topologyVersion` (so drivers can tell a stale error from a new one).
+fn is_state_change_code(code: i32) -> bool {
+    matches!(code, 10107 | 13435 | 13436 | 11602 | 189 | 91 | 11600)
+}
+
+/// The reply of a command failed by the `failCommand` fail point with `code` (and
+/// `labels`, when the fail point names them; otherwise MongoDB's labels for the code).
+pub fn fail_point_reply(
+    state: &ServerState,
+    cmd: &Document,
+    code: i32,
+    labels: Option<Vec<Bson>>,
+) -> Document {
+    let mut reply = doc! {
+        "ok": 0.0,
+        "errmsg": "Failing command via 'failCommand' failpoint",
+        "code": code,
+        "codeName": crate::error::code_name(code),
+    };
+    if let Some(labels) = labels {
+        reply.insert("errorLabels", labels);
+    }
+    let info = SessionInfo::parse(cmd).unwrap_or_default();
+    finish(state, cmd, &info, reply)
+}
+
+/// Adds the `writeConcernError` a fail point asks for to a successful reply.
+pub fn add_write_concern_error(
+    state: &ServerState,
+    cmd: &Document,
+    mut reply: Document,
+    error: &Document,
+    labels: Option<Vec<Bson>>,
+) -> Document {
+    let ok = reply.get("ok").and_then(crate::query::compare::as_f64) == Some(1.0);
+    if !ok {
+        return reply;
+    }
+    let mut error = error.clone();
+    if let Some(code) = error.get("code").and_then(crate::query::compare::as_f64) {
+        if !error.contains_key("codeName") {
+            error.insert("codeName", crate::error::code_name(code as i32));
+        }
+    }
+    reply.insert("writeConcernError", error);
+    match labels {
+        Some(labels) => reply.insert("errorLabels", labels),
+        None => reply.remove("errorLabels"),
+    };
+    let info = SessionInfo::parse(cmd).unwrap_or_default();
+    finish(state, cmd, &info, reply)
+}
+
+/// Attaches `errorLabels` (when missing) and the cluster time to a reply.
+fn finish(
+    state: &ServerState,
+    cmd: &Document,
+    info: &SessionInfo,
+    mut reply: Document,
+) -> Document {
+    let as_code = |v: Option<&Bson>| v.and_then(crate::query::compare::as_f64).map(|c| c as i32);
+    let ok = reply.get("ok").and_then(crate::query::compare::as_f64) == Some(1.0);
+    let code = if ok { None } else { as_code(reply.get("code")) };
+    let wce = reply
+        .get_document("writeConcernError")
+        .ok()
+        .and_then(|w| as_code(w.get("code")));
+    if (code.is_some() || wce.is_some()) && !reply.contains_key("errorLabels") {
+        let name = cmd.keys().next().map(String::as_str).unwrap_or_default();
+        let labels = crate::session::error_labels(info, name, code, wce);
+        if !labels.is_empty() {
+            reply.insert("errorLabels", labels);
+        }
+    }
+    if code.into_iter().chain(wce).any(is_state_change_code) {
+        reply.insert(
+            "topologyVersion",
+            doc! { "processId": state.process_id, "counter": 0_i64 },
+        );
+    }
+    let now = Timeline::timestamp(state.storage.timeline().now());
+    reply.insert(
+        "$clusterTime",
+        doc! {
+            "clusterTime": now,
+            "signature": {
+                "hash": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0; 20] },
+                "keyId": 0_i64,
+            },
+        },
+    );
+    reply.insert("operationTime", now);
+    reply
 }
 
 fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
@@ -111,9 +364,6 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         return Err(CommandError::failed_to_parse("empty command document"));
     }
     args::validate_database_name(ctx.db)?;
-    if args.get("startTransaction").is_some() || args.get("autocommit").is_some() {
-        return Err(CommandError::unsupported("multi-document transactions"));
-    }
     let counters = &ctx.state.counters;
     let bump = |c: &AtomicI64| c.fetch_add(1, Ordering::Relaxed);
     match args.name {
@@ -127,7 +377,16 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         "ping" => handshake::ping(args),
         "buildInfo" | "buildinfo" => handshake::build_info(args),
         "serverStatus" => handshake::server_status(ctx, args),
-        "endSessions" | "refreshSessions" => handshake::end_sessions(args),
+        "endSessions" => transactions::end_sessions(ctx, args),
+        "refreshSessions" => transactions::refresh_sessions(ctx, args),
+        "killSessions" => transactions::kill_sessions(ctx, args),
+        "killAllSessions" | "killAllSessionsByPattern" => {
+            transactions::kill_all_sessions(ctx, args)
+        }
+        "startSession" => transactions::start_session(ctx, args),
+        "commitTransaction" | "abortTransaction" => transactions::outside_transaction(args),
+        "configureFailPoint" => failpoint::configure_fail_point(ctx, args),
+        "setParameter" => transactions::set_parameter(ctx, args),
         "connectionStatus" => handshake::connection_status(args),
         "listDatabases" => collections::list_databases(ctx, args),
         "listCollections" => collections::list_collections(ctx, args),

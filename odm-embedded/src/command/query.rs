@@ -10,7 +10,7 @@ use bson::{doc, Bson, Document};
 /// Documents of `db.coll` matching `filter`, cloned, in natural order (a document whose
 /// `$expr` fails to evaluate counts as not matching; see [`select_matches`]).
 pub fn select(ctx: Context<'_>, coll: &str, filter: &Filter) -> Vec<Document> {
-    let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
+    let Some(collection) = ctx.collection(coll) else {
         return Vec::new();
     };
     let guard = collection.read();
@@ -28,7 +28,7 @@ pub fn select_matches(
     coll: &str,
     filter: &Filter,
 ) -> CommandResult<Vec<(Document, Option<usize>)>> {
-    let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
+    let Some(collection) = ctx.collection(coll) else {
         return Ok(Vec::new());
     };
     let guard = collection.read();
@@ -58,12 +58,7 @@ pub fn check_hint(args: Args<'_>, key: &str) -> CommandResult<()> {
 
 /// Checks a `hint` against the indexes of `db.coll`, by name or key pattern (or
 /// `{$natural: 1}`); a missing collection accepts any hint, as `mongod` (it reads nothing).
-pub fn check_hint_in(
-    ctx: Context<'_>,
-    coll: &str,
-    args: Args<'_>,
-    key: &str,
-) -> CommandResult<()> {
+pub fn check_hint_in(ctx: Context<'_>, coll: &str, args: Args<'_>, key: &str) -> CommandResult<()> {
     check_hint(args, key)?;
     let hint = match args.get(key) {
         None => return Ok(()),
@@ -71,18 +66,14 @@ pub fn check_hint_in(
         Some(Bson::Document(spec)) if spec.is_empty() => return Ok(()),
         Some(hint) => hint,
     };
-    match ctx.state.storage.collection(ctx.db, coll) {
+    match ctx.collection(coll) {
         Some(collection) if !collection.read().has_hint(hint) => Err(bad_hint()),
         _ => Ok(()),
     }
 }
 
 /// [`check_hint_in`] for one statement of a write command (`updates.N.hint`).
-pub fn check_statement_hint(
-    ctx: Context<'_>,
-    coll: &str,
-    statement: &Bson,
-) -> CommandResult<()> {
+pub fn check_statement_hint(ctx: Context<'_>, coll: &str, statement: &Bson) -> CommandResult<()> {
     match statement {
         Bson::Document(doc) => check_hint_in(
             ctx,
@@ -263,7 +254,7 @@ pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         .i64("limit")?
         .map(|n| n.unsigned_abs() as usize)
         .filter(|n| *n > 0);
-    let matched = match ctx.state.storage.collection(ctx.db, coll) {
+    let matched = match ctx.collection(coll) {
         None => 0,
         Some(c) => {
             let guard = c.read();

@@ -95,6 +95,13 @@ pub fn prepare_for_insert(mut doc: Document) -> CommandResult<Document> {
             return Err(CommandError::bad_value("can't use a regex for _id"))
         }
         Bson::Undefined => return Err(CommandError::bad_value("can't use a undefined for _id")),
+        Bson::Document(d) => {
+            if let Some(field) = dollar_prefixed_field(d) {
+                return Err(CommandError::dollar_prefixed_field_name(format!(
+                    "_id fields may not contain '$'-prefixed fields: {field} is not valid for storage."
+                )));
+            }
+        }
         _ => {}
     }
     let mut out = Document::new();
@@ -109,6 +116,19 @@ pub fn prepare_for_insert(mut doc: Document) -> CommandResult<Document> {
     Ok(out)
 }
 
+/// The first `$`-prefixed field name in a document or its embedded documents.
+fn dollar_prefixed_field(doc: &Document) -> Option<&str> {
+    doc.iter().find_map(|(key, value)| {
+        if key.starts_with('$') {
+            return Some(key.as_str());
+        }
+        match value {
+            Bson::Document(d) => dollar_prefixed_field(d),
+            _ => None,
+        }
+    })
+}
+
 /// `insert`.
 pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let mut known = WRITE_FIELDS.to_vec();
@@ -118,7 +138,7 @@ pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let ordered = args.bool("ordered")?.unwrap_or(true);
     let documents = statements(args, "documents")?;
     let ns = format!("{}.{coll}", ctx.db);
-    let collection = ctx.state.storage.collection_or_create(ctx.db, coll);
+    let collection = ctx.collection_or_create(coll);
     let mut outcome = Outcome::new();
     let mut inserted = 0;
     for (index, value) in documents.iter().enumerate() {
@@ -141,6 +161,68 @@ pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     Ok(outcome.finish(doc! { "n": inserted as i32 }))
 }
 
+/// Fields of an update statement (MongoDB 7.0: `sort` arrived with 8.0).
+const UPDATE_STATEMENT_FIELDS: &[&str] = &[
+    "q",
+    "u",
+    "upsert",
+    "multi",
+    "arrayFilters",
+    "hint",
+    "collation",
+    "c",
+    "upsertSupplied",
+];
+
+/// Fields of a delete statement.
+const DELETE_STATEMENT_FIELDS: &[&str] = &["q", "limit", "hint", "collation"];
+
+/// Checks the shape of every statement before any runs, as `mongod` parses the whole
+/// command first: a statement that is not a document, has an unknown field, lacks a
+/// required one or has one of the wrong type fails the command, not just that statement.
+fn check_statement_shapes(
+    args: Args<'_>,
+    key: &str,
+    statements: &[Bson],
+    known: &[&str],
+    required: &[&str],
+) -> CommandResult<()> {
+    let name = format!("{}.{key}", args.name);
+    for (index, value) in statements.iter().enumerate() {
+        let stmt = statement_doc(args, key, index, value)?;
+        for field in stmt.keys() {
+            if !known.contains(&field.as_str()) {
+                return Err(CommandError::unknown_field(format!(
+                    "BSON field '{name}.{field}' is an unknown field."
+                )));
+            }
+        }
+        for field in required {
+            if !stmt.contains_key(*field) {
+                return Err(CommandError::failed_to_parse(format!(
+                    "BSON field '{name}.{field}' is missing but a required field"
+                )));
+            }
+        }
+        let inner = Args {
+            name: &name,
+            doc: stmt,
+        };
+        inner.document("q")?;
+        inner.bool("upsert")?;
+        inner.bool("multi")?;
+        inner.array("arrayFilters")?;
+        if let Some(u) = inner.get("u") {
+            if !matches!(u, Bson::Document(_) | Bson::Array(_)) {
+                return Err(CommandError::type_mismatch(
+                    "Update argument must be either an object or an array",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One parsed update statement.
 struct UpdateStatement {
     filter: Filter,
@@ -160,26 +242,7 @@ fn parse_update_statement(
         name: "update.updates",
         doc: stmt,
     };
-    for key in stmt.keys() {
-        if !matches!(
-            key.as_str(),
-            "q" | "u"
-                | "upsert"
-                | "multi"
-                | "arrayFilters"
-                | "hint"
-                | "collation"
-                | "c"
-                | "sort"
-                | "upsertSupplied"
-        ) {
-            return Err(CommandError::unknown_field(format!(
-                "BSON field 'update.updates.{key}' is an unknown field."
-            )));
-        }
-    }
-    // `sort` in an update statement arrived with MongoDB 8.0; this server is 7.0.
-    inner.refuse(&["collation", "sort", "c"])?;
+    inner.refuse(&["collation", "c"])?;
     check_hint(inner, "hint")?;
     let filter = Filter::parse_with(
         inner.document("q")?.ok_or_else(|| {
@@ -371,6 +434,13 @@ pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let coll = args.collection()?;
     let ordered = args.bool("ordered")?.unwrap_or(true);
     let updates = statements(args, "updates")?;
+    check_statement_shapes(
+        args,
+        "updates",
+        updates,
+        UPDATE_STATEMENT_FIELDS,
+        &["q", "u"],
+    )?;
     let vars = command_variables(args)?;
     let ns = format!("{}.{coll}", ctx.db);
     let mut outcome = Outcome::new();
@@ -381,9 +451,9 @@ pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         let result = parse_update_statement(args, index, value, &vars).and_then(|stmt| {
             super::query::check_statement_hint(ctx, coll, value)?;
             let collection = if stmt.upsert {
-                Some(ctx.state.storage.collection_or_create(ctx.db, coll))
+                Some(ctx.collection_or_create(coll))
             } else {
-                ctx.state.storage.collection(ctx.db, coll)
+                ctx.collection(coll)
             };
             match collection {
                 Some(c) => apply_update(&ns, &mut c.write(), &stmt),
@@ -425,6 +495,13 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let coll = args.collection()?;
     let ordered = args.bool("ordered")?.unwrap_or(true);
     let deletes = statements(args, "deletes")?;
+    check_statement_shapes(
+        args,
+        "deletes",
+        deletes,
+        DELETE_STATEMENT_FIELDS,
+        &["q", "limit"],
+    )?;
     let vars = command_variables(args)?;
     let mut outcome = Outcome::new();
     let mut n = 0_i64;
@@ -435,13 +512,6 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
                 name: "delete.deletes",
                 doc: stmt,
             };
-            for key in stmt.keys() {
-                if !matches!(key.as_str(), "q" | "limit" | "hint" | "collation") {
-                    return Err(CommandError::unknown_field(format!(
-                        "BSON field 'delete.deletes.{key}' is an unknown field."
-                    )));
-                }
-            }
             inner.refuse(&["collation"])?;
             super::query::check_hint_in(ctx, coll, inner, "hint")?;
             let filter = Filter::parse_with(
@@ -462,14 +532,13 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
                     "The limit field in delete objects must be 0 or 1. Got {limit}"
                 )));
             }
-            let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
+            let Some(collection) = ctx.collection(coll) else {
                 return Ok(0);
             };
             let mut guard = collection.write();
-            let slots =
-                matching_slots(&guard, &filter, if limit == 1 { 1 } else { usize::MAX })?;
+            let slots = matching_slots(&guard, &filter, if limit == 1 { 1 } else { usize::MAX })?;
             for (slot, _) in &slots {
-                guard.remove(*slot);
+                guard.remove(*slot)?;
             }
             Ok(slots.len() as i64)
         });

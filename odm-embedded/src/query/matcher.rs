@@ -378,7 +378,9 @@ fn parse_operators(doc: &Document) -> CommandResult<Cond> {
 /// The bound of `$gt`-style operators: a regular expression is refused, as by `mongod`.
 fn comparable(op: &str, value: &Bson) -> CommandResult<Bson> {
     if matches!(value, Bson::RegularExpression(_)) {
-        return Err(CommandError::bad_value(format!("Can't have RegEx as arg to {op}")));
+        return Err(CommandError::bad_value(format!(
+            "Can't have RegEx as arg to {op}"
+        )));
     }
     Ok(value.clone())
 }
@@ -512,10 +514,11 @@ fn parse_all(value: &Bson) -> CommandResult<Cond> {
     if items.is_empty() {
         return Ok(Cond::Never);
     }
-    let is_elem_match =
-        |b: &Bson| matches!(b, Bson::Document(d) if d.keys().next().is_some_and(|k| k == "$elemMatch"));
+    let is_elem_match = |b: &Bson| matches!(b, Bson::Document(d) if d.keys().next().is_some_and(|k| k == "$elemMatch"));
     if is_elem_match(&items[0]) && !items.iter().all(is_elem_match) {
-        return Err(CommandError::bad_value("$all/$elemMatch has to be consistent"));
+        return Err(CommandError::bad_value(
+            "$all/$elemMatch has to be consistent",
+        ));
     }
     let conds = items
         .iter()
@@ -947,7 +950,10 @@ mod tests {
         assert!(matches(doc! {"a": f64::NAN}, nan.clone()));
         assert!(matches(doc! {"a": {"$gte": f64::NAN}}, nan.clone()));
         assert!(!matches(doc! {"a": {"$lt": 5}}, nan.clone()));
-        assert!(!matches(doc! {"a": {"$gt": f64::NEG_INFINITY}}, nan.clone()));
+        assert!(!matches(
+            doc! {"a": {"$gt": f64::NEG_INFINITY}},
+            nan.clone()
+        ));
         assert!(!matches(doc! {"a": {"$lte": f64::NAN}}, doc! {"a": 1}));
     }
 
@@ -956,7 +962,10 @@ mod tests {
         assert!(matches(doc! {"a": null}, doc! {"a": null}));
         assert!(matches(doc! {"a": null}, doc! {"a": [1, null]}));
         assert!(!matches(doc! {"a": null}, doc! {"a": []}));
-        assert!(matches(doc! {"a.b": null}, doc! {"a": [{"b": 1}, {"c": 2}]}));
+        assert!(matches(
+            doc! {"a.b": null},
+            doc! {"a": [{"b": 1}, {"c": 2}]}
+        ));
         assert!(!matches(doc! {"a.b": null}, doc! {"a": [{"b": 1}]}));
         assert!(matches(doc! {"a": {"$in": [null, 5]}}, doc! {}));
         assert!(matches(doc! {"a": {"$gte": null}}, doc! {}));
@@ -985,14 +994,20 @@ mod tests {
             doc! {"a": [0, 3]}
         ));
         // Without $elemMatch, different elements may satisfy each bound.
-        assert!(matches(doc! {"a": {"$gt": 1, "$lt": 5}}, doc! {"a": [0, 6]}));
+        assert!(matches(
+            doc! {"a": {"$gt": 1, "$lt": 5}},
+            doc! {"a": [0, 6]}
+        ));
     }
 
     #[test]
     fn type_array_and_regex_values() {
         assert!(matches(doc! {"a": {"$type": "array"}}, doc! {"a": []}));
         assert!(matches(doc! {"a": {"$type": "array"}}, doc! {"a": [[1]]}));
-        assert!(matches(doc! {"a": {"$type": "string"}}, doc! {"a": [1, "x"]}));
+        assert!(matches(
+            doc! {"a": {"$type": "string"}},
+            doc! {"a": [1, "x"]}
+        ));
         let re = Bson::RegularExpression(bson::Regex {
             pattern: "ab".into(),
             options: "i".into(),
@@ -1002,12 +1017,18 @@ mod tests {
             doc! {"a": Bson::RegularExpression(bson::Regex { pattern: "b".into(), options: "i".into() })},
             doc! {"a": re.clone()}
         ));
-        assert!(matches(doc! {"a": {"$in": [re.clone()]}}, doc! {"a": "xABy"}));
+        assert!(matches(
+            doc! {"a": {"$in": [re.clone()]}},
+            doc! {"a": "xABy"}
+        ));
         assert!(matches(
             doc! {"a": {"$regex": "a b # comment", "$options": "x"}},
             doc! {"a": "ab"}
         ));
-        assert!(matches(doc! {"a": {"$regex": "a.b", "$options": "s"}}, doc! {"a": "a\nb"}));
+        assert!(matches(
+            doc! {"a": {"$regex": "a.b", "$options": "s"}},
+            doc! {"a": "a\nb"}
+        ));
         assert!(!matches(doc! {"a": {"$regex": "a.b"}}, doc! {"a": "a\nb"}));
         assert!(matches(
             doc! {"a": {"$regex": "^b", "$options": "m"}},
@@ -1058,7 +1079,10 @@ mod tests {
     fn size_applies_to_the_array_itself() {
         assert!(matches(doc! {"a": {"$size": 2}}, doc! {"a": [[1], 2]}));
         assert!(!matches(doc! {"a": {"$size": 2}}, doc! {"a": [[1, 2]]}));
-        assert!(matches(doc! {"a.b": {"$size": 1}}, doc! {"a": [{"b": [1]}]}));
+        assert!(matches(
+            doc! {"a.b": {"$size": 1}},
+            doc! {"a": [{"b": [1]}]}
+        ));
     }
 
     #[test]

@@ -124,6 +124,9 @@ mod tests {
                 (Some(&Bson::Int32(9)), Some(1)),
             ]
         );
-        assert_eq!(resolve_positions(&d, "a.1.b"), vec![(Some(&Bson::Int32(9)), None)]);
+        assert_eq!(
+            resolve_positions(&d, "a.1.b"),
+            vec![(Some(&Bson::Int32(9)), None)]
+        );
     }
 }

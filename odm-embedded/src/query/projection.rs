@@ -126,7 +126,10 @@ impl Projection {
                         format!("Cannot exclude the positional field '{path}'"),
                     ));
                 }
-                if special.iter().any(|(_, s)| matches!(s, Special::Positional)) {
+                if special
+                    .iter()
+                    .any(|(_, s)| matches!(s, Special::Positional))
+                {
                     return Err(CommandError::new(
                         31276,
                         "Location31276",
@@ -257,13 +260,8 @@ fn check_path(path: &str) -> CommandResult<()> {
 }
 
 fn add_leaf(tree: &mut Node, path: &str) -> CommandResult<()> {
-    let collision = || {
-        CommandError::new(
-            31250,
-            "Location31250",
-            format!("Path collision at {path}"),
-        )
-    };
+    let collision =
+        || CommandError::new(31250, "Location31250", format!("Path collision at {path}"));
     let mut node = tree;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
@@ -346,7 +344,9 @@ fn slice_items(items: &[Bson], skip: Option<i64>, limit: i64) -> Vec<Bson> {
 
 /// Slices the arrays at `path`, through embedded documents and arrays of documents.
 fn slice_at(doc: &mut Document, path: &str, skip: Option<i64>, limit: i64) {
-    let (first, rest) = path.split_once('.').map_or((path, None), |(f, r)| (f, Some(r)));
+    let (first, rest) = path
+        .split_once('.')
+        .map_or((path, None), |(f, r)| (f, Some(r)));
     let Some(value) = doc.get_mut(first) else {
         return;
     };
@@ -474,8 +474,7 @@ mod tests {
     }
 
     fn find(spec: Document, d: &Document, position: Option<usize>) -> CommandResult<Document> {
-        Projection::parse_find(&spec)?
-            .map_or(Ok(d.clone()), |p| p.apply_find(d, position))
+        Projection::parse_find(&spec)?.map_or(Ok(d.clone()), |p| p.apply_find(d, position))
     }
 
     #[test]
@@ -494,7 +493,12 @@ mod tests {
             doc! {"a": [2, 3], "b": "x"}
         );
         assert_eq!(
-            find(doc! {"a": {"$slice": [-2, 5]}, "_id": 0, "b": 0, "xs": 0}, &d, None).unwrap(),
+            find(
+                doc! {"a": {"$slice": [-2, 5]}, "_id": 0, "b": 0, "xs": 0},
+                &d,
+                None
+            )
+            .unwrap(),
             doc! {"a": [4, 5]}
         );
         assert_eq!(
@@ -511,10 +515,25 @@ mod tests {
         );
         assert_eq!(find(doc! {"a.$": 1}, &d, None).unwrap_err().code, 51246);
         assert_eq!(find(doc! {"a.$.b": 1}, &d, None).unwrap_err().code, 31394);
-        assert_eq!(find(doc! {"a": {"$slice": [1, 0]}}, &d, None).unwrap_err().code, 28724);
-        assert_eq!(find(doc! {"a.b": {"$elemMatch": {"k": 1}}}, &d, None).unwrap_err().code, 2);
+        assert_eq!(
+            find(doc! {"a": {"$slice": [1, 0]}}, &d, None)
+                .unwrap_err()
+                .code,
+            28724
+        );
+        assert_eq!(
+            find(doc! {"a.b": {"$elemMatch": {"k": 1}}}, &d, None)
+                .unwrap_err()
+                .code,
+            2
+        );
         // Aggregation's $project has none of these.
-        assert_eq!(Projection::parse(&doc! {"a": {"$slice": 1}}).unwrap_err().code, 115);
+        assert_eq!(
+            Projection::parse(&doc! {"a": {"$slice": 1}})
+                .unwrap_err()
+                .code,
+            115
+        );
         assert_eq!(Projection::parse(&doc! {"a.$": 1}).unwrap_err().code, 115);
     }
 }

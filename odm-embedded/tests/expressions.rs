@@ -1,0 +1,100 @@
+//! Aggregation expressions on strings, arrays, types and dates, through the driver.
+
+mod common;
+
+use bson::{doc, Document};
+use common::Target;
+use futures::TryStreamExt;
+use mongodb::error::ErrorKind;
+
+#[tokio::test]
+async fn string_array_type_and_date_expressions() {
+    let t = Target::new("expressions").await;
+    let coll = t.db.collection::<Document>("e");
+    coll.insert_one(doc! {
+        "_id": 1,
+        "name": "Ada Lovelace",
+        "csv": "a,b,c",
+        "xs": [10, 20, 30, 40],
+        "n": "42",
+        "score": 87,
+        "at": bson::DateTime::from_millis(1_700_000_000_123),
+    })
+    .await
+    .unwrap();
+    let out: Vec<Document> = coll
+        .aggregate([doc! { "$project": {
+            "_id": 0,
+            "upper": { "$toUpper": "$name" },
+            "first": { "$substrCP": ["$name", 0, 3] },
+            "len": { "$strLenCP": "$name" },
+            "parts": { "$split": ["$csv", ","] },
+            "last": { "$arrayElemAt": ["$xs", -1] },
+            "middle": { "$slice": ["$xs", 1, 2] },
+            "both": { "$concatArrays": ["$xs", [50]] },
+            "num": { "$toInt": "$n" },
+            "text": { "$toString": "$score" },
+            "bad": { "$convert": { "input": "$name", "to": "int", "onError": -1 } },
+            "grade": { "$switch": {
+                "branches": [
+                    { "case": { "$gte": ["$score", 90] }, "then": "A" },
+                    { "case": { "$gte": ["$score", 80] }, "then": "B" },
+                ],
+                "default": "C",
+            } },
+            "year": { "$year": "$at" },
+            "month": { "$month": "$at" },
+            "day": { "$dayOfMonth": { "date": "$at", "timezone": "UTC" } },
+            "stamp": { "$dateToString": { "format": "%Y-%m-%d %H:%M:%S.%L", "date": "$at" } },
+        } }])
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![doc! {
+            "upper": "ADA LOVELACE",
+            "first": "Ada",
+            "len": 12,
+            "parts": ["a", "b", "c"],
+            "last": 40,
+            "middle": [20, 30],
+            "both": [10, 20, 30, 40, 50],
+            "num": 42,
+            "text": "87",
+            "bad": -1,
+            "grade": "B",
+            "year": 2023,
+            "month": 11,
+            "day": 14,
+            "stamp": "2023-11-14 22:13:20.123",
+        }]
+    );
+
+    // Errors are MongoDB's, naming what was wrong.
+    let err = coll
+        .aggregate([doc! { "$project": { "x": { "$toInt": "$name" } } }])
+        .await
+        .unwrap_err();
+    let ErrorKind::Command(e) = *err.kind else {
+        panic!("{err:?}")
+    };
+    assert_eq!((e.code, e.code_name.as_str()), (241, "ConversionFailure"));
+    let err = coll
+        .aggregate([doc! { "$project": { "x": { "$switch": { "branches": [{ "case": false, "then": 1 }] } } } }])
+        .await
+        .unwrap_err();
+    let ErrorKind::Command(e) = *err.kind else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.code, 40066);
+    let err = coll
+        .aggregate([
+            doc! { "$project": { "x": { "$year": { "date": "$at", "timezone": "Europe/Oslo" } } } },
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Europe/Oslo"), "{err}");
+}
