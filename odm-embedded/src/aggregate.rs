@@ -349,7 +349,14 @@ impl Stage {
             "$listSearchIndexes" | "$search" | "$searchMeta" | "$vectorSearch" => {
                 return Err(crate::command::indexes::search_not_enabled())
             }
-            "$bucketAuto" | "$currentOp" | "$listLocalSessions" | "$collStats" | "$indexStats"
+            "$listLocalSessions" => {
+                return Err(CommandError::new(
+                    40602,
+                    "Location40602",
+                    "$listLocalSessions is only valid as the first stage in a pipeline run on a database ({aggregate: 1})",
+                ))
+            }
+            "$bucketAuto" | "$currentOp" | "$collStats" | "$indexStats"
             | "$geoNear" | "$graphLookup" | "$redact" | "$unionWith" | "$densify" | "$fill"
             | "$setWindowFields" | "$listSessions" | "$changeStream" => {
                 return Err(CommandError::unsupported(format!(

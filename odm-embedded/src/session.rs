@@ -806,6 +806,30 @@ impl Sessions {
         session
     }
 
+    /// Every live session's `lsid` id and when it was last used, for `$listLocalSessions`.
+    /// A session locked by a running command is in use now.
+    pub fn list(&self) -> Vec<(Bson, std::time::Duration)> {
+        let sessions: Vec<(Vec<u8>, Arc<Mutex<Session>>)> = self
+            .map
+            .lock()
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        sessions
+            .into_iter()
+            .filter_map(|(key, session)| {
+                let id = Document::from_reader(key.as_slice())
+                    .ok()?
+                    .get("id")
+                    .cloned()?;
+                let idle = session
+                    .try_lock()
+                    .map_or(std::time::Duration::ZERO, |s| s.last_used.elapsed());
+                Some((id, idle))
+            })
+            .collect()
+    }
+
     /// A fresh owner id for a transaction's write intents.
     pub fn next_owner(&self) -> u64 {
         self.next_owner.fetch_add(1, Ordering::Relaxed)

@@ -279,3 +279,36 @@ async fn unknown_and_unimplemented_stages_are_refused_by_name() {
     };
     assert!(e.message.contains("$graphLookup"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn list_local_sessions_shows_the_live_sessions() {
+    let t = Target::new("agg_sessions").await;
+    let session = t.client.start_session().await.unwrap();
+    let id = session.id().get("id").cloned().unwrap();
+    let mut session = session;
+    // Use the session once so the server knows it.
+    t.db.run_command(doc! { "ping": 1 })
+        .session(&mut session)
+        .await
+        .unwrap();
+    let listed: Vec<Document> =
+        t.db.aggregate([
+            doc! { "$listLocalSessions": {} },
+            doc! { "$match": { "_id.id": id.clone() } },
+        ])
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].get_document("_id").unwrap().get("uid").is_some());
+    assert!(listed[0].get_datetime("lastUse").is_ok());
+
+    let err =
+        t.db.collection::<Document>("c")
+            .aggregate([doc! { "$listLocalSessions": {} }])
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("$listLocalSessions"), "{err}");
+}

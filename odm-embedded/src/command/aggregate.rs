@@ -47,6 +47,12 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     }
     let batch_size = cursor_batch_size(args)?;
     let vars = evaluate_let(args.document("let")?)?;
+    let pipeline = match (coll, pipeline.first()) {
+        (None, Some(Bson::Document(first))) if first.contains_key("$listLocalSessions") => {
+            list_local_sessions(ctx, first, pipeline)?
+        }
+        _ => pipeline.clone(),
+    };
     let stages = pipeline
         .iter()
         .map(|stage| Stage::parse(&bind_variables(stage, &vars)))
@@ -112,4 +118,66 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         .state
         .cursors
         .first_batch(ns, results, batch_size, false))
+}
+
+/// SHA-256 of the empty user name: the `uid` of every session on a server without
+/// authentication.
+const ANONYMOUS_UID: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+
+/// A pipeline starting with `$listLocalSessions` as the same pipeline starting with
+/// `$documents` of the live sessions (`{_id: {id, uid}, lastUse}`).
+fn list_local_sessions(
+    ctx: Context<'_>,
+    spec: &Document,
+    pipeline: &[Bson],
+) -> CommandResult<Vec<Bson>> {
+    let options = match spec.get("$listLocalSessions") {
+        Some(Bson::Document(options)) => options,
+        _ => {
+            return Err(CommandError::type_mismatch(
+                "$listLocalSessions requires an object as its argument",
+            ))
+        }
+    };
+    for (key, value) in options {
+        match (key.as_str(), value) {
+            ("allUsers", Bson::Boolean(_)) => {}
+            ("users", _) => {
+                return Err(CommandError::unsupported(
+                    "$listLocalSessions with users (this server has no authentication)",
+                ))
+            }
+            (other, _) => {
+                return Err(CommandError::unknown_field(format!(
+                    "BSON field '$listLocalSessions.{other}' is an unknown field."
+                )))
+            }
+        }
+    }
+    let now = bson::DateTime::now().timestamp_millis();
+    let sessions: Vec<Bson> = ctx
+        .state
+        .sessions
+        .list()
+        .into_iter()
+        .map(|(id, idle)| {
+            let uid = bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes: ANONYMOUS_UID.to_vec(),
+            };
+            Bson::Document(bson::doc! {
+                "_id": { "id": id, "uid": uid },
+                "lastUse": bson::DateTime::from_millis(now - idle.as_millis() as i64),
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(pipeline.len());
+    out.push(Bson::Document(
+        bson::doc! { "$documents": { "$literal": sessions } },
+    ));
+    out.extend(pipeline.iter().skip(1).cloned());
+    Ok(out)
 }
