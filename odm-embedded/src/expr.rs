@@ -33,6 +33,15 @@ pub enum Expr {
     Array(Vec<Expr>),
     /// An operator applied to its arguments.
     Op(Operator, Vec<Expr>),
+    /// A variable bound by an enclosing `$let`, `$map`, `$filter` or `$reduce`, with a
+    /// path into its value; replaced by the value before evaluation ([`Expr::bind`]).
+    Var(String, Vec<String>),
+}
+
+/// Marks, in the parse-time variables, a name bound by an enclosing `$let`/`$map`/
+/// `$filter`/`$reduce`: its value is only known during evaluation.
+fn scoped_marker() -> Bson {
+    Bson::Symbol("\u{0}odm:scoped-variable".to_owned())
 }
 
 /// Expression operators implemented here.
@@ -122,6 +131,14 @@ pub enum Operator {
     DayOfMonth,
     /// `$dateToString`: arguments date, then tagged optional pairs (`format`, `onNull`).
     DateToString,
+    /// `$let`: arguments an object of variable expressions, then `in`.
+    Let,
+    /// `$map`: arguments input, the variable name (literal), `in`.
+    Map,
+    /// `$filter`: arguments input, the variable name (literal), `cond`, then `limit` if given.
+    Filter,
+    /// `$reduce`: arguments input, initialValue, `in` (`$$value`, `$$this`).
+    Reduce,
 }
 
 impl Operator {
@@ -173,6 +190,10 @@ impl Operator {
             "$month" => Operator::Month,
             "$dayOfMonth" => Operator::DayOfMonth,
             "$dateToString" => Operator::DateToString,
+            "$let" => Operator::Let,
+            "$map" => Operator::Map,
+            "$filter" => Operator::Filter,
+            "$reduce" => Operator::Reduce,
             _ => return None,
         })
     }
@@ -215,10 +236,6 @@ impl Operator {
 /// Expression operators MongoDB has that this server does not implement: refused by name
 /// rather than reported as unknown.
 const UNIMPLEMENTED: &[&str] = &[
-    "$let",
-    "$map",
-    "$filter",
-    "$reduce",
     "$toDecimal",
     "$toDate",
     "$toObjectId",
@@ -405,6 +422,17 @@ impl Expr {
                     format!("{first} only supports an object as its argument"),
                 ))
             }
+            (
+                Operator::Let | Operator::Map | Operator::Filter | Operator::Reduce,
+                Bson::Document(d),
+            ) => parse_scoped(op, first, d, vars)?,
+            (Operator::Let | Operator::Map | Operator::Filter | Operator::Reduce, _) => {
+                return Err(CommandError::new(
+                    16874,
+                    "Location16874",
+                    format!("{first} only supports an object as its argument"),
+                ))
+            }
             (Operator::Switch, Bson::Document(d)) => parse_switch(d, vars)?,
             (Operator::Switch, _) => {
                 return Err(CommandError::new(
@@ -533,6 +561,13 @@ impl Expr {
                 }
             }
             Expr::Missing => None,
+            Expr::Var(name, _) => {
+                return Err(CommandError::new(
+                    17276,
+                    "Location17276",
+                    format!("Use of undefined variable: {name}"),
+                ))
+            }
             Expr::Object(fields) => {
                 let mut out = Document::new();
                 for (k, e) in fields {
@@ -622,6 +657,114 @@ fn tagged_arg<'a>(args: &'a [Expr], key: &str) -> Option<&'a Expr> {
     args.chunks(2).find_map(|pair| match pair {
         [Expr::Literal(Bson::String(k)), e] if k == key => Some(e),
         _ => None,
+    })
+}
+
+impl Expr {
+    /// The expression with the scoped variable `name` replaced by `value` (a path into it
+    /// becomes the value at that path, or missing).
+    pub fn bind(&self, name: &str, value: &Option<Bson>) -> Expr {
+        match self {
+            Expr::Var(var, path) if var == name => match value {
+                Some(v) => constant_at(v.clone(), path),
+                None => Expr::Missing,
+            },
+            Expr::Object(fields) => Expr::Object(
+                fields
+                    .iter()
+                    .map(|(k, e)| (k.clone(), e.bind(name, value)))
+                    .collect(),
+            ),
+            Expr::Array(items) => Expr::Array(items.iter().map(|e| e.bind(name, value)).collect()),
+            Expr::Op(op, args) => Expr::Op(*op, args.iter().map(|e| e.bind(name, value)).collect()),
+            other => other.clone(),
+        }
+    }
+}
+
+/// `$let`, `$map`, `$filter` and `$reduce`: their bodies are parsed with the names they bind
+/// marked as scoped, so that `$$name` becomes an [`Expr::Var`] bound at evaluation.
+fn parse_scoped(
+    op: Operator,
+    name: &str,
+    d: &Document,
+    vars: &Variables,
+) -> CommandResult<Vec<Expr>> {
+    let allowed: &[&str] = match op {
+        Operator::Let => &["vars", "in"],
+        Operator::Map => &["input", "as", "in"],
+        Operator::Filter => &["input", "as", "cond", "limit"],
+        _ => &["input", "initialValue", "in"],
+    };
+    if let Some(unknown) = d.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(CommandError::new(
+            16875,
+            "Location16875",
+            format!("Unrecognized parameter to {name}: {unknown}"),
+        ));
+    }
+    let required = |key: &str| {
+        d.get(key).ok_or_else(|| {
+            CommandError::new(
+                16876,
+                "Location16876",
+                format!("Missing '{key}' parameter to {name}"),
+            )
+        })
+    };
+    let scope = |names: &[&str]| -> CommandResult<Variables> {
+        let mut inner = vars.clone();
+        for n in names {
+            validate_variable_name(n)?;
+            inner.insert(*n, scoped_marker());
+        }
+        Ok(inner)
+    };
+    Ok(match op {
+        Operator::Let => {
+            let Bson::Document(defs) = required("vars")? else {
+                return Err(CommandError::new(
+                    10065,
+                    "Location10065",
+                    "invalid parameter: expected an object (vars)",
+                ));
+            };
+            let mut parsed = Vec::with_capacity(defs.len());
+            for (k, v) in defs {
+                parsed.push((k.clone(), Expr::parse_with(v, vars)?));
+            }
+            let names: Vec<&str> = defs.keys().map(String::as_str).collect();
+            vec![
+                Expr::Object(parsed),
+                Expr::parse_with(required("in")?, &scope(&names)?)?,
+            ]
+        }
+        Operator::Map | Operator::Filter => {
+            let var = match d.get("as") {
+                None => "this".to_owned(),
+                Some(Bson::String(s)) => s.clone(),
+                Some(_) => {
+                    return Err(CommandError::bad_value(format!(
+                        "{name} 'as' must be a string"
+                    )))
+                }
+            };
+            let body_key = if op == Operator::Map { "in" } else { "cond" };
+            let mut args = vec![
+                Expr::parse_with(required("input")?, vars)?,
+                Expr::Literal(Bson::String(var.clone())),
+                Expr::parse_with(required(body_key)?, &scope(&[&var])?)?,
+            ];
+            if let Some(limit) = d.get("limit") {
+                args.push(Expr::parse_with(limit, vars)?);
+            }
+            args
+        }
+        _ => vec![
+            Expr::parse_with(required("input")?, vars)?,
+            Expr::parse_with(required("initialValue")?, vars)?,
+            Expr::parse_with(required("in")?, &scope(&["value", "this"])?)?,
+        ],
     })
 }
 
@@ -738,6 +881,7 @@ fn parse_variable(spec: &str, vars: &Variables) -> CommandResult<Expr> {
             return Err(CommandError::unsupported(format!("variable $${name}")))
         }
         user => match vars.get(user) {
+            Some(value) if *value == scoped_marker() => Expr::Var(user.to_owned(), rest),
             Some(value) => constant_at(value.clone(), &rest),
             None => {
                 return Err(CommandError::new(
@@ -1127,6 +1271,91 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
                 }
             }
             Bson::Null
+        }
+        Operator::Let => {
+            let Expr::Object(defs) = &args[0] else {
+                return Ok(None);
+            };
+            let mut body = args[1].clone();
+            for (name, def) in defs {
+                body = body.bind(name, &def.eval(doc)?);
+            }
+            return body.eval(doc);
+        }
+        Operator::Map | Operator::Filter => {
+            let input = args[0].eval(doc)?;
+            if crate::expr_ops::nullish(&input) {
+                return Ok(Some(Bson::Null));
+            }
+            let Some(Bson::Array(items)) = input else {
+                let (code, what) = if op == Operator::Map {
+                    (16883, "$map")
+                } else {
+                    (28651, "$filter")
+                };
+                return Err(CommandError::new(
+                    code,
+                    "Location",
+                    format!(
+                        "input to {what} must be an array not {}",
+                        input.as_ref().map_or("missing", display::type_name)
+                    ),
+                ));
+            };
+            let Expr::Literal(Bson::String(var)) = &args[1] else {
+                return Ok(None);
+            };
+            let limit = match args.get(3) {
+                Some(limit) => match limit.eval(doc)?.as_ref().and_then(as_f64) {
+                    Some(n) if n >= 1.0 && n.fract() == 0.0 => Some(n as usize),
+                    _ => {
+                        return Err(CommandError::new(
+                            327391,
+                            "Location327391",
+                            "$filter: limit must be a positive integer",
+                        ))
+                    }
+                },
+                None => None,
+            };
+            let mut out = Vec::new();
+            for item in items {
+                let value = Some(item);
+                let result = args[2].bind(var, &value).eval(doc)?;
+                if op == Operator::Map {
+                    out.push(result.unwrap_or(Bson::Null));
+                } else if truthy(result.as_ref()) {
+                    out.extend(value);
+                    if limit.is_some_and(|l| out.len() >= l) {
+                        break;
+                    }
+                }
+            }
+            Bson::Array(out)
+        }
+        Operator::Reduce => {
+            let input = args[0].eval(doc)?;
+            if crate::expr_ops::nullish(&input) {
+                return Ok(Some(Bson::Null));
+            }
+            let Some(Bson::Array(items)) = input else {
+                return Err(CommandError::new(
+                    40080,
+                    "Location40080",
+                    format!(
+                        "$reduce requires 'input' to be an array, found: {}",
+                        input.as_ref().map_or("missing", display::type_name)
+                    ),
+                ));
+            };
+            let mut acc = args[1].eval(doc)?;
+            for item in items {
+                acc = args[2]
+                    .bind("value", &acc)
+                    .bind("this", &Some(item))
+                    .eval(doc)?;
+            }
+            return Ok(acc);
         }
         Operator::Switch => {
             for pair in args.chunks(2) {

@@ -98,3 +98,48 @@ async fn string_array_type_and_date_expressions() {
         .unwrap_err();
     assert!(err.to_string().contains("Europe/Oslo"), "{err}");
 }
+
+#[tokio::test]
+async fn variables_of_let_map_filter_and_reduce() {
+    let t = Target::new("expr_vars").await;
+    let coll = t.db.collection::<Document>("v");
+    coll.insert_one(doc! { "_id": 1, "items": [{ "p": 2, "q": 3 }, { "p": 5, "q": 1 }, { "p": 1, "q": 10 }], "k": 10 })
+        .await
+        .unwrap();
+    let out: Vec<Document> = coll
+        .aggregate([doc! { "$project": {
+            "_id": 0,
+            "totals": { "$map": { "input": "$items", "as": "i", "in": { "$multiply": ["$$i.p", "$$i.q"] } } },
+            "big": { "$filter": { "input": "$items", "cond": { "$gte": ["$$this.q", 3] } } },
+            "first_big": { "$filter": { "input": "$items", "cond": { "$gte": ["$$this.q", 3] }, "limit": 1 } },
+            "sum": { "$reduce": { "input": "$items", "initialValue": 0, "in": { "$add": ["$$value", "$$this.p"] } } },
+            "scaled": { "$let": {
+                "vars": { "factor": "$k" },
+                "in": { "$map": { "input": "$items", "in": { "$multiply": ["$$this.p", "$$factor"] } } },
+            } },
+        } }])
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![doc! {
+            "totals": [6, 5, 10],
+            "big": [{ "p": 2, "q": 3 }, { "p": 1, "q": 10 }],
+            "first_big": [{ "p": 2, "q": 3 }],
+            "sum": 8,
+            "scaled": [20, 50, 10],
+        }]
+    );
+    // A variable outside its scope is undefined (17276), as in MongoDB.
+    let err = coll
+        .aggregate([doc! { "$project": { "x": { "$add": ["$$i", 1] } } }])
+        .await
+        .unwrap_err();
+    let ErrorKind::Command(e) = *err.kind else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.code, 17276);
+}
