@@ -47,6 +47,13 @@ async fn transfer(
     .await
 }
 
+/// Every account's balance, by `_id`.
+async fn balances(accounts: &Repo<Account>) -> Vec<i64> {
+    let f = Account::fields();
+    let all = accounts.find(Filter::all()).sort(f.id.asc()).await.unwrap();
+    all.iter().map(|a| a.balance).collect()
+}
+
 #[tokio::test]
 async fn a_transaction_commits_all_its_writes() {
     let db = TestDb::new().await.unwrap();
@@ -62,14 +69,7 @@ async fn a_transaction_commits_all_its_writes() {
         .await
         .unwrap();
     transfer(db.client(), &accounts, 1, 2, 30).await.unwrap();
-    let balances: Vec<i64> = accounts
-        .find(Filter::all())
-        .sort(Account::fields().id.asc())
-        .await
-        .unwrap()
-        .iter()
-        .map(|a| a.balance)
-        .collect();
+    let balances = balances(&accounts).await;
     assert_eq!(balances, vec![70, 30]);
 }
 
@@ -89,14 +89,7 @@ async fn a_transaction_that_errors_halfway_leaves_nothing_behind() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let balances: Vec<i64> = accounts
-        .find(Filter::all())
-        .sort(Account::fields().id.asc())
-        .await
-        .unwrap()
-        .iter()
-        .map(|a| a.balance)
-        .collect();
+    let balances = balances(&accounts).await;
     assert_eq!(balances, vec![10, 0]);
 }
 
@@ -128,14 +121,7 @@ async fn a_transient_error_is_retried() {
         .await
         .unwrap();
     transfer(db.client(), &accounts, 1, 2, 40).await.unwrap();
-    let balances: Vec<i64> = accounts
-        .find(Filter::all())
-        .sort(Account::fields().id.asc())
-        .await
-        .unwrap()
-        .iter()
-        .map(|a| a.balance)
-        .collect();
+    let balances = balances(&accounts).await;
     assert_eq!(
         balances,
         vec![60, 40],

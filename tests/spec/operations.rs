@@ -487,6 +487,39 @@ macro_rules! with_session {
     };
 }
 
+/// Runs a cursor-returning driver action, inside the explicit session when there is one:
+/// as a cursor entity when `create` (the `create...Cursor` operations), otherwise collected
+/// into documents.
+macro_rules! cursor_results {
+    ($create:expr, $action:expr, $s:expr, $session:expr) => {{
+        if $create {
+            let r = match ($s, $session.clone()) {
+                (Some(s), Some(entity)) => $action
+                    .session(&mut *s)
+                    .await
+                    .map(|cursor| CursorState::WithSession(cursor, entity)),
+                _ => $action.await.map(CursorState::Plain),
+            };
+            return done(r, |state| OpValue::Cursor(CursorEntity::new(state)));
+        }
+        let r: mongodb::error::Result<Vec<Document>> = match $s {
+            Some(s) => {
+                async {
+                    let mut cursor = $action.session(&mut *s).await?;
+                    let mut out = Vec::new();
+                    while let Some(d) = cursor.next(&mut *s).await {
+                        out.push(d?);
+                    }
+                    Ok(out)
+                }
+                .await
+            }
+            None => async { $action.await?.try_collect().await }.await,
+        };
+        done(r, OpValue::Documents)
+    }};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pre-scan
 // ---------------------------------------------------------------------------------------------
@@ -682,50 +715,12 @@ async fn collection_op(
             args.finish()?;
             let mut lock = SessionLock::new(&session).await;
             let s = session_mut!(lock);
-            if name == "createFindCursor" {
-                let r = match (s, session.clone()) {
-                    (Some(s), Some(entity)) => coll
-                        .find(filter)
-                        .with_options(options)
-                        .session(&mut *s)
-                        .await
-                        .map(|cursor| CursorState::WithSession(cursor, entity)),
-                    _ => coll
-                        .find(filter)
-                        .with_options(options)
-                        .await
-                        .map(CursorState::Plain),
-                };
-                return done(r, |state| OpValue::Cursor(CursorEntity::new(state)));
-            }
-            let r: mongodb::error::Result<Vec<Document>> = match s {
-                Some(s) => {
-                    async {
-                        let mut cursor = coll
-                            .find(filter)
-                            .with_options(options)
-                            .session(&mut *s)
-                            .await?;
-                        let mut out = Vec::new();
-                        while let Some(d) = cursor.next(&mut *s).await {
-                            out.push(d?);
-                        }
-                        Ok(out)
-                    }
-                    .await
-                }
-                None => {
-                    async {
-                        coll.find(filter)
-                            .with_options(options)
-                            .await?
-                            .try_collect()
-                            .await
-                    }
-                    .await
-                }
-            };
-            done(r, OpValue::Documents)
+            cursor_results!(
+                name == "createFindCursor",
+                coll.find(filter).with_options(options),
+                s,
+                session
+            )
         }
         "findOne" => {
             let filter = args.opt_doc("filter")?.unwrap_or_default();
@@ -1252,50 +1247,12 @@ async fn database_op(
             args.finish()?;
             let mut lock = SessionLock::new(&session).await;
             let s = session_mut!(lock);
-            if name == "createCommandCursor" {
-                let r = match (s, session.clone()) {
-                    (Some(s), Some(entity)) => db
-                        .run_cursor_command(command)
-                        .with_options(options)
-                        .session(&mut *s)
-                        .await
-                        .map(|cursor| CursorState::WithSession(cursor, entity)),
-                    _ => db
-                        .run_cursor_command(command)
-                        .with_options(options)
-                        .await
-                        .map(CursorState::Plain),
-                };
-                return done(r, |state| OpValue::Cursor(CursorEntity::new(state)));
-            }
-            let r: mongodb::error::Result<Vec<Document>> = match s {
-                Some(s) => {
-                    async {
-                        let mut cursor = db
-                            .run_cursor_command(command)
-                            .with_options(options)
-                            .session(&mut *s)
-                            .await?;
-                        let mut out = Vec::new();
-                        while let Some(d) = cursor.next(&mut *s).await {
-                            out.push(d?);
-                        }
-                        Ok(out)
-                    }
-                    .await
-                }
-                None => {
-                    async {
-                        db.run_cursor_command(command)
-                            .with_options(options)
-                            .await?
-                            .try_collect()
-                            .await
-                    }
-                    .await
-                }
-            };
-            done(r, OpValue::Documents)
+            cursor_results!(
+                name == "createCommandCursor",
+                db.run_cursor_command(command).with_options(options),
+                s,
+                session
+            )
         }
         "aggregate" => {
             let pipeline = args.req_docs("pipeline")?;
