@@ -19,15 +19,15 @@ use std::marker::PhantomData;
 /// writing the filter with `doc!{}` would.
 pub struct Filter<R> {
     entries: Entries,
-    error: Option<BuildError>,
     _model: PhantomData<fn() -> R>,
 }
 
-/// The top-level entries of a filter.
+/// The top-level entries of a filter, or the error met while building it.
 #[derive(Clone)]
 enum Entries {
     One(String, Bson),
     Many(Document),
+    Failed(Box<BuildError>),
 }
 
 impl Entries {
@@ -39,40 +39,35 @@ impl Entries {
         match self {
             Entries::One(k, v) => (k == key).then_some(v),
             Entries::Many(d) => d.get(key),
+            Entries::Failed(_) => None,
         }
     }
 
-    fn into_document(self) -> Document {
+    #[inline]
+    fn into_document(self) -> Result<Document, BuildError> {
         match self {
             Entries::One(k, v) => {
                 let mut d = Document::new();
                 d.insert(k, v);
-                d
+                Ok(d)
             }
-            Entries::Many(d) => d,
+            Entries::Many(d) => Ok(d),
+            Entries::Failed(err) => Err(*err),
         }
-    }
-
-    fn to_document(&self) -> Document {
-        self.clone().into_document()
     }
 }
 
 impl<R> Clone for Filter<R> {
     fn clone(&self) -> Self {
-        Self {
-            entries: self.entries.clone(),
-            error: self.error.clone(),
-            _model: PhantomData,
-        }
+        Self::with(self.entries.clone())
     }
 }
 
 impl<R> fmt::Debug for Filter<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.error {
-            Some(err) => write!(f, "Filter(error: {err})"),
-            None => write!(f, "Filter({})", self.entries.to_document()),
+        match self.to_document() {
+            Ok(doc) => write!(f, "Filter({doc})"),
+            Err(err) => write!(f, "Filter(error: {err})"),
         }
     }
 }
@@ -90,13 +85,17 @@ impl<R> From<Document> for Filter<R> {
 }
 
 impl<R> Filter<R> {
-    /// The empty filter, matching every document.
-    pub fn all() -> Self {
+    #[inline]
+    fn with(entries: Entries) -> Self {
         Self {
-            entries: Entries::Many(Document::new()),
-            error: None,
+            entries,
             _model: PhantomData,
         }
+    }
+
+    /// The empty filter, matching every document.
+    pub fn all() -> Self {
+        Self::with(Entries::Many(Document::new()))
     }
 
     /// A raw filter document, for what typed paths do not express.
@@ -107,52 +106,41 @@ impl<R> Filter<R> {
     /// assert!(f.to_document().is_ok());
     /// ```
     pub fn raw(doc: Document) -> Self {
-        Self {
-            entries: Entries::Many(doc),
-            error: None,
-            _model: PhantomData,
-        }
+        Self::with(Entries::Many(doc))
     }
 
     /// A filter of one top-level entry.
+    #[inline]
     pub(crate) fn entry(key: &str, value: Bson) -> Self {
-        Self {
-            entries: Entries::One(key.to_owned(), value),
-            error: None,
-            _model: PhantomData,
-        }
+        Self::with(Entries::One(key.to_owned(), value))
     }
 
     fn failed(error: BuildError) -> Self {
-        Self {
-            entries: Entries::Many(Document::new()),
-            error: Some(error),
-            _model: PhantomData,
-        }
+        Self::with(Entries::Failed(Box::new(error)))
     }
 
     /// Builds `{path: {op: value}}` (or the error converting the value).
+    #[inline]
     pub(crate) fn condition(path: &str, op: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
-            Ok(value) => Self::entry(path, Bson::Document(doc! { op: value })),
+            Ok(value) => {
+                let mut condition = Document::new();
+                condition.insert(op, value);
+                Self::entry(path, Bson::Document(condition))
+            }
             Err(err) => Self::failed(err),
         }
     }
 
     /// The filter document, or the error met while building it.
     pub fn to_document(&self) -> Result<Document, BuildError> {
-        match &self.error {
-            Some(err) => Err(err.clone()),
-            None => Ok(self.entries.to_document()),
-        }
+        self.entries.clone().into_document()
     }
 
     /// The filter document, or the error met while building it.
+    #[inline]
     pub fn into_document(self) -> Result<Document, BuildError> {
-        match self.error {
-            Some(err) => Err(err),
-            None => Ok(self.entries.into_document()),
-        }
+        self.entries.into_document()
     }
 
     /// Both filters hold. Disjoint fields merge into one document, as do disjoint
@@ -169,49 +157,55 @@ impl<R> Filter<R> {
     ///     bson::doc! { "age": { "$gte": 18, "$lt": 65 }, "address.city": "Oslo" },
     /// );
     /// ```
-    pub fn and(mut self, other: Filter<R>) -> Self {
-        if let Some(err) = self.error.take().or(other.error) {
-            return Self::failed(err);
-        }
-        if other.entries.is_empty() {
-            return self;
-        }
-        if self.entries.is_empty() {
-            return Self {
-                entries: other.entries,
-                error: None,
-                _model: PhantomData,
-            };
-        }
-        if mergeable(&self.entries, &other.entries) {
-            let mut doc = self.entries.into_document();
-            let mut merge = |key: String, value: Bson| match (doc.get_mut(&key), value) {
-                (Some(Bson::Document(existing)), Bson::Document(ops)) => existing.extend(ops),
-                (_, value) => {
-                    doc.insert(key, value);
-                }
-            };
-            match other.entries {
-                Entries::One(key, value) => merge(key, value),
-                Entries::Many(more) => more.into_iter().for_each(|(key, value)| merge(key, value)),
+    #[inline]
+    pub fn and(self, other: Filter<R>) -> Self {
+        let (mine, other) = match (self.entries, other.entries) {
+            (failed @ Entries::Failed(_), _) | (_, failed @ Entries::Failed(_)) => {
+                return Self::with(failed)
             }
-            return Self {
-                entries: Entries::Many(doc),
-                error: None,
-                _model: PhantomData,
+            (mine, other) if other.is_empty() => return Self::with(mine),
+            (mine, other) if mine.is_empty() => return Self::with(other),
+            // Two conditions on different fields: the document `doc!{}` would write.
+            (Entries::One(k1, v1), Entries::One(k2, v2)) if k1 != k2 => {
+                let mut doc = Document::new();
+                doc.insert(k1, v1);
+                doc.insert(k2, v2);
+                return Self::with(Entries::Many(doc));
+            }
+            pair => pair,
+        };
+        if mergeable(&mine, &other) {
+            let mut doc = match mine {
+                Entries::One(k, v) => {
+                    let mut d = Document::new();
+                    d.insert(k, v);
+                    d
+                }
+                Entries::Many(d) => d,
+                Entries::Failed(_) => unreachable!("failed filters returned above"),
             };
+            match other {
+                Entries::One(key, value) => merge_entry(&mut doc, key, value),
+                Entries::Many(more) => more
+                    .into_iter()
+                    .for_each(|(key, value)| merge_entry(&mut doc, key, value)),
+                Entries::Failed(_) => unreachable!("failed filters returned above"),
+            }
+            return Self::with(Entries::Many(doc));
         }
-        let mut clauses = match self.entries {
+        let mut clauses = match mine {
             Entries::One(key, Bson::Array(existing)) if key == "$and" => existing,
-            Entries::Many(d) if d.len() == 1 && matches!(d.get("$and"), Some(Bson::Array(_))) => {
-                match d.get("$and") {
-                    Some(Bson::Array(existing)) => existing.clone(),
+            Entries::Many(mut d)
+                if d.len() == 1 && matches!(d.get("$and"), Some(Bson::Array(_))) =>
+            {
+                match d.remove("$and") {
+                    Some(Bson::Array(existing)) => existing,
                     _ => Vec::new(),
                 }
             }
-            entries => vec![Bson::Document(entries.into_document())],
+            entries => vec![Bson::Document(into_doc(entries))],
         };
-        clauses.push(Bson::Document(other.entries.into_document()));
+        clauses.push(Bson::Document(into_doc(other)));
         Self::entry("$and", Bson::Array(clauses))
     }
 
@@ -253,6 +247,27 @@ impl<R> Filter<R> {
     }
 }
 
+/// Adds `value` under `key`; when `key` is taken and both values are documents (operator
+/// documents of one field, or fields of one update operator), their entries merge.
+pub(crate) fn merge_entry(doc: &mut Document, key: String, value: Bson) {
+    let mut pending = Some(value);
+    // One lookup: the value goes in if the key is new and stays pending otherwise.
+    let slot = doc
+        .entry(key)
+        .or_insert_with(|| pending.take().unwrap_or(Bson::Null));
+    if let Some(value) = pending {
+        match (slot, value) {
+            (Bson::Document(existing), Bson::Document(more)) => existing.extend(more),
+            (slot, value) => *slot = value,
+        }
+    }
+}
+
+/// The document of entries known not to hold an error.
+fn into_doc(entries: Entries) -> Document {
+    entries.into_document().unwrap_or_default()
+}
+
 /// Two filters merge into one document when they share no field, or share only fields
 /// whose conditions are disjoint operator documents (`{a: {$gt: 1}}` + `{a: {$lt: 5}}`).
 fn mergeable(a: &Entries, b: &Entries) -> bool {
@@ -273,6 +288,7 @@ fn mergeable(a: &Entries, b: &Entries) -> bool {
     match b {
         Entries::One(key, value) => fits(key, value),
         Entries::Many(doc) => doc.iter().all(|(key, value)| fits(key, value)),
+        Entries::Failed(_) => false,
     }
 }
 
@@ -280,6 +296,7 @@ fn is_operator_doc(doc: &Document) -> bool {
     !doc.is_empty() && doc.keys().all(|k| k.starts_with('$'))
 }
 
+#[inline]
 pub(crate) fn value_for<T, M, V: FieldValue<T, M>>(
     path: &str,
     value: &V,
@@ -291,10 +308,12 @@ pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(
     path: &str,
     values: impl IntoIterator<Item = V>,
 ) -> Result<Vec<Bson>, BuildError> {
-    values
-        .into_iter()
-        .map(|v| value_for::<T, M, V>(path, &v))
-        .collect()
+    let values = values.into_iter();
+    let mut out = Vec::with_capacity(values.size_hint().0);
+    for value in values {
+        out.push(value_for::<T, M, V>(path, &value)?);
+    }
+    Ok(out)
 }
 
 /// Filters on any field.
@@ -534,5 +553,99 @@ impl<R> std::ops::Not for Filter<R> {
     /// `!filter` is [`Filter::not`].
     fn not(self) -> Filter<R> {
         Filter::not(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::Dynamic;
+
+    struct Doc;
+
+    fn field<T>(path: &str) -> Field<Doc, T, Dynamic> {
+        Field::new(path.to_owned().into())
+    }
+
+    #[test]
+    fn and_merges_disjoint_fields_and_operators_and_nests_the_rest() {
+        let (a, b) = (field::<i32>("a"), field::<i32>("b"));
+        assert_eq!(
+            a.gt(1).and(b.eq(2)).into_document().unwrap(),
+            doc! { "a": { "$gt": 1 }, "b": 2 }
+        );
+        assert_eq!(
+            a.gt(1).and(a.lt(5)).into_document().unwrap(),
+            doc! { "a": { "$gt": 1, "$lt": 5 } }
+        );
+        // The same operator twice cannot merge: both conditions are kept under `$and`;
+        // a third condition on the field then merges beside that `$and`.
+        assert_eq!(
+            a.gt(1).and(a.gt(2)).and(a.gt(3)).into_document().unwrap(),
+            doc! { "$and": [{ "a": { "$gt": 1 } }, { "a": { "$gt": 2 } }], "a": { "$gt": 3 } }
+        );
+        // Another `$and` on a key already present becomes one more clause of the list.
+        assert_eq!(
+            a.gt(1)
+                .and(a.gt(2))
+                .and(b.gt(1).and(b.gt(2)))
+                .into_document()
+                .unwrap(),
+            doc! { "$and": [
+                { "a": { "$gt": 1 } }, { "a": { "$gt": 2 } },
+                { "$and": [{ "b": { "$gt": 1 } }, { "b": { "$gt": 2 } }] },
+            ] }
+        );
+        assert_eq!(
+            a.eq(1).and(a.eq(2)).into_document().unwrap(),
+            doc! { "$and": [{ "a": 1 }, { "a": 2 }] }
+        );
+        // An empty side leaves the other unchanged.
+        assert_eq!(
+            Filter::all()
+                .and(a.eq(1))
+                .and(Filter::all())
+                .into_document()
+                .unwrap(),
+            doc! { "a": 1 }
+        );
+        assert_eq!(
+            Filter::raw(doc! { "x": 1, "y": { "$gt": 0 } })
+                .and(b.eq(2))
+                .into_document()
+                .unwrap(),
+            doc! { "x": 1, "y": { "$gt": 0 }, "b": 2 }
+        );
+    }
+
+    #[test]
+    fn the_first_error_survives_every_combination() {
+        let bad = field::<u64>("big").eq(u64::MAX);
+        let ok = field::<i32>("a").eq(1);
+        for filter in [
+            bad.clone().and(ok.clone()),
+            ok.clone().and(bad.clone()),
+            ok.clone().or(bad.clone()),
+            bad.clone().not(),
+            Filter::nor([ok.clone(), bad.clone()]),
+        ] {
+            let err = filter.to_document().unwrap_err();
+            assert_eq!(err.path, "big");
+            assert!(format!("{filter:?}").starts_with("Filter(error:"));
+        }
+        let many = field::<u64>("many").is_in([1, u64::MAX]);
+        assert_eq!(many.into_document().unwrap_err().path, "many");
+    }
+
+    #[test]
+    fn in_keeps_every_value_in_order() {
+        let values: Vec<i64> = (0..10).collect();
+        assert_eq!(
+            field::<i64>("n")
+                .is_in(values.iter().filter(|v| *v % 3 == 0))
+                .into_document()
+                .unwrap(),
+            doc! { "n": { "$in": [0_i64, 3_i64, 6_i64, 9_i64] } }
+        );
     }
 }

@@ -6,70 +6,61 @@
 
 use crate::error::BuildError;
 use crate::filter::Filter;
-use crate::filter::{value_for, values_for};
+use crate::filter::{merge_entry, value_for, values_for};
 use crate::model::Embedded;
 use crate::path::{Field, FieldMarker, Path};
 use crate::value::{Array, DateLike, FieldValue, Numeric, Optional, Ordered};
 use bson::{doc, Bson, Document};
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 /// An update for documents of model `R`.
 ///
-/// Operators are kept as a short list and become a [`Document`] once, when the update is
-/// used, so building one costs no more documents than writing it with `doc!{}`.
+/// A single operator is kept apart and becomes a [`Document`] only when the update is used;
+/// combined operators merge straight into the update document, so building one costs no
+/// more documents than writing it with `doc!{}`.
 pub struct Update<R> {
     ops: Ops,
-    error: Option<BuildError>,
     _model: PhantomData<fn() -> R>,
 }
 
-type Op = (Cow<'static, str>, Bson);
-
-/// The operators of an update, in the order they were given.
+/// The operators of an update, in the order they were given, or the error met while
+/// building it.
 #[derive(Clone)]
 enum Ops {
-    One(Op),
-    Many(Vec<Op>),
+    /// A single operator, kept apart until the update is used.
+    One(&'static str, Bson),
+    /// Operators merged into the update document itself.
+    Many(Document),
+    Failed(Box<BuildError>),
 }
 
 impl Ops {
-    fn to_document(&self) -> Document {
-        self.clone().into_document()
-    }
-
-    fn into_document(self) -> Document {
-        let mut doc = Document::new();
+    #[inline]
+    fn into_document(self) -> Result<Document, BuildError> {
         match self {
-            Ops::One((op, value)) => {
-                doc.insert(op.into_owned(), value);
+            Ops::One(op, value) => {
+                let mut doc = Document::new();
+                doc.insert(op, value);
+                Ok(doc)
             }
-            Ops::Many(ops) => {
-                for (op, value) in ops {
-                    doc.insert(op.into_owned(), value);
-                }
-            }
+            Ops::Many(doc) => Ok(doc),
+            Ops::Failed(err) => Err(*err),
         }
-        doc
     }
 }
 
 impl<R> Clone for Update<R> {
     fn clone(&self) -> Self {
-        Self {
-            ops: self.ops.clone(),
-            error: self.error.clone(),
-            _model: PhantomData,
-        }
+        Self::with(self.ops.clone())
     }
 }
 
 impl<R> fmt::Debug for Update<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.error {
-            Some(err) => write!(f, "Update(error: {err})"),
-            None => write!(f, "Update({})", self.ops.to_document()),
+        match self.to_document() {
+            Ok(doc) => write!(f, "Update({doc})"),
+            Err(err) => write!(f, "Update(error: {err})"),
         }
     }
 }
@@ -81,80 +72,64 @@ impl<R> From<Document> for Update<R> {
 }
 
 impl<R> Update<R> {
-    /// A raw update document (`{$set: ...}`) for what typed paths do not express.
-    pub fn raw(doc: Document) -> Self {
-        let ops = doc
-            .into_iter()
-            .map(|(op, value)| (Cow::Owned(op), value))
-            .collect();
+    #[inline]
+    fn with(ops: Ops) -> Self {
         Self {
-            ops: Ops::Many(ops),
-            error: None,
+            ops,
             _model: PhantomData,
         }
     }
 
+    /// A raw update document (`{$set: ...}`) for what typed paths do not express.
+    pub fn raw(doc: Document) -> Self {
+        Self::with(Ops::Many(doc))
+    }
+
+    #[inline]
     fn op(op: &'static str, path: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
             Ok(value) => {
                 let mut fields = Document::new();
                 fields.insert(path, value);
-                Self {
-                    ops: Ops::One((Cow::Borrowed(op), Bson::Document(fields))),
-                    error: None,
-                    _model: PhantomData,
-                }
+                Self::with(Ops::One(op, Bson::Document(fields)))
             }
-            Err(err) => Self {
-                ops: Ops::Many(Vec::new()),
-                error: Some(err),
-                _model: PhantomData,
-            },
+            Err(err) => Self::with(Ops::Failed(Box::new(err))),
         }
     }
 
     /// Both updates, merged operator by operator:
     /// `age.inc(1).and(tags.push("vip"))` is `{$inc: {age: 1}, $push: {tags: "vip"}}`.
-    pub fn and(mut self, other: impl Into<Update<R>>) -> Self {
-        let other = other.into();
-        if self.error.is_none() {
-            self.error = other.error;
-        }
-        let mut ops = match self.ops {
-            Ops::One(op) => {
-                let mut ops = Vec::with_capacity(4);
-                ops.push(op);
-                ops
+    #[inline]
+    pub fn and(self, other: impl Into<Update<R>>) -> Self {
+        let other = other.into().ops;
+        let mut doc = match self.ops {
+            Ops::Many(doc) => doc,
+            Ops::One(op, value) => {
+                let mut doc = Document::new();
+                doc.insert(op, value);
+                doc
             }
-            Ops::Many(ops) => ops,
+            failed @ Ops::Failed(_) => return Self::with(failed),
         };
-        let mut merge =
-            |(op, value): Op| match (ops.iter_mut().find(|(existing, _)| *existing == op), value) {
-                (Some((_, Bson::Document(fields))), Bson::Document(more)) => fields.extend(more),
-                (_, value) => ops.push((op, value)),
-            };
-        match other.ops {
-            Ops::One(op) => merge(op),
-            Ops::Many(more) => more.into_iter().for_each(merge),
+        match other {
+            Ops::One(op, value) => merge_entry(&mut doc, op.to_owned(), value),
+            Ops::Many(more) => more
+                .into_iter()
+                .for_each(|(op, value)| merge_entry(&mut doc, op, value)),
+            failed @ Ops::Failed(_) => return Self::with(failed),
         }
-        self.ops = Ops::Many(ops);
-        self
+        Self::with(Ops::Many(doc))
     }
 
     /// The update document, or the error met while building it.
     pub fn to_document(&self) -> Result<Document, BuildError> {
-        match &self.error {
-            Some(err) => Err(err.clone()),
-            None => Ok(self.ops.to_document()),
-        }
+        self.ops.clone().into_document()
     }
 
     /// The update document, or the error met while building it.
+    #[inline]
     pub fn into_document(self) -> Result<Document, BuildError> {
-        match self.error {
-            Some(err) => Err(err),
-            None => Ok(self.ops.into_document()),
-        }
+        self.ops.into_document()
     }
 }
 
@@ -381,5 +356,51 @@ impl<R> From<PushEach<R>> for Update<R> {
             Bson::Document(spec)
         });
         Update::op("$push", &push.path, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::Dynamic;
+
+    struct Doc;
+
+    fn field<T>(path: &str) -> Field<Doc, T, Dynamic> {
+        Field::new(path.to_owned().into())
+    }
+
+    #[test]
+    fn operators_merge_in_the_order_given() {
+        let (a, b) = (field::<i32>("a"), field::<i32>("b"));
+        let tags = field::<Vec<String>>("tags");
+        assert_eq!(
+            a.inc(1)
+                .and(tags.push("x"))
+                .and(b.inc(2))
+                .and(b.set(3))
+                .into_document()
+                .unwrap(),
+            doc! { "$inc": { "a": 1, "b": 2 }, "$push": { "tags": "x" }, "$set": { "b": 3 } }
+        );
+        assert_eq!(
+            a.set(1)
+                .and(Update::raw(
+                    doc! { "$set": { "c": true }, "$unset": { "d": "" } }
+                ))
+                .into_document()
+                .unwrap(),
+            doc! { "$set": { "a": 1, "c": true }, "$unset": { "d": "" } }
+        );
+    }
+
+    #[test]
+    fn the_first_error_survives_every_combination() {
+        let bad = field::<u64>("big").set(u64::MAX);
+        let ok = field::<i32>("a").set(1);
+        for update in [bad.clone().and(ok.clone()), ok.clone().and(bad.clone())] {
+            assert_eq!(update.to_document().unwrap_err().path, "big");
+            assert!(format!("{update:?}").starts_with("Update(error:"));
+        }
     }
 }
