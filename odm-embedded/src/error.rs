@@ -53,6 +53,7 @@ codes! {
     bson_object_too_large => 10334 "BSONObjectTooLarge",
     unsupported_op_query_command => 352 "UnsupportedOpQueryCommand",
     unknown_field => 40415 "Location40415",
+    missing_field => 40414 "Location40414",
     unrecognized_stage => 40324 "Location40324",
     dollar_prefixed_field_name => 52 "DollarPrefixedFieldName",
     empty_field_name => 56 "EmptyFieldName",

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod collation;
 pub mod command;
 mod display;
 pub mod error;

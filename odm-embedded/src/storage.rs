@@ -294,7 +294,13 @@ impl Collection {
     /// finds when an index serves one of the filter's conditions, otherwise all of them.
     /// Callers still apply the filter to each candidate.
     pub fn candidates<'a>(&'a self, filter: &Filter) -> Candidates<'a> {
-        match self.plan(filter) {
+        // Indexes order strings by bytes: under a collation they cannot select.
+        let plan = if crate::collation::is_active() {
+            None
+        } else {
+            self.plan(filter)
+        };
+        match plan {
             Some(slots) => Box::new(
                 slots
                     .into_iter()
@@ -317,13 +323,16 @@ impl Collection {
     /// The keys `doc` has in every secondary index, checked against unique indexes for
     /// the document at `slot` (a new slot for an insert).
     fn index_keys(&self, doc: &Document, slot: Slot) -> CommandResult<Vec<Vec<Vec<KeyValue>>>> {
-        let mut all = Vec::with_capacity(self.indexes.len());
-        for index in &self.indexes {
-            let keys = index.spec.keys(doc)?;
-            index.check_unique(&self.ns, &keys, slot)?;
-            all.push(keys);
-        }
-        Ok(all)
+        // Index membership (partial filters) never depends on a command's collation.
+        crate::collation::scoped(None, || {
+            let mut all = Vec::with_capacity(self.indexes.len());
+            for index in &self.indexes {
+                let keys = index.spec.keys(doc)?;
+                index.check_unique(&self.ns, &keys, slot)?;
+                all.push(keys);
+            }
+            Ok(all)
+        })
     }
 
     /// Inserts a document that already has its `_id` first; refuses a duplicate `_id` or

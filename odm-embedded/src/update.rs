@@ -15,7 +15,7 @@ use crate::aggregate::Stage;
 use crate::display;
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{bind_variables, Variables};
-use crate::query::compare::{as_f64, compare, values_equal};
+use crate::query::compare::{as_f64, compare, values_equal, values_identical};
 use crate::query::matcher::{Cond, Filter};
 use crate::query::path::{array_index, get_single};
 use bson::{Bson, Document};
@@ -261,7 +261,7 @@ impl Update {
 }
 
 fn same_id(old: &Bson, new: &Bson) -> bool {
-    values_equal(old, new) && old.element_type() == new.element_type()
+    values_identical(old, new) && old.element_type() == new.element_type()
 }
 
 fn id_altered(new: &Bson) -> CommandError {

@@ -25,7 +25,7 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "bypassDocumentValidation",
         "rawData",
     ])?;
-    args.refuse(&["collation", "explain", "rawData"])?;
+    args.refuse(&["explain", "rawData"])?;
     let coll = match args.doc.get("aggregate") {
         Some(Bson::String(_)) => Some(args.collection()?),
         Some(one) if crate::query::compare::as_f64(one) == Some(1.0) => None,

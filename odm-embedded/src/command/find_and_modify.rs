@@ -52,7 +52,6 @@ enum Action {
 
 fn parse(args: Args<'_>) -> CommandResult<Request> {
     args.check_fields(FIELDS)?;
-    args.refuse(&["collation"])?;
     check_hint(args, "hint")?;
     let vars = command_variables(args)?;
     let filter = match args.document("query")? {

@@ -24,6 +24,7 @@ mod write;
 
 pub use handshake::LOGICAL_SESSION_TIMEOUT_MINUTES;
 
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::failpoint::FailPoints;
 use crate::session::{SessionInfo, Sessions, Transaction};
@@ -372,6 +373,21 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         "insert" | "update" | "delete" => 0,
         _ => bump(&counters.command),
     };
+    // Commands with a command-wide `collation` run under it; `update` and `delete` take
+    // one per statement (see `write`).
+    if matches!(
+        args.name,
+        "find" | "count" | "distinct" | "aggregate" | "findAndModify" | "findandmodify"
+    ) {
+        if let Some(collation) = Collation::of(cmd)? {
+            return crate::collation::scoped(Some(&collation), || dispatch(ctx, args));
+        }
+    }
+    dispatch(ctx, args)
+}
+
+/// Runs the command `args` names.
+fn dispatch(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     match args.name {
         "hello" | "isMaster" | "ismaster" => handshake::hello(ctx, args),
         "ping" => handshake::ping(args),

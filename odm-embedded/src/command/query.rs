@@ -98,7 +98,6 @@ fn filter_of(args: Args<'_>, key: &str, vars: &Variables) -> CommandResult<Filte
 /// `find`: filter, sort, skip, limit, projection, batching and cursors.
 pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
-        "collation",
         "min",
         "max",
         "returnKey",
@@ -109,6 +108,7 @@ pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     ];
     let mut known = UNSUPPORTED.to_vec();
     known.extend([
+        "collation",
         "filter",
         "sort",
         "projection",
@@ -245,7 +245,6 @@ pub fn kill_cursors(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document>
 /// `count` with `query`, `skip`, `limit`, `hint`.
 pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     args.check_fields(&["query", "skip", "limit", "hint", "collation", "fields"])?;
-    args.refuse(&["collation"])?;
     let coll = args.collection()?;
     let filter = filter_of(args, "query", &Variables::new())?;
     check_hint_in(ctx, coll, args, "hint")?;
@@ -275,7 +274,6 @@ pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
 /// `distinct`: the distinct values of a field (array elements count individually).
 pub fn distinct(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     args.check_fields(&["key", "query", "hint", "collation"])?;
-    args.refuse(&["collation"])?;
     let coll = args.collection()?;
     let key = args.string("key")?.ok_or_else(|| {
         CommandError::failed_to_parse("BSON field 'distinct.key' is missing but a required field")

@@ -4,6 +4,7 @@
 use super::args::Args;
 use super::query::check_hint;
 use super::Context;
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{evaluate_let, Variables};
 use crate::query::Filter;
@@ -223,6 +224,14 @@ fn check_statement_shapes(
     Ok(())
 }
 
+/// The `collation` of an update or delete statement (`None`: byte order).
+fn statement_collation(statement: &Bson) -> CommandResult<Option<Collation>> {
+    match statement {
+        Bson::Document(doc) => Collation::of(doc),
+        _ => Ok(None),
+    }
+}
+
 /// One parsed update statement.
 struct UpdateStatement {
     filter: Filter,
@@ -242,7 +251,7 @@ fn parse_update_statement(
         name: "update.updates",
         doc: stmt,
     };
-    inner.refuse(&["collation", "c"])?;
+    inner.refuse(&["c"])?;
     check_hint(inner, "hint")?;
     let filter = Filter::parse_with(
         inner.document("q")?.ok_or_else(|| {
@@ -448,21 +457,24 @@ pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let mut upserted = Vec::new();
     for (index, value) in updates.iter().enumerate() {
         ctx.state.counters.update.fetch_add(1, Ordering::Relaxed);
-        let result = parse_update_statement(args, index, value, &vars).and_then(|stmt| {
-            super::query::check_statement_hint(ctx, coll, value)?;
-            let collection = if stmt.upsert {
-                Some(ctx.collection_or_create(coll))
-            } else {
-                ctx.collection(coll)
-            };
-            match collection {
-                Some(c) => apply_update(&ns, &mut c.write(), &stmt),
-                None => Ok(Updated {
-                    matched: 0,
-                    modified: 0,
-                    upserted: None,
-                }),
-            }
+        let result = statement_collation(value).and_then(|collation| {
+            crate::collation::scoped(collation.as_ref(), || {
+                let stmt = parse_update_statement(args, index, value, &vars)?;
+                super::query::check_statement_hint(ctx, coll, value)?;
+                let collection = if stmt.upsert {
+                    Some(ctx.collection_or_create(coll))
+                } else {
+                    ctx.collection(coll)
+                };
+                match collection {
+                    Some(c) => apply_update(&ns, &mut c.write(), &stmt),
+                    None => Ok(Updated {
+                        matched: 0,
+                        modified: 0,
+                        upserted: None,
+                    }),
+                }
+            })
         });
         match result {
             Ok(done) => {
@@ -507,40 +519,44 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let mut n = 0_i64;
     for (index, value) in deletes.iter().enumerate() {
         ctx.state.counters.delete.fetch_add(1, Ordering::Relaxed);
-        let result = statement_doc(args, "deletes", index, value).and_then(|stmt| {
-            let inner = Args {
-                name: "delete.deletes",
-                doc: stmt,
-            };
-            inner.refuse(&["collation"])?;
-            super::query::check_hint_in(ctx, coll, inner, "hint")?;
-            let filter = Filter::parse_with(
-                inner.document("q")?.ok_or_else(|| {
+        let collation = statement_collation(value);
+        let result = collation.and_then(|collation| {
+            crate::collation::scoped(collation.as_ref(), || {
+                let stmt = statement_doc(args, "deletes", index, value)?;
+                let inner = Args {
+                    name: "delete.deletes",
+                    doc: stmt,
+                };
+                super::query::check_hint_in(ctx, coll, inner, "hint")?;
+                let filter = Filter::parse_with(
+                    inner.document("q")?.ok_or_else(|| {
+                        CommandError::failed_to_parse(
+                            "BSON field 'delete.deletes.q' is missing but a required field",
+                        )
+                    })?,
+                    &vars,
+                )?;
+                let limit = inner.i64("limit")?.ok_or_else(|| {
                     CommandError::failed_to_parse(
-                        "BSON field 'delete.deletes.q' is missing but a required field",
+                        "BSON field 'delete.deletes.limit' is missing but a required field",
                     )
-                })?,
-                &vars,
-            )?;
-            let limit = inner.i64("limit")?.ok_or_else(|| {
-                CommandError::failed_to_parse(
-                    "BSON field 'delete.deletes.limit' is missing but a required field",
-                )
-            })?;
-            if limit != 0 && limit != 1 {
-                return Err(CommandError::failed_to_parse(format!(
-                    "The limit field in delete objects must be 0 or 1. Got {limit}"
-                )));
-            }
-            let Some(collection) = ctx.collection(coll) else {
-                return Ok(0);
-            };
-            let mut guard = collection.write();
-            let slots = matching_slots(&guard, &filter, if limit == 1 { 1 } else { usize::MAX })?;
-            for (slot, _) in &slots {
-                guard.remove(*slot)?;
-            }
-            Ok(slots.len() as i64)
+                })?;
+                if limit != 0 && limit != 1 {
+                    return Err(CommandError::failed_to_parse(format!(
+                        "The limit field in delete objects must be 0 or 1. Got {limit}"
+                    )));
+                }
+                let Some(collection) = ctx.collection(coll) else {
+                    return Ok(0);
+                };
+                let mut guard = collection.write();
+                let slots =
+                    matching_slots(&guard, &filter, if limit == 1 { 1 } else { usize::MAX })?;
+                for (slot, _) in &slots {
+                    guard.remove(*slot)?;
+                }
+                Ok(slots.len() as i64)
+            })
         });
         match result {
             Ok(deleted) => n += deleted,

@@ -5,6 +5,7 @@
 //! dates, timestamps, regular expressions, MaxKey); numbers compare by value across
 //! int32, int64, double and decimal128; documents compare field by field.
 
+use crate::collation::Collation;
 use bson::{Bson, Document};
 use std::cmp::Ordering;
 
@@ -100,8 +101,19 @@ fn cmp_num(a: Num, b: Num) -> Ordering {
     }
 }
 
-/// Total order over BSON values, MongoDB's comparison/sort order.
+/// Total order over BSON values, MongoDB's comparison/sort order; strings compare under
+/// the collation in force (see [`crate::collation`]), by bytes when there is none.
 pub fn compare(a: &Bson, b: &Bson) -> Ordering {
+    crate::collation::with_active(|collation| compare_in(a, b, collation))
+}
+
+/// [`compare`] with strings always in byte order, as index keys and `_id`s compare.
+pub fn compare_binary(a: &Bson, b: &Bson) -> Ordering {
+    compare_in(a, b, None)
+}
+
+/// [`compare`] under `collation` (`None`: byte order).
+pub fn compare_in(a: &Bson, b: &Bson, collation: Option<&Collation>) -> Ordering {
     let (ra, rb) = (type_rank(a), type_rank(b));
     if ra != rb {
         return ra.cmp(&rb);
@@ -111,11 +123,12 @@ pub fn compare(a: &Bson, b: &Bson) -> Ordering {
             (Some(x), Some(y)) => cmp_num(x, y),
             _ => Ordering::Equal,
         },
-        (Bson::String(x) | Bson::Symbol(x), Bson::String(y) | Bson::Symbol(y)) => {
-            x.as_bytes().cmp(y.as_bytes())
-        }
-        (Bson::Document(x), Bson::Document(y)) => compare_documents(x, y),
-        (Bson::Array(x), Bson::Array(y)) => compare_arrays(x, y),
+        (Bson::String(x) | Bson::Symbol(x), Bson::String(y) | Bson::Symbol(y)) => match collation {
+            Some(collation) => collation.compare(x, y),
+            None => x.as_bytes().cmp(y.as_bytes()),
+        },
+        (Bson::Document(x), Bson::Document(y)) => documents_in(x, y, collation),
+        (Bson::Array(x), Bson::Array(y)) => arrays_in(x, y, collation),
         (Bson::Binary(x), Bson::Binary(y)) => x
             .bytes
             .len()
@@ -139,13 +152,17 @@ pub fn compare(a: &Bson, b: &Bson) -> Ordering {
         (Bson::JavaScriptCodeWithScope(x), Bson::JavaScriptCodeWithScope(y)) => x
             .code
             .cmp(&y.code)
-            .then_with(|| compare_documents(&x.scope, &y.scope)),
+            .then_with(|| documents_in(&x.scope, &y.scope, collation)),
         _ => Ordering::Equal,
     }
 }
 
 /// Documents compare field by field: type rank, then name, then value; a prefix sorts first.
 pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
+    crate::collation::with_active(|collation| documents_in(a, b, collation))
+}
+
+fn documents_in(a: &Document, b: &Document, collation: Option<&Collation>) -> Ordering {
     let mut left = a.iter();
     let mut right = b.iter();
     loop {
@@ -157,7 +174,7 @@ pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
                 let ord = type_rank(va)
                     .cmp(&type_rank(vb))
                     .then_with(|| ka.as_bytes().cmp(kb.as_bytes()))
-                    .then_with(|| compare(va, vb));
+                    .then_with(|| compare_in(va, vb, collation));
                 if ord != Ordering::Equal {
                     return ord;
                 }
@@ -168,8 +185,12 @@ pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
 
 /// Arrays compare element by element; a prefix sorts first.
 pub fn compare_arrays(a: &[Bson], b: &[Bson]) -> Ordering {
+    crate::collation::with_active(|collation| arrays_in(a, b, collation))
+}
+
+fn arrays_in(a: &[Bson], b: &[Bson], collation: Option<&Collation>) -> Ordering {
     for (x, y) in a.iter().zip(b) {
-        let ord = compare(x, y);
+        let ord = compare_in(x, y, collation);
         if ord != Ordering::Equal {
             return ord;
         }
@@ -182,13 +203,19 @@ pub fn values_equal(a: &Bson, b: &Bson) -> bool {
     type_rank(a) == type_rank(b) && compare(a, b) == Ordering::Equal
 }
 
-/// A BSON value ordered by [`compare`], usable as a key in ordered maps (indexes).
+/// Equality by [`compare_binary`]: strings equal only byte for byte.
+pub fn values_identical(a: &Bson, b: &Bson) -> bool {
+    type_rank(a) == type_rank(b) && compare_binary(a, b) == Ordering::Equal
+}
+
+/// A BSON value ordered by [`compare_binary`], usable as a key in ordered maps (indexes,
+/// `_id`s): its order never depends on a collation.
 #[derive(Debug, Clone)]
 pub struct KeyValue(pub Bson);
 
 impl PartialEq for KeyValue {
     fn eq(&self, other: &Self) -> bool {
-        compare(&self.0, &other.0) == Ordering::Equal
+        compare_binary(&self.0, &other.0) == Ordering::Equal
     }
 }
 
@@ -202,7 +229,7 @@ impl PartialOrd for KeyValue {
 
 impl Ord for KeyValue {
     fn cmp(&self, other: &Self) -> Ordering {
-        compare(&self.0, &other.0)
+        compare_binary(&self.0, &other.0)
     }
 }
 

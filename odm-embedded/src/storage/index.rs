@@ -11,7 +11,7 @@
 use super::Slot;
 use crate::display;
 use crate::error::{CommandError, CommandResult};
-use crate::query::compare::{as_f64, compare, type_rank};
+use crate::query::compare::{as_f64, compare_binary as compare, type_rank};
 use crate::query::matcher::{CmpOp, Cond, InItem};
 use crate::query::path::resolve;
 use crate::query::{Filter, KeyValue};
