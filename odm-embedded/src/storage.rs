@@ -145,6 +145,30 @@ impl Default for Collection {
     }
 }
 
+/// What `collMod` changes on one index (see [`Collection::modify_index`]).
+#[derive(Debug, Default)]
+pub struct IndexChange {
+    /// New `expireAfterSeconds` of a TTL index.
+    pub expire_after_seconds: Option<i64>,
+    /// Hide or unhide the index.
+    pub hidden: Option<bool>,
+    /// Start (or give up) refusing new duplicate keys.
+    pub prepare_unique: Option<bool>,
+    /// `Some(true)`: make a prepared index unique.
+    pub unique: Option<bool>,
+    /// Check whether `unique` would succeed, changing nothing.
+    pub dry_run: bool,
+}
+
+/// Sets `key: true` in an index's listed options, or removes it.
+fn set_flag(info: &mut Document, key: &str, on: bool) {
+    if on {
+        info.insert(key, true);
+    } else {
+        info.remove(key);
+    }
+}
+
 /// Where a document sits in its collection (stable across updates of that document).
 pub type Slot = u64;
 
@@ -420,11 +444,49 @@ impl Collection {
         &self.indexes
     }
 
-    /// The specifications `listIndexes` reports: `_id_` first, then the others.
+    /// The specifications `listIndexes` reports: `_id_` (or the clustered index) first,
+    /// then the others.
     pub fn index_specs(&self) -> Vec<Document> {
-        std::iter::once(IndexSpec::id_index().info)
+        let id_index = match self.clustered_index() {
+            Some(clustered) => clustered,
+            None => IndexSpec::id_index().info,
+        };
+        std::iter::once(id_index)
             .chain(self.indexes.iter().map(|i| i.spec.info.clone()))
             .collect()
+    }
+
+    /// Makes this a clustered collection: `spec` is its `clusteredIndex` option as
+    /// `listCollections` reports it (`{v, key: {_id: 1}, unique: true, name?}`).
+    pub fn set_clustered(&mut self, spec: Document) {
+        self.options.insert("clusteredIndex", spec);
+    }
+
+    /// Whether the collection was created clustered by `_id`.
+    pub fn is_clustered(&self) -> bool {
+        self.options.contains_key("clusteredIndex")
+    }
+
+    /// The clustered index as `listIndexes` reports it, if the collection is clustered.
+    fn clustered_index(&self) -> Option<Document> {
+        let Some(Bson::Document(spec)) = self.options.get("clusteredIndex") else {
+            return None;
+        };
+        let name = spec.get_str("name").unwrap_or("_id_");
+        Some(doc! {
+            "v": spec.get("v").cloned().unwrap_or(Bson::Int32(2)),
+            "key": { "_id": 1 },
+            "name": name,
+            "unique": true,
+            "clustered": true,
+        })
+    }
+
+    /// The name of the index on `_id` (`_id_`, or the clustered index's name).
+    pub fn id_index_name(&self) -> String {
+        self.clustered_index()
+            .and_then(|spec| spec.get_str("name").ok().map(str::to_owned))
+            .unwrap_or_else(|| "_id_".to_owned())
     }
 
     /// Number of indexes, `_id_` included.
@@ -511,28 +573,64 @@ impl Collection {
         self.indexes.len() != before
     }
 
-    /// `collMod`'s `index` option: changes `expireAfterSeconds` and/or `hidden` of the
-    /// index named or keyed by `selector`; returns the `*_old`/`*_new` reply fields.
+    /// `collMod`'s `index` option: changes `expireAfterSeconds`, `hidden`,
+    /// `prepareUnique` and/or `unique` of the index named or keyed by `selector`; returns
+    /// the `*_old`/`*_new` reply fields. Making an index unique needs `prepareUnique`
+    /// first and fails with 359 `CannotConvertIndexToUnique`, listing the `_id`s that
+    /// share a key, while duplicates remain; `dry_run` only checks.
     pub fn modify_index(
         &mut self,
         selector: &Bson,
-        expire_after_seconds: Option<i64>,
-        hidden: Option<bool>,
+        change: &IndexChange,
     ) -> CommandResult<Document> {
         let ns = self.ns.clone();
-        let found = self.indexes.iter_mut().find(|i| match selector {
+        let position = self.indexes.iter().position(|i| match selector {
             Bson::String(name) => &i.spec.name == name,
             Bson::Document(key) => i.spec.same_key(key),
             _ => false,
         });
-        let Some(index) = found else {
+        let Some(position) = position else {
             return Err(CommandError::index_not_found(format!(
                 "cannot find index {} for ns {ns}",
                 display::value(selector)
             )));
         };
+        if change.unique == Some(true) {
+            let index = &self.indexes[position];
+            if !index.spec.unique {
+                if !index.spec.prepare_unique {
+                    return Err(CommandError::invalid_options(
+                        "Cannot make index unique with 'prepareUnique=false'. Run collMod to set it first.",
+                    ));
+                }
+                let violations: Vec<Bson> = index
+                    .duplicates()
+                    .into_iter()
+                    .map(|slots| {
+                        let ids: Vec<Bson> = slots
+                            .iter()
+                            .filter_map(|slot| self.docs.get(slot))
+                            .map(|d| d.get("_id").cloned().unwrap_or(Bson::Null))
+                            .collect();
+                        Bson::Document(doc! { "ids": ids })
+                    })
+                    .collect();
+                if !violations.is_empty() {
+                    return Err(CommandError::new(
+                        359,
+                        "CannotConvertIndexToUnique",
+                        "Cannot convert the index to unique. Please resolve conflicting documents before running collMod again.",
+                    )
+                    .with_extra(doc! { "violations": violations }));
+                }
+            }
+        }
         let mut reply = Document::new();
-        if let Some(seconds) = expire_after_seconds {
+        if change.dry_run {
+            return Ok(reply);
+        }
+        let index = &mut self.indexes[position];
+        if let Some(seconds) = change.expire_after_seconds {
             let Some(old) = index.spec.expire_after_seconds else {
                 return Err(CommandError::invalid_options(
                     "no expireAfterSeconds field to update",
@@ -543,15 +641,26 @@ impl Collection {
             index.spec.expire_after_seconds = Some(seconds);
             index.spec.info.insert("expireAfterSeconds", seconds);
         }
-        if let Some(hidden) = hidden {
+        if let Some(hidden) = change.hidden {
             reply.insert("hidden_old", index.spec.hidden);
             reply.insert("hidden_new", hidden);
             index.spec.hidden = hidden;
-            if hidden {
-                index.spec.info.insert("hidden", true);
-            } else {
-                index.spec.info.remove("hidden");
+            set_flag(&mut index.spec.info, "hidden", hidden);
+        }
+        if let Some(prepare) = change.prepare_unique {
+            if index.spec.prepare_unique != prepare && !index.spec.unique {
+                reply.insert("prepareUnique_old", index.spec.prepare_unique);
+                reply.insert("prepareUnique_new", prepare);
+                index.spec.prepare_unique = prepare;
+                set_flag(&mut index.spec.info, "prepareUnique", prepare);
             }
+        }
+        if change.unique == Some(true) && !index.spec.unique {
+            reply.insert("unique_new", true);
+            index.spec.unique = true;
+            index.spec.prepare_unique = false;
+            set_flag(&mut index.spec.info, "prepareUnique", false);
+            set_flag(&mut index.spec.info, "unique", true);
         }
         Ok(reply)
     }

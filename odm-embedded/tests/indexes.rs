@@ -673,3 +673,162 @@ async fn rename_collection_keeps_documents_and_indexes() {
         .unwrap_err();
     assert_eq!(code(&err), 26);
 }
+
+#[tokio::test]
+async fn coll_mod_converts_a_prepared_index_to_unique() {
+    let t = Target::new("idx_prepare_unique").await;
+    let coll = t.db.collection::<Document>("apples");
+    coll.insert_many([
+        doc! { "_id": 1, "type": "Fuji" },
+        doc! { "_id": 2, "type": "Delicious" },
+        doc! { "_id": 3, "type": "Delicious" },
+    ])
+    .await
+    .unwrap();
+    coll.create_index(IndexModel::builder().keys(doc! { "type": 1 }).build())
+        .await
+        .unwrap();
+    let modify = |index: Document, dry_run: bool| {
+        let db = t.db.clone();
+        async move {
+            let mut cmd = doc! { "collMod": "apples", "index": index };
+            if dry_run {
+                cmd.insert("dryRun", true);
+            }
+            db.run_command(cmd).await
+        }
+    };
+
+    // Converting needs the index prepared first.
+    let err = modify(doc! { "keyPattern": { "type": 1 }, "unique": true }, false)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 72, "{err}");
+    let reply = modify(doc! { "name": "type_1", "prepareUnique": true }, false)
+        .await
+        .unwrap();
+    assert_eq!(reply.get_bool("prepareUnique_new"), Ok(true));
+    let listed = list_indexes(&t, "apples").await;
+    assert_eq!(listed[1].get_bool("prepareUnique"), Ok(true));
+
+    // New duplicates are refused; the ones already there can still be updated.
+    let err = coll
+        .insert_one(doc! { "_id": 4, "type": "Fuji" })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 11000);
+    coll.update_one(doc! { "_id": 3 }, doc! { "$set": { "crisp": true } })
+        .await
+        .unwrap();
+    let err = coll
+        .update_one(doc! { "_id": 1 }, doc! { "$set": { "type": "Delicious" } })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 11000);
+
+    // The conversion lists the documents in the way, as a dry run or for real.
+    for dry_run in [true, false] {
+        let err = modify(
+            doc! { "keyPattern": { "type": 1 }, "unique": true },
+            dry_run,
+        )
+        .await
+        .unwrap_err();
+        let ErrorKind::Command(e) = &*err.kind else {
+            panic!("{err}")
+        };
+        assert_eq!(e.code, 359);
+        let raw = err.server_response().expect("the server's reply");
+        let reply = raw.to_document().unwrap();
+        assert_eq!(
+            reply.get_array("violations").unwrap(),
+            &vec![Bson::Document(doc! { "ids": [2, 3] })]
+        );
+    }
+    coll.delete_one(doc! { "_id": 3 }).await.unwrap();
+    modify(doc! { "keyPattern": { "type": 1 }, "unique": true }, true)
+        .await
+        .unwrap();
+    assert_eq!(list_indexes(&t, "apples").await[1].get("unique"), None);
+    let reply = modify(doc! { "keyPattern": { "type": 1 }, "unique": true }, false)
+        .await
+        .unwrap();
+    assert_eq!(reply.get_bool("unique_new"), Ok(true));
+    let listed = list_indexes(&t, "apples").await;
+    assert_eq!(listed[1].get_bool("unique"), Ok(true));
+    assert_eq!(listed[1].get("prepareUnique"), None);
+}
+
+#[tokio::test]
+async fn clustered_collections_list_their_id_index_as_clustered() {
+    let t = Target::new("idx_clustered").await;
+    command(
+        &t,
+        doc! {
+            "create": "events",
+            "clusteredIndex": { "key": { "_id": 1 }, "unique": true, "name": "by id" },
+        },
+    )
+    .await;
+    let coll = t.db.collection::<Document>("events");
+    coll.insert_many([doc! { "_id": 2 }, doc! { "_id": 1 }])
+        .await
+        .unwrap();
+    let err = coll.insert_one(doc! { "_id": 1 }).await.unwrap_err();
+    assert_eq!(code(&err), 11000);
+    let ids: Vec<Document> = coll
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids, [doc! { "_id": 1 }, doc! { "_id": 2 }]);
+
+    let listed = list_indexes(&t, "events").await;
+    assert_eq!(
+        listed,
+        [doc! { "v": 2, "key": { "_id": 1 }, "name": "by id", "unique": true, "clustered": true }]
+    );
+    let reply = command(
+        &t,
+        doc! { "listCollections": 1, "filter": { "name": "events" } },
+    )
+    .await;
+    let entry = reply
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        entry.get_document("options").unwrap(),
+        &doc! { "clusteredIndex": { "v": 2, "key": { "_id": 1 }, "unique": true, "name": "by id" } }
+    );
+    assert!(!entry.contains_key("idIndex"));
+    let err =
+        t.db.run_command(doc! { "dropIndexes": "events", "index": "by id" })
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), 72);
+
+    for (spec, why) in [
+        (doc! { "key": { "a": 1 }, "unique": true }, "key"),
+        (doc! { "key": { "_id": 1 }, "unique": false }, "unique"),
+    ] {
+        let err =
+            t.db.run_command(doc! { "create": "bad", "clusteredIndex": spec })
+                .await
+                .unwrap_err();
+        assert!(message(&err).contains(why), "{err}");
+    }
+    assert!(!t
+        .db
+        .list_collection_names()
+        .await
+        .unwrap()
+        .contains(&"bad".to_owned()));
+}

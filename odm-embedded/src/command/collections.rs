@@ -5,6 +5,7 @@ use super::args::{self, Args};
 use super::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::query::Filter;
+use crate::storage::IndexChange;
 use bson::{doc, Bson, Document};
 
 /// `listDatabases` (admin only): databases that hold at least one collection.
@@ -64,17 +65,20 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
     let batch_size = cursor_batch_size(args)?;
     let mut entries = Vec::new();
     for (name, coll) in ctx.state.storage.collections(ctx.db) {
-        let (uuid, options) = {
+        let (uuid, options, clustered) = {
             let guard = coll.read();
-            (guard.uuid, guard.options.clone())
+            (guard.uuid, guard.options.clone(), guard.is_clustered())
         };
-        let entry = doc! {
+        let mut entry = doc! {
             "name": &name,
             "type": "collection",
             "options": options,
             "info": { "readOnly": false, "uuid": uuid },
-            "idIndex": id_index_spec(),
         };
+        // A clustered collection has no separate `_id` index.
+        if !clustered {
+            entry.insert("idIndex", id_index_spec());
+        }
         if filter.as_ref().is_some_and(|f| !f.matches(&entry)) {
             continue;
         }
@@ -105,8 +109,10 @@ pub fn cursor_batch_size(args: Args<'_>) -> CommandResult<Option<usize>> {
         .map(|n| n as usize))
 }
 
-/// `create`: an explicit, empty collection. Options that change a collection's
-/// behaviour (capped, validators, time series, ...) are refused by name.
+/// `create`: an explicit, empty collection, optionally clustered by `_id`
+/// (`clusteredIndex`) and with `changeStreamPreAndPostImages` recorded. Options that
+/// change a collection's behaviour otherwise (capped, validators, time series, views,
+/// collations, ...) are refused by name.
 pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
         "capped",
@@ -117,8 +123,6 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "validationAction",
         "timeseries",
         "expireAfterSeconds",
-        "clusteredIndex",
-        "changeStreamPreAndPostImages",
         "viewOn",
         "pipeline",
         "collation",
@@ -127,12 +131,113 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "indexOptionDefaults",
     ];
     let mut known: Vec<&str> = UNSUPPORTED.to_vec();
-    known.extend(["idIndex", "autoIndexId", "flags"]);
+    known.extend([
+        "idIndex",
+        "autoIndexId",
+        "flags",
+        "clusteredIndex",
+        "changeStreamPreAndPostImages",
+    ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
-    ctx.create_collection(coll)?;
+    let clustered = args
+        .document("clusteredIndex")?
+        .map(clustered_index)
+        .transpose()?;
+    let images = pre_and_post_images(args)?;
+    let created = ctx.create_collection(coll)?;
+    let mut collection = created.write();
+    if let Some(images) = images {
+        collection
+            .options
+            .insert("changeStreamPreAndPostImages", images);
+    }
+    if let Some(clustered) = clustered {
+        collection.set_clustered(clustered);
+    }
     Ok(doc! { "ok": 1.0 })
+}
+
+/// Checks `clusteredIndex: {key: {_id: 1}, unique: true, name?, v?}` and returns it as
+/// `listCollections` reports it (with `v: 2`). Every collection of this server keeps its
+/// documents ordered by `_id`, so a clustered collection differs only in how its `_id`
+/// index is named and listed.
+fn clustered_index(spec: &Document) -> CommandResult<Document> {
+    let inner = Args {
+        name: "create.clusteredIndex",
+        doc: spec,
+    };
+    inner.check_fields(&["key", "unique", "name", "v"])?;
+    let key = inner.document("key")?.ok_or_else(|| {
+        CommandError::missing_field(
+            "BSON field 'create.clusteredIndex.key' is missing but a required field",
+        )
+    })?;
+    let unique = inner.bool("unique")?.ok_or_else(|| {
+        CommandError::missing_field(
+            "BSON field 'create.clusteredIndex.unique' is missing but a required field",
+        )
+    })?;
+    let id_key = key.len() == 1
+        && key
+            .get("_id")
+            .and_then(crate::query::compare::as_f64)
+            .is_some_and(|v| v == 1.0);
+    if !id_key {
+        return Err(CommandError::invalid_options(
+            "The clusteredIndex option is only supported for key: {_id: 1}",
+        ));
+    }
+    if !unique {
+        return Err(CommandError::invalid_options(
+            "The clusteredIndex option requires unique: true",
+        ));
+    }
+    let version = match inner.get("v") {
+        None => 2,
+        Some(v) if crate::query::compare::as_f64(v) == Some(2.0) => 2,
+        Some(v) => {
+            return Err(CommandError::invalid_options(format!(
+                "Invalid clustered index version: {}",
+                crate::display::value(v)
+            )))
+        }
+    };
+    let mut listed = doc! { "v": version, "key": { "_id": 1 }, "unique": true };
+    match inner.get("name") {
+        None => {}
+        Some(Bson::String(name)) => {
+            listed.insert("name", name.clone());
+        }
+        Some(other) => {
+            return Err(CommandError::type_mismatch(format!(
+                "BSON field 'create.clusteredIndex.name' is the wrong type '{}', expected type 'string'",
+                crate::display::type_name(other)
+            )))
+        }
+    }
+    Ok(listed)
+}
+
+/// Checks `changeStreamPreAndPostImages: {enabled: <bool>}`. The option is recorded and
+/// listed; it has no other effect here, as change streams are not implemented.
+fn pre_and_post_images(args: Args<'_>) -> CommandResult<Option<Document>> {
+    let Some(spec) = args.document("changeStreamPreAndPostImages")? else {
+        return Ok(None);
+    };
+    let name = format!("{}.changeStreamPreAndPostImages", args.name);
+    let inner = Args {
+        name: &name,
+        doc: spec,
+    };
+    inner.check_fields(&["enabled"])?;
+    let enabled = inner.bool("enabled")?.ok_or_else(|| {
+        CommandError::missing_field(format!(
+            "BSON field '{name}.enabled' is missing but a required field"
+        ))
+    })?;
+    Ok(Some(doc! { "enabled": enabled }))
 }
 
 /// `drop`: succeeds whether or not the collection exists (MongoDB 7.0 behaviour).
@@ -206,14 +311,14 @@ pub fn rename_collection(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docu
     Ok(doc! { "ok": 1.0 })
 }
 
-/// `collMod`: changes an index's `expireAfterSeconds` or `hidden`; validation and the
-/// other collection options are refused by name.
+/// `collMod`: changes an index's `expireAfterSeconds`, `hidden`, `prepareUnique` or
+/// `unique` (with `dryRun`), and the collection's `changeStreamPreAndPostImages`;
+/// validation and the other collection options are refused by name.
 pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
         "validator",
         "validationLevel",
         "validationAction",
-        "changeStreamPreAndPostImages",
         "expireAfterSeconds",
         "timeseries",
         "viewOn",
@@ -221,13 +326,14 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "recordPreImages",
         "cappedSize",
         "cappedMax",
-        "dryRun",
     ];
     let mut known = UNSUPPORTED.to_vec();
-    known.push("index");
+    known.extend(["index", "dryRun", "changeStreamPreAndPostImages"]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
+    let dry_run = args.bool("dryRun")?.unwrap_or(false);
+    let images = pre_and_post_images(args)?;
     let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
         return Err(CommandError::namespace_not_found(format!(
             "ns does not exist: {}.{coll}",
@@ -242,8 +348,9 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         };
         for key in index.keys() {
             match key.as_str() {
-                "keyPattern" | "name" | "expireAfterSeconds" | "hidden" => {}
-                "unique" | "prepareUnique" | "forceNonUnique" => {
+                "keyPattern" | "name" | "expireAfterSeconds" | "hidden" | "prepareUnique"
+                | "unique" => {}
+                "forceNonUnique" => {
                     return Err(CommandError::unsupported(format!(
                         "collMod index option '{key}'"
                     )))
@@ -270,13 +377,43 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
                 "TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number",
             ));
         }
-        let hidden = inner.bool("hidden")?;
-        if expire.is_none() && hidden.is_none() {
-            return Err(CommandError::invalid_options(
-                "no expireAfterSeconds or hidden field",
+        let change = IndexChange {
+            expire_after_seconds: expire,
+            hidden: inner.bool("hidden")?,
+            prepare_unique: inner.bool("prepareUnique")?,
+            unique: inner.bool("unique")?,
+            dry_run,
+        };
+        if change.unique == Some(false) {
+            return Err(CommandError::bad_value(
+                "collMod does not support converting an index to 'unique: false'",
             ));
         }
-        reply = collection.write().modify_index(&selector, expire, hidden)?;
+        if dry_run && change.unique.is_none() {
+            return Err(CommandError::invalid_options(
+                "dryRun requires an index with unique: true",
+            ));
+        }
+        if change.expire_after_seconds.is_none()
+            && change.hidden.is_none()
+            && change.prepare_unique.is_none()
+            && change.unique.is_none()
+        {
+            return Err(CommandError::invalid_options(
+                "no expireAfterSeconds, hidden, prepareUnique or unique field",
+            ));
+        }
+        reply = collection.write().modify_index(&selector, &change)?;
+    } else if dry_run {
+        return Err(CommandError::invalid_options(
+            "dryRun requires an index with unique: true",
+        ));
+    }
+    if let Some(images) = images {
+        collection
+            .write()
+            .options
+            .insert("changeStreamPreAndPostImages", images);
     }
     reply.insert("ok", 1.0);
     Ok(reply)

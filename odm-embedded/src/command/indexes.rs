@@ -112,12 +112,13 @@ pub fn drop_indexes(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document>
     };
     let mut guard = collection.write();
     let before = guard.index_count() as i32;
+    let id_name = guard.id_index_name();
     let cannot_drop_id = || CommandError::invalid_options("cannot drop _id index");
     let not_found =
         |name: &str| CommandError::index_not_found(format!("index not found with name [{name}]"));
     match target {
         Bson::String(name) if name == "*" => guard.drop_all_indexes(),
-        Bson::String(name) if name == "_id_" => return Err(cannot_drop_id()),
+        Bson::String(name) if *name == id_name => return Err(cannot_drop_id()),
         Bson::String(name) => {
             if !guard.drop_index(name) {
                 return Err(not_found(name));
@@ -127,7 +128,7 @@ pub fn drop_indexes(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document>
             let mut list = Vec::with_capacity(names.len());
             for name in names {
                 match name {
-                    Bson::String(n) if n == "_id_" => return Err(cannot_drop_id()),
+                    Bson::String(n) if *n == id_name => return Err(cannot_drop_id()),
                     Bson::String(n) if n == "*" => {
                         return Err(CommandError::bad_value(
                             "The '*' value is not allowed in a list of index names",

@@ -54,6 +54,9 @@ pub struct IndexSpec {
     pub expire_after_seconds: Option<i64>,
     /// `hidden`: maintained but neither used by queries nor accepted as a hint.
     pub hidden: bool,
+    /// `prepareUnique`: new duplicate keys are refused, those already there stay (the
+    /// first step of converting an index to unique with `collMod`).
+    pub prepare_unique: bool,
     /// The specification as `listIndexes` reports it: `{v, key, name, ...options}`.
     pub info: Document,
 }
@@ -72,7 +75,6 @@ const UNSUPPORTED_OPTIONS: &[&str] = &[
     "bucketSize",
     "wildcardProjection",
     "clustered",
-    "prepareUnique",
     "columnstoreProjection",
 ];
 
@@ -256,6 +258,7 @@ impl IndexSpec {
             partial: None,
             expire_after_seconds: None,
             hidden: false,
+            prepare_unique: false,
             info: doc! { "v": 2 },
         };
         for (field, value) in spec {
@@ -267,6 +270,7 @@ impl IndexSpec {
                         | "partialFilterExpression"
                         | "expireAfterSeconds"
                         | "hidden"
+                        | "prepareUnique"
                 )
             {
                 return Err(invalid_index_option(format!(
@@ -302,6 +306,10 @@ impl IndexSpec {
                 "hidden" => {
                     parsed.hidden = safe_bool(spec, field, value)?;
                     Bson::Boolean(parsed.hidden)
+                }
+                "prepareUnique" => {
+                    parsed.prepare_unique = safe_bool(spec, field, value)?;
+                    Bson::Boolean(parsed.prepare_unique)
                 }
                 "partialFilterExpression" => {
                     let Bson::Document(filter) = value else {
@@ -375,6 +383,7 @@ impl IndexSpec {
             partial: None,
             expire_after_seconds: None,
             hidden: false,
+            prepare_unique: false,
             info: doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_" },
         }
     }
@@ -410,6 +419,7 @@ impl IndexSpec {
         self.same_signature(other)
             && self.expire_after_seconds == other.expire_after_seconds
             && self.hidden == other.hidden
+            && self.prepare_unique == other.prepare_unique
     }
 
     /// Whether the document belongs in the index (partial filter, sparseness).
@@ -549,16 +559,40 @@ impl Index {
     }
 
     /// Checks a document's keys against this index's uniqueness.
+    /// A `prepareUnique` index refuses only keys the document does not hold yet, so
+    /// duplicates from before it was prepared can still be updated.
     pub fn check_unique(&self, ns: &str, keys: &[Vec<KeyValue>], slot: Slot) -> CommandResult<()> {
-        if !self.spec.unique {
+        if !self.spec.unique && !self.spec.prepare_unique {
             return Ok(());
         }
         for key in keys {
-            if self.conflicts(key, slot) {
+            let held = !self.spec.unique && self.entries.contains(&(key.clone(), slot));
+            if !held && self.conflicts(key, slot) {
                 return Err(self.spec.duplicate_key(ns, key));
             }
         }
         Ok(())
+    }
+
+    /// The slots sharing each key held by more than one document, in key order: what
+    /// stands in the way of making this index unique.
+    pub fn duplicates(&self) -> Vec<Vec<Slot>> {
+        let mut out: Vec<Vec<Slot>> = Vec::new();
+        let mut previous: Option<&Vec<KeyValue>> = None;
+        for (key, slot) in &self.entries {
+            if previous == Some(key) {
+                if let Some(group) = out.last_mut() {
+                    if !group.contains(slot) {
+                        group.push(*slot);
+                    }
+                }
+            } else {
+                out.push(vec![*slot]);
+            }
+            previous = Some(key);
+        }
+        out.retain(|group| group.len() > 1);
+        out
     }
 
     /// Adds a document's keys.
