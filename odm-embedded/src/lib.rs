@@ -38,6 +38,7 @@ mod server;
 pub mod session;
 pub mod storage;
 pub mod update;
+pub mod validation;
 pub mod wire;
 
 pub use error::CommandError;

@@ -19,6 +19,7 @@ use crate::display;
 use crate::error::{CommandError, CommandResult};
 use crate::query::matcher::Cond;
 use crate::query::{Filter, KeyValue};
+use crate::validation::Validator;
 use bson::{doc, Bson, Document};
 use index::{FieldPlan, Index, IndexSpec, KeyBounds, MAX_INDEXES};
 use parking_lot::RwLock;
@@ -137,6 +138,8 @@ pub struct Collection {
     intents: BTreeMap<KeyValue, u64>,
     /// `_id`s written since the last [`Collection::take_journal`] (transaction copies).
     journal: Option<Vec<KeyValue>>,
+    /// Schema validation of inserts and updates, if set.
+    validator: Option<Validator>,
 }
 
 impl Default for Collection {
@@ -197,6 +200,7 @@ impl Collection {
             stamps: BTreeMap::new(),
             intents: BTreeMap::new(),
             journal: None,
+            validator: None,
         }
     }
 
@@ -217,6 +221,7 @@ impl Collection {
             stamps: BTreeMap::new(),
             intents: BTreeMap::new(),
             journal: journaled.then(Vec::new),
+            validator: self.validator.clone(),
         }
     }
 
@@ -225,7 +230,7 @@ impl Collection {
     fn empty_like(&self) -> Collection {
         let mut fresh = Collection::with_timeline(self.ns.clone(), self.timeline.clone());
         fresh.uuid = self.uuid;
-        fresh.options = self.options.clone();
+        fresh.copy_settings(self);
         fresh.indexes = self
             .indexes
             .iter()
@@ -362,6 +367,9 @@ impl Collection {
     /// Inserts a document that already has its `_id` first; refuses a duplicate `_id` or
     /// a key a unique index already holds, leaving the collection unchanged.
     pub fn insert(&mut self, ns: &str, doc: Document) -> CommandResult<Slot> {
+        if let Some(validator) = &self.validator {
+            validator.check(None, &doc)?;
+        }
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         let key = KeyValue(id);
         if self.ids.contains_key(&key) {
@@ -386,6 +394,9 @@ impl Collection {
         let Some(old) = self.docs.get(&slot) else {
             return Ok(());
         };
+        if let Some(validator) = &self.validator {
+            validator.check(Some(old), &doc)?;
+        }
         let old_id = KeyValue(old.get("_id").cloned().unwrap_or(Bson::Null));
         let new_id = KeyValue(doc.get("_id").cloned().unwrap_or(Bson::Null));
         let id_changed = old_id.0 != new_id.0;
@@ -454,6 +465,29 @@ impl Collection {
         std::iter::once(id_index)
             .chain(self.indexes.iter().map(|i| i.spec.info.clone()))
             .collect()
+    }
+
+    /// Takes `other`'s options and validation (a new version of the same collection).
+    pub fn copy_settings(&mut self, other: &Collection) {
+        self.options = other.options.clone();
+        self.validator = other.validator.clone();
+    }
+
+    /// The collection's validation settings, if any.
+    pub fn validator(&self) -> Option<&Validator> {
+        self.validator.as_ref()
+    }
+
+    /// Sets (or, with `None`, clears) the validation of inserts and updates; the options
+    /// `listCollections` reports follow.
+    pub fn set_validator(&mut self, validator: Option<Validator>) {
+        for key in ["validator", "validationLevel", "validationAction"] {
+            self.options.remove(key);
+        }
+        if let Some(validator) = &validator {
+            self.options.extend(validator.options());
+        }
+        self.validator = validator;
     }
 
     /// Makes this a clustered collection: `spec` is its `clusteredIndex` option as

@@ -6,6 +6,7 @@ use super::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::query::Filter;
 use crate::storage::IndexChange;
+use crate::validation::Validator;
 use bson::{doc, Bson, Document};
 
 /// `listDatabases` (admin only): databases that hold at least one collection.
@@ -109,18 +110,15 @@ pub fn cursor_batch_size(args: Args<'_>) -> CommandResult<Option<usize>> {
         .map(|n| n as usize))
 }
 
-/// `create`: an explicit, empty collection, optionally clustered by `_id`
-/// (`clusteredIndex`) and with `changeStreamPreAndPostImages` recorded. Options that
-/// change a collection's behaviour otherwise (capped, validators, time series, views,
+/// `create`: an explicit, empty collection, optionally with a validator, clustered by
+/// `_id` (`clusteredIndex`) and with `changeStreamPreAndPostImages` recorded. Options
+/// that change a collection's behaviour otherwise (capped, time series, views,
 /// collations, ...) are refused by name.
 pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
         "capped",
         "size",
         "max",
-        "validator",
-        "validationLevel",
-        "validationAction",
         "timeseries",
         "expireAfterSeconds",
         "viewOn",
@@ -137,10 +135,14 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "flags",
         "clusteredIndex",
         "changeStreamPreAndPostImages",
+        "validator",
+        "validationLevel",
+        "validationAction",
     ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
+    let validator = Validator::from_command(args.doc, None)?;
     let clustered = args
         .document("clusteredIndex")?
         .map(clustered_index)
@@ -155,6 +157,9 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     }
     if let Some(clustered) = clustered {
         collection.set_clustered(clustered);
+    }
+    if validator.is_some() {
+        collection.set_validator(validator);
     }
     Ok(doc! { "ok": 1.0 })
 }
@@ -312,13 +317,10 @@ pub fn rename_collection(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docu
 }
 
 /// `collMod`: changes an index's `expireAfterSeconds`, `hidden`, `prepareUnique` or
-/// `unique` (with `dryRun`), and the collection's `changeStreamPreAndPostImages`;
-/// validation and the other collection options are refused by name.
+/// `unique` (with `dryRun`), and the collection's validation and
+/// `changeStreamPreAndPostImages`; the other collection options are refused by name.
 pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
-        "validator",
-        "validationLevel",
-        "validationAction",
         "expireAfterSeconds",
         "timeseries",
         "viewOn",
@@ -328,7 +330,14 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "cappedMax",
     ];
     let mut known = UNSUPPORTED.to_vec();
-    known.extend(["index", "dryRun", "changeStreamPreAndPostImages"]);
+    known.extend([
+        "index",
+        "dryRun",
+        "changeStreamPreAndPostImages",
+        "validator",
+        "validationLevel",
+        "validationAction",
+    ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
@@ -340,6 +349,8 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
             ctx.db
         )));
     };
+    // Everything is checked before anything changes.
+    let validator = Validator::from_command(args.doc, collection.read().validator())?;
     let mut reply = Document::new();
     if let Some(index) = args.document("index")? {
         let inner = Args {
@@ -414,6 +425,9 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
             .write()
             .options
             .insert("changeStreamPreAndPostImages", images);
+    }
+    if let Some(validator) = validator {
+        collection.write().set_validator(Some(validator));
     }
     reply.insert("ok", 1.0);
     Ok(reply)

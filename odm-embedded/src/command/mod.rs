@@ -375,15 +375,22 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
     };
     // Commands with a command-wide `collation` run under it; `update` and `delete` take
     // one per statement (see `write`).
-    if matches!(
-        args.name,
-        "find" | "count" | "distinct" | "aggregate" | "findAndModify" | "findandmodify"
-    ) {
-        if let Some(collation) = Collation::of(cmd)? {
-            return crate::collation::scoped(Some(&collation), || dispatch(ctx, args));
+    let collation = match args.name {
+        "find" | "count" | "distinct" | "aggregate" | "findAndModify" | "findandmodify" => {
+            Collation::of(cmd)?
         }
-    }
-    dispatch(ctx, args)
+        _ => None,
+    };
+    // Writes with `bypassDocumentValidation: true` skip the collection's validator.
+    let bypass = match args.name {
+        "insert" | "update" | "findAndModify" | "findandmodify" | "aggregate" => {
+            args.bool("bypassDocumentValidation")?.unwrap_or(false)
+        }
+        _ => false,
+    };
+    crate::validation::bypassing(bypass, || {
+        crate::collation::scoped(collation.as_ref(), || dispatch(ctx, args))
+    })
 }
 
 /// Runs the command `args` names.

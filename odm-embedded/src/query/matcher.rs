@@ -8,6 +8,7 @@
 //! positional `$` of an update or a projection stands for.
 
 use super::compare::{as_f64, compare, type_rank, values_equal};
+use super::json_schema::Schema;
 use super::path::{resolve_positions, Found};
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{truthy, Expr, Variables};
@@ -39,6 +40,8 @@ pub enum Filter {
     Expr(Box<Expr>),
     /// `$alwaysTrue` / `$alwaysFalse`.
     Const(bool),
+    /// `$jsonSchema`: the document satisfies the schema.
+    Schema(Box<Schema>),
 }
 
 /// A condition on the values a path resolves to.
@@ -205,6 +208,7 @@ impl Filter {
             Filter::Field { path, cond } => cond.hit(&resolve_positions(doc, path)),
             Filter::Expr(expr) => truthy(expr.eval(doc)?.as_ref()).then_some(None),
             Filter::Const(b) => b.then_some(None),
+            Filter::Schema(schema) => schema.validates_root(doc).then_some(None),
         })
     }
 
@@ -215,7 +219,11 @@ impl Filter {
             Filter::And(list) => list.iter().for_each(|f| f.equalities(out)),
             Filter::Field { path, cond } => cond.equalities(path, out),
             Filter::Or(list) if list.len() == 1 => list[0].equalities(out),
-            Filter::Or(_) | Filter::Nor(_) | Filter::Expr(_) | Filter::Const(_) => {}
+            Filter::Or(_)
+            | Filter::Nor(_)
+            | Filter::Expr(_)
+            | Filter::Const(_)
+            | Filter::Schema(_) => {}
         }
     }
 }
@@ -250,7 +258,18 @@ fn parse_filter(filter: &Document, scope: Scope<'_>) -> CommandResult<Filter> {
                     }
                     clauses.push(Filter::Const(op == "alwaysTrue"));
                 }
-                "where" | "text" | "jsonSchema" | "sampleRate" => {
+                "jsonSchema" => {
+                    if !scope.top {
+                        return Err(CommandError::bad_value(
+                            "$jsonSchema can only be applied to the top-level document",
+                        ));
+                    }
+                    let Bson::Document(spec) = value else {
+                        return Err(CommandError::type_mismatch("$jsonSchema must be an object"));
+                    };
+                    clauses.push(Filter::Schema(Box::new(Schema::parse(spec)?)));
+                }
+                "where" | "text" | "sampleRate" => {
                     return Err(CommandError::unsupported(format!("query operator {key}")));
                 }
                 _ => {
@@ -1108,7 +1127,11 @@ mod tests {
             17276
         );
         assert_eq!(
-            Filter::parse(&doc! {"$jsonSchema": {}}).unwrap_err().code,
+            Filter::parse(&doc! {"$jsonSchema": 1}).unwrap_err().code,
+            14
+        );
+        assert_eq!(
+            Filter::parse(&doc! {"$where": "true"}).unwrap_err().code,
             115
         );
     }

@@ -1,6 +1,7 @@
 //! MongoDB's query language: value order, path resolution, filters, sorts and projections.
 
 pub mod compare;
+pub mod json_schema;
 pub mod matcher;
 pub mod path;
 pub mod projection;
