@@ -453,6 +453,9 @@ impl Stage {
             Stage::Out { db, coll } => {
                 let catalog = needs_catalog("$out")?;
                 let db = db.as_deref().unwrap_or(catalog.db);
+                if catalog.storage.view(db, coll).is_some() {
+                    return Err(crate::command::not_on_view(db, coll));
+                }
                 let docs = docs.into_iter().map(|d| with_id_first(d, None)).collect();
                 catalog.storage.replace_contents(db, coll, docs)?;
                 Vec::new()
@@ -1023,13 +1026,18 @@ fn join_equal(a: &Bson, b: &Bson) -> bool {
 
 impl Lookup {
     fn run(&self, docs: Vec<Document>, catalog: Catalog<'_>) -> CommandResult<Vec<Document>> {
-        let source = match catalog.txn {
-            Some(txn) => txn.collection(catalog.storage, catalog.db, &self.from),
-            None => catalog.storage.collection(catalog.db, &self.from),
-        };
-        let foreign: Vec<Document> = match source {
-            Some(c) => c.read().iter().map(|(_, d)| d.clone()).collect(),
-            None => Vec::new(),
+        let foreign: Vec<Document> = match crate::command::view_documents(catalog, &self.from)? {
+            Some(documents) => documents,
+            None => {
+                let source = match catalog.txn {
+                    Some(txn) => txn.collection(catalog.storage, catalog.db, &self.from),
+                    None => catalog.storage.collection(catalog.db, &self.from),
+                };
+                match source {
+                    Some(c) => c.read().iter().map(|(_, d)| d.clone()).collect(),
+                    None => Vec::new(),
+                }
+            }
         };
         let mut out = Vec::with_capacity(docs.len());
         for mut doc in docs {
@@ -1402,6 +1410,9 @@ fn parse_merge(spec: &Bson) -> CommandResult<Stage> {
 impl Merge {
     fn run(&self, docs: Vec<Document>, catalog: Catalog<'_>) -> CommandResult<()> {
         let db = self.db.as_deref().unwrap_or(catalog.db);
+        if catalog.storage.view(db, &self.coll).is_some() {
+            return Err(crate::command::not_on_view(db, &self.coll));
+        }
         let target = catalog.storage.collection_or_create(db, &self.coll);
         let mut guard = target.write();
         if self.on != ["_id"] {

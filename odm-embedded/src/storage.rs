@@ -140,12 +140,24 @@ pub struct Collection {
     journal: Option<Vec<KeyValue>>,
     /// Schema validation of inserts and updates, if set.
     validator: Option<Validator>,
+    /// A view's documents, computed for one read: no `_id` index, never planned.
+    materialized: bool,
 }
 
 impl Default for Collection {
     fn default() -> Self {
         Self::new(String::new())
     }
+}
+
+/// A view: the documents of `view_on` (a collection or another view of the same
+/// database) through `pipeline`, computed at each read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// The collection or view it reads.
+    pub view_on: String,
+    /// The aggregation stages it applies.
+    pub pipeline: Vec<Bson>,
 }
 
 /// What `collMod` changes on one index (see [`Collection::modify_index`]).
@@ -201,6 +213,7 @@ impl Collection {
             intents: BTreeMap::new(),
             journal: None,
             validator: None,
+            materialized: false,
         }
     }
 
@@ -222,6 +235,7 @@ impl Collection {
             intents: BTreeMap::new(),
             journal: journaled.then(Vec::new),
             validator: self.validator.clone(),
+            materialized: self.materialized,
         }
     }
 
@@ -324,7 +338,7 @@ impl Collection {
     /// Callers still apply the filter to each candidate.
     pub fn candidates<'a>(&'a self, filter: &Filter) -> Candidates<'a> {
         // Indexes order strings by bytes: under a collation they cannot select.
-        let plan = if crate::collation::is_active() {
+        let plan = if self.materialized || crate::collation::is_active() {
             None
         } else {
             self.plan(filter)
@@ -465,6 +479,18 @@ impl Collection {
         std::iter::once(id_index)
             .chain(self.indexes.iter().map(|i| i.spec.info.clone()))
             .collect()
+    }
+
+    /// The documents a view computed, in order, as a read-only collection for one read
+    /// (documents may lack `_id` or share one).
+    pub fn materialized(ns: String, docs: Vec<Document>) -> Collection {
+        let mut out = Collection::new(ns);
+        out.materialized = true;
+        for doc in docs {
+            out.docs.insert(out.next_slot, doc);
+            out.next_slot += 1;
+        }
+        out
     }
 
     /// Takes `other`'s options and validation (a new version of the same collection).
@@ -899,6 +925,8 @@ struct SnapshotVersion {
 #[derive(Debug, Default)]
 pub struct Storage {
     databases: RwLock<BTreeMap<String, BTreeMap<String, CollectionRef>>>,
+    /// Views by database and name.
+    views: RwLock<BTreeMap<(String, String), View>>,
     timeline: Arc<Timeline>,
     snapshots: parking_lot::Mutex<Vec<SnapshotVersion>>,
 }
@@ -1068,9 +1096,58 @@ impl Storage {
         Ok(())
     }
 
-    /// Drops a database; returns whether it existed.
+    /// Drops a database and its views; returns whether it existed.
     pub fn drop_database(&self, db: &str) -> bool {
-        self.databases.write().remove(db).is_some()
+        let views = {
+            let mut views = self.views.write();
+            let before = views.len();
+            views.retain(|(d, _), _| d != db);
+            before != views.len()
+        };
+        self.databases.write().remove(db).is_some() || views
+    }
+
+    /// The view `db.name`, if there is one.
+    pub fn view(&self, db: &str, name: &str) -> Option<View> {
+        self.views
+            .read()
+            .get(&(db.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// The views of a database, by name.
+    pub fn views(&self, db: &str) -> Vec<(String, View)> {
+        self.views
+            .read()
+            .iter()
+            .filter(|((d, _), _)| d == db)
+            .map(|((_, name), view)| (name.clone(), view.clone()))
+            .collect()
+    }
+
+    /// Creates (or, with `replace`, redefines) the view `db.name`; refused with 48
+    /// `NamespaceExists` when a collection (or, to create, a view) has that name.
+    pub fn put_view(&self, db: &str, name: &str, view: View, replace: bool) -> CommandResult<()> {
+        let collections = self.databases.read();
+        let mut views = self.views.write();
+        let key = (db.to_owned(), name.to_owned());
+        let taken = collections.get(db).is_some_and(|c| c.contains_key(name))
+            || (!replace && views.contains_key(&key));
+        if taken {
+            return Err(CommandError::namespace_exists(format!(
+                "Collection {db}.{name} already exists."
+            )));
+        }
+        views.insert(key, view);
+        Ok(())
+    }
+
+    /// Drops the view `db.name`; returns whether it existed.
+    pub fn drop_view(&self, db: &str, name: &str) -> bool {
+        self.views
+            .write()
+            .remove(&(db.to_owned(), name.to_owned()))
+            .is_some()
     }
 
     /// Names of databases that hold at least one collection.

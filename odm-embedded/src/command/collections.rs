@@ -89,6 +89,14 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
             entry
         });
     }
+    for (name, view) in ctx.state.storage.views(ctx.db) {
+        let entry = super::views::entry(&name, &view, false);
+        if filter.as_ref().is_some_and(|f| !f.matches(&entry)) {
+            continue;
+        }
+        entries.push(super::views::entry(&name, &view, name_only));
+    }
+    entries.sort_by(|a, b| a.get_str("name").ok().cmp(&b.get_str("name").ok()));
     let ns = format!("{}.$cmd.listCollections", ctx.db);
     Ok(ctx
         .state
@@ -121,8 +129,6 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "max",
         "timeseries",
         "expireAfterSeconds",
-        "viewOn",
-        "pipeline",
         "collation",
         "encryptedFields",
         "storageEngine",
@@ -138,10 +144,21 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "validator",
         "validationLevel",
         "validationAction",
+        "viewOn",
+        "pipeline",
     ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
+    if args.doc.contains_key("viewOn") || args.doc.contains_key("pipeline") {
+        return super::views::create(ctx, args, coll);
+    }
+    if ctx.state.storage.view(ctx.db, coll).is_some() {
+        return Err(CommandError::namespace_exists(format!(
+            "Collection {}.{coll} already exists.",
+            ctx.db
+        )));
+    }
     let validator = Validator::from_command(args.doc, None)?;
     let clustered = args
         .document("clusteredIndex")?
@@ -250,6 +267,9 @@ pub fn drop(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     args.check_fields(&[])?;
     let coll = args.collection()?;
     let ns = format!("{}.{coll}", ctx.db);
+    if ctx.state.storage.drop_view(ctx.db, coll) {
+        return Ok(doc! { "ns": ns, "ok": 1.0 });
+    }
     let existed = ctx.state.storage.drop_collection(ctx.db, coll);
     ctx.state.cursors.kill_namespace(|n| n == ns);
     let mut reply = Document::new();
@@ -309,6 +329,14 @@ pub fn rename_collection(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docu
     let source = split_namespace("source", from)?;
     let target = split_namespace("target", to)?;
     let drop_target = args.bool("dropTarget")?.unwrap_or(false);
+    if ctx.state.storage.view(source.0, source.1).is_some() {
+        return Err(super::views::not_on_view(source.0, source.1));
+    }
+    if ctx.state.storage.view(target.0, target.1).is_some() {
+        return Err(CommandError::namespace_exists(format!(
+            "a view already exists with that name: {to}"
+        )));
+    }
     ctx.state
         .storage
         .rename_collection(source, target, drop_target)?;
@@ -323,8 +351,6 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
         "expireAfterSeconds",
         "timeseries",
-        "viewOn",
-        "pipeline",
         "recordPreImages",
         "cappedSize",
         "cappedMax",
@@ -337,10 +363,21 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "validator",
         "validationLevel",
         "validationAction",
+        "viewOn",
+        "pipeline",
     ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
+    if ctx.state.storage.view(ctx.db, coll).is_some() {
+        return super::views::modify(ctx, args, coll);
+    }
+    if args.doc.contains_key("viewOn") || args.doc.contains_key("pipeline") {
+        return Err(CommandError::invalid_options(format!(
+            "{}.{coll} is a collection, not a view: 'viewOn' and 'pipeline' do not apply",
+            ctx.db
+        )));
+    }
     let dry_run = args.bool("dryRun")?.unwrap_or(false);
     let images = pre_and_post_images(args)?;
     let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {

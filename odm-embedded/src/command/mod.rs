@@ -20,6 +20,7 @@ mod handshake;
 pub mod indexes;
 mod query;
 mod transactions;
+mod views;
 mod write;
 
 pub use handshake::LOGICAL_SESSION_TIMEOUT_MINUTES;
@@ -118,6 +119,8 @@ pub struct Context<'a> {
     pub txn: Option<&'a Transaction>,
     /// The cluster time (packed, see [`Timeline`]) a snapshot read reads at.
     pub read_at: Option<u64>,
+    /// A view read through by this command, with its documents computed for it.
+    pub view: Option<&'a (String, CollectionRef)>,
 }
 
 impl<'a> Context<'a> {
@@ -129,6 +132,7 @@ impl<'a> Context<'a> {
             connection_id,
             txn: None,
             read_at: None,
+            view: None,
         }
     }
 
@@ -136,6 +140,11 @@ impl<'a> Context<'a> {
     /// transaction's copy inside a transaction, the version at the read time for a
     /// snapshot read, the live collection otherwise. `None` when it does not exist.
     pub fn collection(&self, coll: &str) -> Option<CollectionRef> {
+        if let Some((name, documents)) = self.view {
+            if name == coll {
+                return Some(documents.clone());
+            }
+        }
         let storage = &self.state.storage;
         if let Some(txn) = self.txn {
             return txn.collection(storage, self.db, coll);
@@ -176,6 +185,8 @@ impl<'a> Context<'a> {
         }
     }
 }
+
+pub use views::{documents as view_documents, not_on_view};
 
 /// Names under which `hello` may arrive.
 pub fn is_hello(name: &str) -> bool {
@@ -387,6 +398,35 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
             args.bool("bypassDocumentValidation")?.unwrap_or(false)
         }
         _ => false,
+    };
+    // A view is read through its documents, computed for this command; other commands
+    // that work on a collection's documents or indexes are refused on it.
+    let target = args.doc.get(args.name).and_then(Bson::as_str);
+    let view = match target.filter(|t| ctx.state.storage.view(ctx.db, t).is_some()) {
+        None => None,
+        Some(name) => match args.name {
+            "find" | "count" | "distinct" | "aggregate" => {
+                if collation.is_some() {
+                    return Err(CommandError::new(
+                        167,
+                        "OptionNotSupportedOnView",
+                        "Cannot override a view's default collation",
+                    ));
+                }
+                let documents = views::materialize(ctx, name)?
+                    .ok_or_else(|| CommandError::namespace_not_found(name.to_owned()))?;
+                Some((name.to_owned(), documents))
+            }
+            "insert" | "update" | "delete" | "findAndModify" | "findandmodify"
+            | "createIndexes" | "dropIndexes" | "deleteIndexes" | "listIndexes" => {
+                return Err(views::not_on_view(ctx.db, name))
+            }
+            _ => None,
+        },
+    };
+    let ctx = Context {
+        view: view.as_ref(),
+        ..ctx
     };
     crate::validation::bypassing(bypass, || {
         crate::collation::scoped(collation.as_ref(), || dispatch(ctx, args))
