@@ -142,6 +142,53 @@ pub struct Collection {
     validator: Option<Validator>,
     /// A view's documents, computed for one read: no `_id` index, never planned.
     materialized: bool,
+    /// The limits of a capped collection, with what it holds.
+    capped: Option<Capped>,
+}
+
+/// A capped collection's limits and the sizes of the documents it holds.
+#[derive(Debug, Clone)]
+pub struct Capped {
+    /// Most bytes of BSON it keeps.
+    pub size: i64,
+    /// Most documents it keeps (`None`: no limit).
+    pub max: Option<i64>,
+    bytes: i64,
+    sizes: BTreeMap<Slot, i64>,
+}
+
+impl Capped {
+    /// The limits a `create` gives: `size` is raised to 4096 bytes at least and otherwise
+    /// to a multiple of 256, as MongoDB does; a `max` of 0 or less means none.
+    pub fn new(size: i64, max: Option<i64>) -> Capped {
+        let size = if size <= 4096 {
+            4096
+        } else {
+            (size + 255) / 256 * 256
+        };
+        Capped {
+            size,
+            max: max.filter(|m| *m > 0),
+            bytes: 0,
+            sizes: BTreeMap::new(),
+        }
+    }
+
+    /// Bytes of BSON the documents take.
+    pub fn bytes(&self) -> i64 {
+        self.bytes
+    }
+
+    fn note(&mut self, slot: Slot, doc: Option<&Document>) {
+        if let Some(old) = self.sizes.remove(&slot) {
+            self.bytes -= old;
+        }
+        if let Some(doc) = doc {
+            let size = bson::to_vec(doc).map_or(0, |b| b.len() as i64);
+            self.sizes.insert(slot, size);
+            self.bytes += size;
+        }
+    }
 }
 
 impl Default for Collection {
@@ -214,6 +261,7 @@ impl Collection {
             journal: None,
             validator: None,
             materialized: false,
+            capped: None,
         }
     }
 
@@ -236,6 +284,7 @@ impl Collection {
             journal: journaled.then(Vec::new),
             validator: self.validator.clone(),
             materialized: self.materialized,
+            capped: self.capped.clone(),
         }
     }
 
@@ -384,6 +433,7 @@ impl Collection {
         if let Some(validator) = &self.validator {
             validator.check(None, &doc)?;
         }
+        self.check_capped_write()?;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         let key = KeyValue(id);
         if self.ids.contains_key(&key) {
@@ -398,7 +448,11 @@ impl Collection {
         for (index, keys) in self.indexes.iter_mut().zip(keys) {
             index.add(keys, slot);
         }
+        if let Some(capped) = &mut self.capped {
+            capped.note(slot, Some(&doc));
+        }
         self.docs.insert(slot, doc);
+        self.trim_capped(slot);
         Ok(slot)
     }
 
@@ -411,6 +465,7 @@ impl Collection {
         if let Some(validator) = &self.validator {
             validator.check(Some(old), &doc)?;
         }
+        self.check_capped_write()?;
         let old_id = KeyValue(old.get("_id").cloned().unwrap_or(Bson::Null));
         let new_id = KeyValue(doc.get("_id").cloned().unwrap_or(Bson::Null));
         let id_changed = old_id.0 != new_id.0;
@@ -437,6 +492,9 @@ impl Collection {
             self.ids.remove(&old_id);
             self.ids.insert(new_id, slot);
         }
+        if let Some(capped) = &mut self.capped {
+            capped.note(slot, Some(&doc));
+        }
         self.docs.insert(slot, doc);
         Ok(())
     }
@@ -452,9 +510,13 @@ impl Collection {
             return Ok(None);
         };
         self.check_intent(&id)?;
+        self.check_capped_write()?;
         let Some(doc) = self.docs.remove(&slot) else {
             return Ok(None);
         };
+        if let Some(capped) = &mut self.capped {
+            capped.note(slot, None);
+        }
         self.ids.remove(&id);
         self.note_write(&id);
         for index in &mut self.indexes {
@@ -497,6 +559,65 @@ impl Collection {
     pub fn copy_settings(&mut self, other: &Collection) {
         self.options = other.options.clone();
         self.validator = other.validator.clone();
+        self.capped = other.capped.as_ref().map(|c| Capped::new(c.size, c.max));
+    }
+
+    /// The limits of a capped collection.
+    pub fn capped(&self) -> Option<&Capped> {
+        self.capped.as_ref()
+    }
+
+    /// Makes the collection capped, or changes its limits (`collMod`'s `cappedSize` and
+    /// `cappedMax`); documents beyond the limits go at the next insert, as in MongoDB.
+    pub fn set_capped(&mut self, size: i64, max: Option<i64>) {
+        let mut capped = Capped::new(size, max);
+        for (slot, doc) in &self.docs {
+            capped.note(*slot, Some(doc));
+        }
+        self.options.insert("capped", true);
+        self.options.insert("size", capped.size);
+        match capped.max {
+            Some(max) => self.options.insert("max", max),
+            None => self.options.remove("max"),
+        };
+        self.capped = Some(capped);
+    }
+
+    /// Refuses writes to a capped collection inside a transaction (this is a
+    /// transaction's copy when it keeps a journal), as MongoDB does.
+    fn check_capped_write(&self) -> CommandResult<()> {
+        if self.capped.is_some() && self.journal.is_some() {
+            return Err(CommandError::new(
+                263,
+                "OperationNotSupportedInTransaction",
+                format!(
+                    "Collection '{}' is a capped collection. Writes in transactions are not allowed on capped collections.",
+                    self.ns
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes the oldest documents while a capped collection is over its limits,
+    /// keeping `newest` (the document just inserted) in any case.
+    fn trim_capped(&mut self, newest: Slot) {
+        loop {
+            let Some(capped) = &self.capped else {
+                return;
+            };
+            let over = capped.bytes > capped.size
+                || capped.max.is_some_and(|max| self.docs.len() as i64 > max);
+            let oldest = self.docs.keys().next().copied();
+            match oldest {
+                Some(oldest) if over && oldest != newest => {
+                    if self.remove(oldest).is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
     }
 
     /// The collection's validation settings, if any.
@@ -547,6 +668,27 @@ impl Collection {
         self.clustered_index()
             .and_then(|spec| spec.get_str("name").ok().map(str::to_owned))
             .unwrap_or_else(|| "_id_".to_owned())
+    }
+
+    /// Bytes of BSON the keys of the index `name` take (for the `_id` index, the
+    /// documents' `_id`s).
+    pub fn index_key_bytes(&self, name: &str) -> i64 {
+        let bytes = |values: &[Bson]| {
+            let key: Document = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.clone()))
+                .collect();
+            bson::to_vec(&key).map_or(0, |b| b.len() as i64)
+        };
+        match self.indexes.iter().find(|i| i.spec.name == name) {
+            Some(index) => index.key_values().map(|key| bytes(&key)).sum(),
+            None => self
+                .docs
+                .values()
+                .map(|d| bytes(&[d.get("_id").cloned().unwrap_or(Bson::Null)]))
+                .sum(),
+        }
     }
 
     /// Number of indexes, `_id_` included.

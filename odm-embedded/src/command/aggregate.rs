@@ -9,7 +9,7 @@ use crate::aggregate::{check_positions, run_pipeline_in, Catalog, Stage};
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{bind_variables, evaluate_let};
 use crate::query::Filter;
-use bson::{Bson, Document};
+use bson::{doc, Bson, Document};
 
 /// `aggregate`: runs the pipeline over the collection's documents (or, on a database,
 /// over what its leading `$documents` produces).
@@ -47,9 +47,15 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     }
     let batch_size = cursor_batch_size(args)?;
     let vars = evaluate_let(args.document("let")?)?;
+    // `$collStats` describes the collection itself: its one document is the input.
+    let mut stats = None;
     let pipeline = match (coll, pipeline.first()) {
         (None, Some(Bson::Document(first))) if first.contains_key("$listLocalSessions") => {
             list_local_sessions(ctx, first, pipeline)?
+        }
+        (Some(coll), Some(Bson::Document(first))) if first.contains_key("$collStats") => {
+            stats = Some(coll_stats(ctx, coll, first)?);
+            pipeline[1..].to_vec()
         }
         _ => pipeline.clone(),
     };
@@ -72,6 +78,9 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         )));
     }
     let (input, ns) = match coll {
+        Some(coll) if stats.is_some() => {
+            (stats.into_iter().collect(), format!("{}.{coll}", ctx.db))
+        }
         Some(coll) => {
             check_hint_in(ctx, coll, args, "hint")?;
             // A leading `$match` reads through the indexes; it still runs as a stage.
@@ -118,6 +127,107 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         .state
         .cursors
         .first_batch(ns, results, batch_size, false))
+}
+
+/// The document `$collStats` produces for `db.coll`: `count` and `storageStats` (sizes
+/// are those of the documents' BSON; index sizes those of their keys' BSON). The
+/// latency and query execution statistics MongoDB keeps are refused by name.
+fn coll_stats(ctx: Context<'_>, coll: &str, stage: &Document) -> CommandResult<Document> {
+    let Some(Bson::Document(spec)) = stage.get("$collStats") else {
+        return Err(CommandError::type_mismatch(
+            "$collStats must take a nested object but found a non-object",
+        ));
+    };
+    if stage.len() != 1 {
+        return Err(CommandError::failed_to_parse(
+            "A pipeline stage specification object must contain exactly one field.",
+        ));
+    }
+    let ns = format!("{}.{coll}", ctx.db);
+    let collection = match ctx.collection(coll) {
+        Some(c) => c,
+        None => {
+            return Err(CommandError::namespace_not_found(format!(
+                "Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [{ns}] not found."
+            )))
+        }
+    };
+    let guard = collection.read();
+    let mut out = doc! {
+        "ns": &ns,
+        "host": "odm-embedded",
+        "localTime": bson::DateTime::now(),
+    };
+    for (key, value) in spec {
+        match key.as_str() {
+            "count" => {
+                out.insert("count", guard.iter().count() as i64);
+            }
+            "storageStats" => {
+                let scale = match value {
+                    Bson::Document(options) => match options.get("scale") {
+                        None => 1,
+                        Some(s) => match crate::query::compare::as_f64(s) {
+                            Some(s) if s >= 1.0 => s as i64,
+                            _ => {
+                                return Err(CommandError::bad_value(
+                                    "scale has to be a number >= 1",
+                                ))
+                            }
+                        },
+                    },
+                    _ => {
+                        return Err(CommandError::type_mismatch(
+                            "storageStats must be an object",
+                        ))
+                    }
+                };
+                let bson_size = |d: &Document| bson::to_vec(d).map_or(0, |b| b.len() as i64);
+                let count = guard.iter().count() as i64;
+                let size: i64 = guard.iter().map(|(_, d)| bson_size(d)).sum();
+                let mut index_sizes = Document::new();
+                for spec in guard.index_specs() {
+                    let name = spec.get_str("name").unwrap_or_default().to_owned();
+                    let bytes: i64 = guard.index_key_bytes(&name);
+                    index_sizes.insert(name, bytes / scale);
+                }
+                let total_index: i64 = index_sizes.values().filter_map(Bson::as_i64).sum();
+                let mut storage = doc! {
+                    "size": size / scale,
+                    "count": count,
+                    "avgObjSize": if count == 0 { 0 } else { size / count },
+                    "numOrphanDocs": 0,
+                    "storageSize": size / scale,
+                    "freeStorageSize": 0,
+                    "capped": guard.capped().is_some(),
+                };
+                if let Some(capped) = guard.capped() {
+                    if let Some(max) = capped.max {
+                        storage.insert("max", max);
+                    }
+                    storage.insert("maxSize", capped.size / scale);
+                }
+                storage.insert("nindexes", index_sizes.len() as i32);
+                storage.insert("indexBuilds", Vec::<Bson>::new());
+                storage.insert("totalIndexSize", total_index);
+                storage.insert("totalSize", size / scale + total_index);
+                storage.insert("indexSizes", index_sizes);
+                storage.insert("scaleFactor", scale);
+                out.insert("storageStats", storage);
+            }
+            "latencyStats" | "queryExecStats" => {
+                return Err(CommandError::unsupported(format!(
+                    "$collStats option '{key}'"
+                )))
+            }
+            other => {
+                return Err(CommandError::unknown_field(format!(
+                    "BSON field '$collStats.{other}' is an unknown field."
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// SHA-256 of the empty user name: the `uid` of every session on a server without

@@ -124,9 +124,6 @@ pub fn cursor_batch_size(args: Args<'_>) -> CommandResult<Option<usize>> {
 /// collations, ...) are refused by name.
 pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
-        "capped",
-        "size",
-        "max",
         "timeseries",
         "expireAfterSeconds",
         "collation",
@@ -146,10 +143,14 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "validationAction",
         "viewOn",
         "pipeline",
+        "capped",
+        "size",
+        "max",
     ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
+    let capped = capped_options(args)?;
     if args.doc.contains_key("viewOn") || args.doc.contains_key("pipeline") {
         return super::views::create(ctx, args, coll);
     }
@@ -178,7 +179,33 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     if validator.is_some() {
         collection.set_validator(validator);
     }
+    if let Some((size, max)) = capped {
+        collection.set_capped(size, max);
+    }
     Ok(doc! { "ok": 1.0 })
+}
+
+/// Most bytes a capped collection may be given (1 PB).
+const MAX_CAPPED_SIZE: i64 = 1 << 50;
+
+/// `capped`, `size` and `max` of `create`: the size and document limit of a capped
+/// collection, or `None` for an ordinary one.
+fn capped_options(args: Args<'_>) -> CommandResult<Option<(i64, Option<i64>)>> {
+    let capped = args.bool("capped")?.unwrap_or(false);
+    let size = args.i64("size")?;
+    let max = args.i64("max")?;
+    if !capped {
+        return Ok(None);
+    }
+    let size = size.ok_or_else(|| {
+        CommandError::invalid_options("the 'size' field is required when 'capped' is true")
+    })?;
+    if size <= 0 || size > MAX_CAPPED_SIZE {
+        return Err(CommandError::invalid_options(format!(
+            "capped collection size must be greater than 0 and at most 1 PB, got {size}"
+        )));
+    }
+    Ok(Some((size, max)))
 }
 
 /// Checks `clusteredIndex: {key: {_id: 1}, unique: true, name?, v?}` and returns it as
@@ -348,13 +375,7 @@ pub fn rename_collection(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docu
 /// `unique` (with `dryRun`), and the collection's validation and
 /// `changeStreamPreAndPostImages`; the other collection options are refused by name.
 pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
-    const UNSUPPORTED: &[&str] = &[
-        "expireAfterSeconds",
-        "timeseries",
-        "recordPreImages",
-        "cappedSize",
-        "cappedMax",
-    ];
+    const UNSUPPORTED: &[&str] = &["expireAfterSeconds", "timeseries", "recordPreImages"];
     let mut known = UNSUPPORTED.to_vec();
     known.extend([
         "index",
@@ -365,12 +386,21 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "validationAction",
         "viewOn",
         "pipeline",
+        "cappedSize",
+        "cappedMax",
     ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
     if ctx.state.storage.view(ctx.db, coll).is_some() {
         return super::views::modify(ctx, args, coll);
+    }
+    let capped_size = args.i64("cappedSize")?;
+    let capped_max = args.i64("cappedMax")?;
+    if capped_size.is_some_and(|s| s <= 0 || s > MAX_CAPPED_SIZE) {
+        return Err(CommandError::invalid_options(
+            "cappedSize must be greater than 0 and at most 1 PB",
+        ));
     }
     if args.doc.contains_key("viewOn") || args.doc.contains_key("pipeline") {
         return Err(CommandError::invalid_options(format!(
@@ -388,6 +418,16 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     };
     // Everything is checked before anything changes.
     let validator = Validator::from_command(args.doc, collection.read().validator())?;
+    let capped = match (capped_size, capped_max, collection.read().capped()) {
+        (None, None, _) => None,
+        (size, max, Some(current)) => Some((size.unwrap_or(current.size), max.or(current.max))),
+        (_, _, None) => {
+            return Err(CommandError::invalid_options(format!(
+                "Cannot change the size of a non-capped collection: {}.{coll}",
+                ctx.db
+            )))
+        }
+    };
     let mut reply = Document::new();
     if let Some(index) = args.document("index")? {
         let inner = Args {
@@ -465,6 +505,9 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     }
     if let Some(validator) = validator {
         collection.write().set_validator(Some(validator));
+    }
+    if let Some((size, max)) = capped {
+        collection.write().set_capped(size, max);
     }
     reply.insert("ok", 1.0);
     Ok(reply)

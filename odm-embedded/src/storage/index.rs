@@ -540,6 +540,13 @@ impl Index {
         }
     }
 
+    /// The key of every entry, as BSON values.
+    pub fn key_values(&self) -> impl Iterator<Item = Vec<Bson>> + '_ {
+        self.entries
+            .iter()
+            .map(|(key, _)| key.iter().map(|k| k.0.clone()).collect())
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -1,0 +1,133 @@
+//! Collection kinds through the official driver: capped collections (size and document
+//! limits, insertion order, `collMod`, no writes in transactions) and `$collStats`.
+
+mod common;
+
+use bson::{doc, Document};
+use common::Target;
+use futures::TryStreamExt;
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::Collection;
+
+async fn ids(coll: &Collection<Document>) -> Vec<i32> {
+    coll.find(doc! {})
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.get_i32("_id").unwrap())
+        .collect()
+}
+
+async fn storage_stats(coll: &Collection<Document>) -> Document {
+    let stats: Vec<Document> = coll
+        .aggregate([doc! { "$collStats": { "storageStats": {}, "count": {} } }])
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    stats[0].clone()
+}
+
+#[tokio::test]
+async fn capped_collections_keep_the_newest_documents() {
+    let t = Target::new("capped").await;
+    t.db.run_command(doc! { "create": "log", "capped": true, "size": 4096, "max": 3 })
+        .await
+        .unwrap();
+    let log = t.db.collection::<Document>("log");
+    for i in 1..=5 {
+        log.insert_one(doc! { "_id": i, "line": format!("event {i}") })
+            .await
+            .unwrap();
+    }
+    assert_eq!(ids(&log).await, [3, 4, 5]);
+
+    // The byte limit: 4096 bytes hold a few documents of 1,000 bytes, the oldest go.
+    let big = "x".repeat(1000);
+    t.db.run_command(doc! { "collMod": "log", "cappedMax": 0 })
+        .await
+        .unwrap();
+    for i in 10..20 {
+        log.insert_one(doc! { "_id": i, "line": &big })
+            .await
+            .unwrap();
+    }
+    let kept = ids(&log).await;
+    assert!(kept.len() < 10 && kept.len() >= 3, "{kept:?}");
+    assert_eq!(kept.last(), Some(&19));
+    assert!(
+        kept.windows(2).all(|w| w[0] < w[1]),
+        "insertion order: {kept:?}"
+    );
+
+    let stats = storage_stats(&log).await;
+    let storage = stats.get_document("storageStats").unwrap();
+    assert_eq!(storage.get_bool("capped"), Ok(true));
+    assert_eq!(storage.get_i64("maxSize"), Ok(4096));
+    assert!(storage.get_i64("size").unwrap() <= 4096);
+    assert_eq!(stats.get_i64("count"), Ok(kept.len() as i64));
+
+    let listed =
+        t.db.run_command(doc! { "listCollections": 1, "filter": { "name": "log" } })
+            .await
+            .unwrap();
+    let options = listed
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .get_document("options")
+        .unwrap()
+        .clone();
+    assert_eq!(options.get_bool("capped"), Ok(true));
+
+    // Writes to a capped collection are not allowed in a transaction.
+    let mut session = t.client.start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    let err = log
+        .insert_one(doc! { "_id": 100 })
+        .session(&mut session)
+        .await
+        .unwrap_err();
+    let code = match &*err.kind {
+        ErrorKind::Command(e) => e.code,
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code,
+        _ => panic!("{err}"),
+    };
+    assert_eq!(code, 263);
+    let _ = session.abort_transaction().await;
+    assert!(!ids(&log).await.contains(&100));
+
+    let err =
+        t.db.run_command(doc! { "create": "bad", "capped": true })
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("size"), "{err}");
+}
+
+#[tokio::test]
+async fn coll_stats_counts_an_ordinary_collection() {
+    let t = Target::new("coll_stats").await;
+    let coll = t.db.collection::<Document>("plain");
+    coll.insert_many((0..10).map(|i| doc! { "_id": i, "v": i }))
+        .await
+        .unwrap();
+    let stats = storage_stats(&coll).await;
+    assert_eq!(stats.get_i64("count"), Ok(10));
+    let storage = stats.get_document("storageStats").unwrap();
+    assert_eq!(storage.get_bool("capped"), Ok(false));
+    assert_eq!(storage.get_i32("nindexes"), Ok(1));
+    assert!(storage.get_i64("size").unwrap() > 0);
+    let err =
+        t.db.collection::<Document>("missing")
+            .aggregate([doc! { "$collStats": { "storageStats": {} } }])
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+}
