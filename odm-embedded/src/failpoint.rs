@@ -1,7 +1,9 @@
 //! Fail points: `configureFailPoint` with MongoDB's `failCommand`, for tests that inject
 //! server errors (closed connections, error codes and labels, delays, write concern
-//! errors). Only enabled with [`crate::ServerBuilder::enable_test_commands`], as `mongod`
-//! only has `configureFailPoint` with `enableTestCommands`.
+//! errors), and `onPrimaryTransactionalWrite`, which fails a retryable write before it
+//! commits or closes the connection after it did. Only enabled with
+//! [`crate::ServerBuilder::enable_test_commands`], as `mongod` only has
+//! `configureFailPoint` with `enableTestCommands`.
 
 use crate::error::{CommandError, CommandResult};
 use bson::{doc, Bson, Document};
@@ -47,11 +49,48 @@ pub struct FailAction {
     pub write_concern_error: Option<Document>,
 }
 
+/// A configured `onPrimaryTransactionalWrite` fail point.
+#[derive(Debug, Clone)]
+struct TransactionalWrite {
+    mode: Mode,
+    action: WriteFailure,
+}
+
+/// What a fired `onPrimaryTransactionalWrite` does to a retryable write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteFailure {
+    /// Close the connection (after the write commits, unless it fails before).
+    pub close_connection: bool,
+    /// Fail with this code before the write commits.
+    pub fail_before_commit: Option<i32>,
+}
+
 /// The server's fail points.
 #[derive(Debug, Default)]
 pub struct FailPoints {
     fail_command: Mutex<Option<FailCommand>>,
+    transactional_write: Mutex<Option<TransactionalWrite>>,
     last_fired: Mutex<Option<Instant>>,
+}
+
+/// Counts a firing down; whether the fail point fires this time and whether it is used up.
+fn fire(mode: &mut Mode) -> (bool, bool) {
+    match mode {
+        Mode::Off => (false, true),
+        Mode::AlwaysOn => (true, false),
+        Mode::Times(n) => {
+            *n -= 1;
+            (true, *n <= 0)
+        }
+        Mode::Skip(n) => {
+            if *n > 0 {
+                *n -= 1;
+                (false, false)
+            } else {
+                (true, false)
+            }
+        }
+    }
 }
 
 fn bad_value(message: impl Into<String>) -> CommandError {
@@ -97,7 +136,7 @@ impl FailPoints {
                 ))
             }
         };
-        if name != "failCommand" {
+        if name != "failCommand" && name != "onPrimaryTransactionalWrite" {
             return Err(CommandError::unsupported(format!(
                 "the fail point '{name}'"
             )));
@@ -108,6 +147,9 @@ impl FailPoints {
             None | Some(Bson::Null) => Document::new(),
             Some(_) => return Err(bad_value("'data' must be an object")),
         };
+        if name == "onPrimaryTransactionalWrite" {
+            return self.configure_transactional_write(mode, &data);
+        }
         if mode == Mode::Off {
             *self.fail_command.lock() = None;
             return Ok(doc! { "count": 0, "ok": 1.0 });
@@ -169,9 +211,68 @@ impl FailPoints {
         Ok(doc! { "count": 0, "ok": 1.0 })
     }
 
+    fn configure_transactional_write(
+        &self,
+        mode: Mode,
+        data: &Document,
+    ) -> CommandResult<Document> {
+        for key in data.keys() {
+            if !matches!(
+                key.as_str(),
+                "closeConnection" | "failBeforeCommitExceptionCode"
+            ) {
+                return Err(CommandError::unsupported(format!(
+                    "the onPrimaryTransactionalWrite option '{key}'"
+                )));
+            }
+        }
+        let close_connection = match data.get("closeConnection") {
+            None => true,
+            Some(Bson::Boolean(b)) => *b,
+            Some(_) => return Err(bad_value("'closeConnection' must be a boolean")),
+        };
+        let fail_before_commit = match data.get("failBeforeCommitExceptionCode") {
+            None => None,
+            Some(code) => match crate::query::compare::as_f64(code) {
+                Some(code) => Some(code as i32),
+                None => {
+                    return Err(bad_value(
+                        "'failBeforeCommitExceptionCode' must be a number",
+                    ))
+                }
+            },
+        };
+        *self.transactional_write.lock() = (mode != Mode::Off).then_some(TransactionalWrite {
+            mode,
+            action: WriteFailure {
+                close_connection,
+                fail_before_commit,
+            },
+        });
+        Ok(doc! { "count": 0, "ok": 1.0 })
+    }
+
+    /// What `onPrimaryTransactionalWrite` does to a retryable write, counting the firing;
+    /// `None` when it does not fire.
+    pub fn on_transactional_write(&self) -> Option<WriteFailure> {
+        let mut slot = self.transactional_write.lock();
+        let point = slot.as_mut()?;
+        let action = point.action;
+        let (fires, used_up) = fire(&mut point.mode);
+        if used_up {
+            *slot = None;
+        }
+        if !fires {
+            return None;
+        }
+        *self.last_fired.lock() = Some(Instant::now());
+        Some(action)
+    }
+
     /// Whether a fail point is set or fired in the last few seconds.
     pub fn is_active(&self) -> bool {
-        self.fail_command.lock().is_some()
+        self.transactional_write.lock().is_some()
+            || self.fail_command.lock().is_some()
             || self
                 .last_fired
                 .lock()
@@ -190,21 +291,12 @@ impl FailPoints {
             return None;
         }
         let action = point.action.clone();
-        match &mut point.mode {
-            Mode::Off => return None,
-            Mode::AlwaysOn => {}
-            Mode::Times(n) => {
-                *n -= 1;
-                if *n <= 0 {
-                    *slot = None;
-                }
-            }
-            Mode::Skip(n) => {
-                if *n > 0 {
-                    *n -= 1;
-                    return None;
-                }
-            }
+        let (fires, used_up) = fire(&mut point.mode);
+        if used_up {
+            *slot = None;
+        }
+        if !fires {
+            return None;
         }
         *self.last_fired.lock() = Some(Instant::now());
         Some(action)
@@ -254,5 +346,30 @@ mod tests {
             .configure(&doc! { "configureFailPoint": "rsSyncApplyStop", "mode": "alwaysOn" })
             .unwrap_err();
         assert_eq!(err.code, 115);
+    }
+
+    #[test]
+    fn transactional_write_closes_by_default() {
+        let points = FailPoints::default();
+        points
+            .configure(&doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": { "times": 1 } })
+            .unwrap();
+        let fired = points.on_transactional_write().unwrap();
+        assert!(fired.close_connection);
+        assert_eq!(fired.fail_before_commit, None);
+        assert_eq!(points.on_transactional_write(), None);
+        points
+            .configure(&doc! {
+                "configureFailPoint": "onPrimaryTransactionalWrite",
+                "mode": "alwaysOn",
+                "data": { "failBeforeCommitExceptionCode": 1, "closeConnection": false },
+            })
+            .unwrap();
+        let fired = points.on_transactional_write().unwrap();
+        assert_eq!(
+            (fired.close_connection, fired.fail_before_commit),
+            (false, Some(1))
+        );
+        assert!(points.on_transactional_write().is_some());
     }
 }

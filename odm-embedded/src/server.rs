@@ -440,7 +440,29 @@ impl Connection {
                     write_concern_error = action.write_concern_error;
                     labels = action.labels;
                 }
+                let transactional_write = match body.keys().next() {
+                    Some(name) if self.state.test_commands && is_retryable_write(name, &body) => {
+                        self.state.failpoints.on_transactional_write()
+                    }
+                    _ => None,
+                };
+                if let Some(failure) = transactional_write {
+                    if let Some(code) = failure.fail_before_commit {
+                        if failure.close_connection {
+                            return Handled::Close;
+                        }
+                        let mut reply = command::fail_point_reply(&self.state, &body, code, None);
+                        reply.insert(
+                            "errmsg",
+                            "Failing write for test due to failBeforeCommitExceptionCode",
+                        );
+                        return Handled::Reply(reply);
+                    }
+                }
                 let mut reply = self.run(&db, &body);
+                if transactional_write.is_some_and(|f| f.close_connection) {
+                    return Handled::Close;
+                }
                 if command::blocked_by_transaction(&body, &reply) {
                     match self.wait_for_transaction(&db, &body).await {
                         Some(done) => reply = done,
@@ -580,6 +602,16 @@ fn protocol_error(err: &WireError) -> Document {
 
 /// Resolves once the server is stopping, also when that happened before the call (a
 /// notification consumed elsewhere must not leave a task waiting forever).
+/// Whether `body` is a retryable write: a write command with a `txnNumber` outside a
+/// multi-document transaction (what `onPrimaryTransactionalWrite` acts on).
+fn is_retryable_write(name: &str, body: &Document) -> bool {
+    matches!(
+        name,
+        "insert" | "update" | "delete" | "findAndModify" | "findandmodify"
+    ) && body.contains_key("txnNumber")
+        && !body.contains_key("autocommit")
+}
+
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stopping| *stopping).await;
 }

@@ -1,6 +1,7 @@
 //! `configureFailPoint` with `failCommand` through the official driver: off unless test
 //! commands are enabled (library option and binary flag), error codes and labels, dropped
-//! connections, delays, `appName`, `times`/`skip` and write concern errors.
+//! connections, delays, `appName`, `times`/`skip` and write concern errors; and
+//! `onPrimaryTransactionalWrite` on retryable writes.
 
 use bson::{doc, Document};
 use mongodb::error::{ErrorKind, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR};
@@ -226,4 +227,50 @@ async fn retryable_write_concern_errors_are_retried_once_without_delay() {
     );
     // Both attempts ran the insert; the retry did not apply it twice.
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn on_primary_transactional_write_fails_retryable_writes_before_or_after_commit() {
+    let (_server, client) = start().await;
+    let coll = client.database("fp").collection::<Document>("counter");
+    coll.insert_one(doc! { "_id": 1, "x": 0 }).await.unwrap();
+    let set = |data: Document, times: i32| {
+        let admin = client.database("admin");
+        async move {
+            admin
+                .run_command(doc! {
+                    "configureFailPoint": "onPrimaryTransactionalWrite",
+                    "mode": { "times": times },
+                    "data": data,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    let bump = || {
+        coll.find_one_and_update(doc! { "_id": 1 }, doc! { "$inc": { "x": 1 } })
+            .return_document(mongodb::options::ReturnDocument::After)
+    };
+
+    // Committed, then the connection closes: the retry answers from the recorded
+    // result, so the increment happens once.
+    set(doc! {}, 1).await;
+    let after = bump().await.unwrap().unwrap();
+    assert_eq!(after.get_i32("x"), Ok(1));
+    // Failed before commit on the first attempt: the retry applies it.
+    set(doc! { "failBeforeCommitExceptionCode": 1 }, 1).await;
+    assert_eq!(bump().await.unwrap().unwrap().get_i32("x"), Ok(2));
+    // Failed on both attempts: an error, and nothing applied.
+    set(doc! { "failBeforeCommitExceptionCode": 1 }, 2).await;
+    bump().await.unwrap_err();
+    // Without closing the connection the code itself comes back.
+    set(
+        doc! { "failBeforeCommitExceptionCode": 2, "closeConnection": false },
+        1,
+    )
+    .await;
+    let err = bump().await.unwrap_err();
+    assert_eq!(command_code(&err), Some(2), "{err}");
+    let stored = coll.find_one(doc! { "_id": 1 }).await.unwrap().unwrap();
+    assert_eq!(stored.get_i32("x"), Ok(2));
 }
