@@ -14,8 +14,7 @@
 //!
 //! Operations the Rust driver does not offer are emulated with raw commands sent through the
 //! driver (`Database::run_command`), producing the command a driver would send: `count`,
-//! `modifyCollection` (`collMod`), `listDatabases` (to keep the raw reply documents), and the
-//! collection-level `bulkWrite` (in `bulk.rs`).
+//! `modifyCollection` (`collMod`), and the collection-level `bulkWrite` (in `bulk.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -1420,26 +1419,24 @@ async fn client_op(
     let session = args.session(state)?;
     match name {
         "listDatabases" => {
-            let mut command = doc! {"listDatabases": 1};
-            for key in ["filter", "nameOnly", "authorizedDatabases", "comment"] {
-                if let Some(v) = args.take(key) {
-                    command.insert(key, v);
-                }
-            }
+            // Through the driver's own (retryable) operation; each specification goes
+            // back to the document the server listed.
+            let options: mongodb::options::ListDatabasesOptions =
+                args.options(&["filter", "nameOnly", "authorizedDatabases", "comment"])?;
             args.finish()?;
-            let admin = client.database("admin");
             let mut lock = SessionLock::new(&session).await;
             let s = session_mut!(lock);
-            let r = with_session!(s, admin.run_command(command));
+            let r = with_session!(s, client.list_databases().with_options(options));
             Ok(match r {
-                Ok(reply) => match reply.get_array("databases") {
-                    Ok(list) => Ok(OpValue::Documents(
-                        list.iter().filter_map(Bson::as_document).cloned().collect(),
-                    )),
-                    Err(_) => Err(OpError::client(format!(
-                        "listDatabases reply has no databases array: {reply}"
-                    ))),
-                },
+                Ok(specs) => specs
+                    .iter()
+                    .map(|spec| {
+                        bson::to_document(spec).map_err(|e| {
+                            OpError::client(format!("listDatabases entry not a document: {e}"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(OpValue::Documents),
                 Err(e) => Err(OpError::from(e)),
             })
         }
