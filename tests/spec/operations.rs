@@ -1430,13 +1430,12 @@ async fn client_op(
             Ok(match r {
                 Ok(specs) => specs
                     .iter()
-                    .map(|spec| {
-                        bson::to_document(spec).map_err(|e| {
-                            OpError::client(format!("listDatabases entry not a document: {e}"))
-                        })
-                    })
+                    .map(bson::to_document)
                     .collect::<Result<Vec<_>, _>>()
-                    .map(OpValue::Documents),
+                    .map(OpValue::Documents)
+                    .map_err(|e| {
+                        OpError::client(format!("listDatabases entry not a document: {e}"))
+                    }),
                 Err(e) => Err(OpError::from(e)),
             })
         }
