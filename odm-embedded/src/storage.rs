@@ -144,6 +144,19 @@ pub struct Collection {
     materialized: bool,
     /// The limits of a capped collection, with what it holds.
     capped: Option<Capped>,
+    /// The fields of a time-series collection.
+    timeseries: Option<TimeSeries>,
+}
+
+/// What makes a collection a time-series collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeSeries {
+    /// The field holding each measurement's time (a date, required).
+    pub time_field: String,
+    /// The field naming the series a measurement belongs to, if any.
+    pub meta_field: Option<String>,
+    /// Measurements older than this many seconds expire.
+    pub expire_after_seconds: Option<i64>,
 }
 
 /// A capped collection's limits and the sizes of the documents it holds.
@@ -262,6 +275,7 @@ impl Collection {
             validator: None,
             materialized: false,
             capped: None,
+            timeseries: None,
         }
     }
 
@@ -285,6 +299,7 @@ impl Collection {
             validator: self.validator.clone(),
             materialized: self.materialized,
             capped: self.capped.clone(),
+            timeseries: self.timeseries.clone(),
         }
     }
 
@@ -434,9 +449,12 @@ impl Collection {
             validator.check(None, &doc)?;
         }
         self.check_capped_write()?;
+        self.check_measurement(&doc)?;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         let key = KeyValue(id);
-        if self.ids.contains_key(&key) {
+        // Time-series collections have no `_id` index: measurements may share an `_id`.
+        let unique_ids = self.timeseries.is_none();
+        if unique_ids && self.ids.contains_key(&key) {
             return Err(duplicate_id(ns, &key.0));
         }
         self.check_intent(&key)?;
@@ -444,7 +462,9 @@ impl Collection {
         let keys = self.index_keys(&doc, slot)?;
         self.note_write(&key);
         self.next_slot += 1;
-        self.ids.insert(key, slot);
+        if unique_ids {
+            self.ids.insert(key, slot);
+        }
         for (index, keys) in self.indexes.iter_mut().zip(keys) {
             index.add(keys, slot);
         }
@@ -466,6 +486,11 @@ impl Collection {
             validator.check(Some(old), &doc)?;
         }
         self.check_capped_write()?;
+        if self.timeseries.is_some() {
+            return Err(CommandError::unsupported(
+                "updating measurements of a time-series collection",
+            ));
+        }
         let old_id = KeyValue(old.get("_id").cloned().unwrap_or(Bson::Null));
         let new_id = KeyValue(doc.get("_id").cloned().unwrap_or(Bson::Null));
         let id_changed = old_id.0 != new_id.0;
@@ -535,10 +560,12 @@ impl Collection {
     /// then the others.
     pub fn index_specs(&self) -> Vec<Document> {
         let id_index = match self.clustered_index() {
-            Some(clustered) => clustered,
-            None => IndexSpec::id_index().info,
+            Some(clustered) => Some(clustered),
+            None if self.timeseries.is_some() => None,
+            None => Some(IndexSpec::id_index().info),
         };
-        std::iter::once(id_index)
+        id_index
+            .into_iter()
             .chain(self.indexes.iter().map(|i| i.spec.info.clone()))
             .collect()
     }
@@ -560,6 +587,42 @@ impl Collection {
         self.options = other.options.clone();
         self.validator = other.validator.clone();
         self.capped = other.capped.as_ref().map(|c| Capped::new(c.size, c.max));
+        self.timeseries = other.timeseries.clone();
+    }
+
+    /// Makes this a time-series collection.
+    pub fn set_timeseries(&mut self, timeseries: TimeSeries) {
+        self.timeseries = Some(timeseries);
+    }
+
+    /// The fields of a time-series collection.
+    pub fn timeseries(&self) -> Option<&TimeSeries> {
+        self.timeseries.as_ref()
+    }
+
+    /// Checks a measurement for a time-series collection: its time field holds a date,
+    /// and writes inside a transaction are refused, as in MongoDB.
+    fn check_measurement(&self, doc: &Document) -> CommandResult<()> {
+        let Some(ts) = &self.timeseries else {
+            return Ok(());
+        };
+        if self.journal.is_some() {
+            return Err(CommandError::new(
+                263,
+                "OperationNotSupportedInTransaction",
+                format!(
+                    "Cannot write to time-series collection '{}' in a multi-document transaction",
+                    self.ns
+                ),
+            ));
+        }
+        if !matches!(doc.get(&ts.time_field), Some(Bson::DateTime(_))) {
+            return Err(CommandError::bad_value(format!(
+                "'{}' must be present and contain a valid BSON UTC datetime value",
+                ts.time_field
+            )));
+        }
+        Ok(())
     }
 
     /// The limits of a capped collection.
@@ -693,7 +756,7 @@ impl Collection {
 
     /// Number of indexes, `_id_` included.
     pub fn index_count(&self) -> usize {
-        self.indexes.len() + 1
+        self.indexes.len() + usize::from(self.timeseries.is_none())
     }
 
     /// Whether an index equal to `spec` exists already (a no-op for `createIndexes`), or
@@ -753,6 +816,11 @@ impl Collection {
                 self.ns,
                 display::document(&spec.key)
             )));
+        }
+        if self.timeseries.is_some() && spec.unique {
+            return Err(index::cannot_create_index(
+                "Unique indexes are not supported on time-series collections",
+            ));
         }
         let mut index = Index::new(spec);
         for (slot, doc) in &self.docs {
@@ -899,6 +967,24 @@ impl Collection {
                 .saturating_sub(seconds.saturating_mul(1000));
             expired.extend(index.dates_up_to(bson::DateTime::from_millis(cutoff)));
         }
+        if let Some(TimeSeries {
+            time_field,
+            expire_after_seconds: Some(seconds),
+            ..
+        }) = &self.timeseries
+        {
+            let cutoff = now
+                .timestamp_millis()
+                .saturating_sub(seconds.saturating_mul(1000));
+            expired.extend(
+                self.docs
+                    .iter()
+                    .filter_map(|(slot, doc)| match doc.get(time_field) {
+                        Some(Bson::DateTime(at)) if at.timestamp_millis() <= cutoff => Some(*slot),
+                        _ => None,
+                    }),
+            );
+        }
         expired
             .into_iter()
             .filter(|s| matches!(self.remove(*s), Ok(Some(_))))
@@ -931,8 +1017,10 @@ impl Collection {
                 .filter_map(|(_, c)| FieldPlan::for_cond(c, multikey))
                 .min_by_key(FieldPlan::cost)
         };
-        // `_id` first: it is unique and never multikey.
-        if let Some(FieldPlan::Points(points)) = cond_on("_id", false) {
+        // `_id` first: it is unique and never multikey (time-series collections have no
+        // `_id` index).
+        let id_index = self.timeseries.is_none();
+        if let Some(FieldPlan::Points(points)) = cond_on("_id", false).filter(|_| id_index) {
             return Some(points.iter().filter_map(|p| self.find_id(p)).collect());
         }
         type Score = (usize, std::cmp::Reverse<usize>, bool);
@@ -975,7 +1063,7 @@ impl Collection {
             }
         }
         let Some((_, index, prefix, plan)) = best else {
-            return match cond_on("_id", false) {
+            return match cond_on("_id", false).filter(|_| id_index) {
                 Some(FieldPlan::Range(bounds)) => Some(self.scan_ids(&bounds)),
                 _ => None,
             };
@@ -1322,11 +1410,16 @@ impl Storage {
             .collect();
         all.iter()
             .map(|c| {
-                let has_ttl = c
-                    .read()
-                    .indexes()
-                    .iter()
-                    .any(|i| i.spec.expire_after_seconds.is_some());
+                let has_ttl = {
+                    let guard = c.read();
+                    guard
+                        .indexes()
+                        .iter()
+                        .any(|i| i.spec.expire_after_seconds.is_some())
+                        || guard
+                            .timeseries()
+                            .is_some_and(|ts| ts.expire_after_seconds.is_some())
+                };
                 if has_ttl {
                     c.write().expire(now)
                 } else {

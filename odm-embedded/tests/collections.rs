@@ -1,5 +1,6 @@
 //! Collection kinds through the official driver: capped collections (size and document
-//! limits, insertion order, `collMod`, no writes in transactions) and `$collStats`.
+//! limits, insertion order, `collMod`, no writes in transactions), time-series collections
+//! (measurements, options, series index, expiry) and `$collStats`.
 
 mod common;
 
@@ -130,4 +131,117 @@ async fn coll_stats_counts_an_ordinary_collection() {
             .await
             .unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
+}
+
+#[tokio::test]
+async fn time_series_collections_take_measurements() {
+    // A short TTL sweep so that expiry shows within the test (embedded server only).
+    let server = odm_embedded::Server::builder()
+        .ttl_interval(std::time::Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    let client = mongodb::Client::with_uri_str(server.uri()).await.unwrap();
+    let db = client.database("ts");
+    db.run_command(doc! {
+        "create": "weather",
+        "timeseries": { "timeField": "at", "metaField": "station", "granularity": "minutes" },
+        "expireAfterSeconds": 3600,
+    })
+    .await
+    .unwrap();
+    let weather = db.collection::<Document>("weather");
+    let now = bson::DateTime::now().timestamp_millis();
+    let at = |minutes_ago: i64| bson::DateTime::from_millis(now - minutes_ago * 60_000);
+    // Measurements may share an `_id`; each needs a date in its time field.
+    weather
+        .insert_many([
+            doc! { "_id": 1, "at": at(5), "station": "oslo", "temp": 3.5 },
+            doc! { "_id": 1, "at": at(1), "station": "oslo", "temp": 4.0 },
+            doc! { "_id": 2, "at": at(2), "station": "bergen", "temp": 7.0 },
+            doc! { "_id": 3, "at": at(120), "station": "bergen", "temp": 6.0 },
+        ])
+        .await
+        .unwrap();
+    let err = weather
+        .insert_one(doc! { "station": "oslo", "temp": 1.0 })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("'at' must be present"), "{err}");
+
+    let listed = db
+        .run_command(doc! { "listCollections": 1, "filter": { "name": "weather" } })
+        .await
+        .unwrap();
+    let entry = listed
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap()[0]
+        .as_document()
+        .unwrap()
+        .clone();
+    assert_eq!(entry.get_str("type"), Ok("timeseries"));
+    let options = entry.get_document("options").unwrap();
+    let ts = options.get_document("timeseries").unwrap();
+    assert_eq!(ts.get_str("timeField"), Ok("at"));
+    assert_eq!(ts.get_str("granularity"), Ok("minutes"));
+    assert_eq!(ts.get_i32("bucketMaxSpanSeconds"), Ok(86400));
+    assert_eq!(
+        weather.list_index_names().await.unwrap(),
+        ["station_1_at_1"]
+    );
+
+    // The measurement older than an hour expires.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while weather.count_documents(doc! {}).await.unwrap() > 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "measurement did not expire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let oslo: Vec<Document> = weather
+        .find(doc! { "station": "oslo" })
+        .sort(doc! { "at": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let temps: Vec<f64> = oslo.iter().map(|d| d.get_f64("temp").unwrap()).collect();
+    assert_eq!(temps, [3.5, 4.0]);
+
+    // Updates are refused by name; deletes work.
+    let err = weather
+        .update_many(doc! { "station": "oslo" }, doc! { "$set": { "temp": 0.0 } })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("time-series"), "{err}");
+    let deleted = weather
+        .delete_many(doc! { "station": "bergen" })
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted_count, 1);
+
+    for (spec, why) in [
+        (doc! { "metaField": "m" }, "timeField"),
+        (doc! { "timeField": "t", "metaField": "t" }, "metaField"),
+        (
+            doc! { "timeField": "t", "granularity": "days" },
+            "granularity",
+        ),
+        (
+            doc! { "timeField": "t", "bucketMaxSpanSeconds": 60, "bucketRoundingSeconds": 30 },
+            "bucketRoundingSeconds",
+        ),
+    ] {
+        let err = db
+            .run_command(doc! { "create": "bad", "timeseries": spec })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(why), "{why}: {err}");
+    }
+    let names = db.list_collection_names().await.unwrap();
+    assert!(!names.contains(&"bad".to_owned()));
 }

@@ -5,7 +5,7 @@ use super::args::{self, Args};
 use super::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::query::Filter;
-use crate::storage::IndexChange;
+use crate::storage::{IndexChange, TimeSeries};
 use crate::validation::Validator;
 use bson::{doc, Bson, Document};
 
@@ -66,25 +66,38 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
     let batch_size = cursor_batch_size(args)?;
     let mut entries = Vec::new();
     for (name, coll) in ctx.state.storage.collections(ctx.db) {
-        let (uuid, options, clustered) = {
+        let (uuid, options, clustered, timeseries) = {
             let guard = coll.read();
-            (guard.uuid, guard.options.clone(), guard.is_clustered())
+            (
+                guard.uuid,
+                guard.options.clone(),
+                guard.is_clustered(),
+                guard.timeseries().is_some(),
+            )
+        };
+        let kind = if timeseries {
+            "timeseries"
+        } else {
+            "collection"
         };
         let mut entry = doc! {
             "name": &name,
-            "type": "collection",
+            "type": kind,
             "options": options,
-            "info": { "readOnly": false, "uuid": uuid },
+            "info": { "readOnly": false },
         };
-        // A clustered collection has no separate `_id` index.
-        if !clustered {
+        if !timeseries {
+            entry.insert("info", doc! { "readOnly": false, "uuid": uuid });
+        }
+        // Clustered and time-series collections have no separate `_id` index.
+        if !clustered && !timeseries {
             entry.insert("idIndex", id_index_spec());
         }
         if filter.as_ref().is_some_and(|f| !f.matches(&entry)) {
             continue;
         }
         entries.push(if name_only {
-            doc! { "name": name, "type": "collection" }
+            doc! { "name": name, "type": kind }
         } else {
             entry
         });
@@ -124,8 +137,6 @@ pub fn cursor_batch_size(args: Args<'_>) -> CommandResult<Option<usize>> {
 /// collations, ...) are refused by name.
 pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     const UNSUPPORTED: &[&str] = &[
-        "timeseries",
-        "expireAfterSeconds",
         "collation",
         "encryptedFields",
         "storageEngine",
@@ -146,11 +157,26 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "capped",
         "size",
         "max",
+        "timeseries",
+        "expireAfterSeconds",
     ]);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
     let capped = capped_options(args)?;
+    let timeseries = timeseries_options(args)?;
+    if timeseries.is_some() && (capped.is_some() || args.doc.contains_key("clusteredIndex")) {
+        return Err(CommandError::invalid_options(
+            "a time-series collection cannot also be capped or clustered",
+        ));
+    }
+    if timeseries.is_none() && args.doc.contains_key("expireAfterSeconds") {
+        return Err(if args.doc.contains_key("clusteredIndex") {
+            CommandError::unsupported("option 'expireAfterSeconds' of a clustered collection")
+        } else {
+            CommandError::invalid_options("'expireAfterSeconds' requires clustering to be enabled")
+        });
+    }
     if args.doc.contains_key("viewOn") || args.doc.contains_key("pipeline") {
         return super::views::create(ctx, args, coll);
     }
@@ -182,7 +208,135 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     if let Some((size, max)) = capped {
         collection.set_capped(size, max);
     }
+    if let Some((timeseries, listed)) = timeseries {
+        collection.options.extend(listed);
+        if let Some(meta) = &timeseries.meta_field {
+            // As MongoDB 6.3+, an index on the series and the time.
+            let spec = crate::storage::index::IndexSpec::parse(&doc! {
+                "key": { meta.as_str(): 1, timeseries.time_field.as_str(): 1 },
+            })?;
+            let built = collection.build_index(spec, 0)?;
+            collection.add_index(built);
+        }
+        collection.set_timeseries(timeseries);
+    }
     Ok(doc! { "ok": 1.0 })
+}
+
+/// Bucket span MongoDB uses for each granularity.
+fn default_bucket_span(granularity: &str) -> i64 {
+    match granularity {
+        "minutes" => 86_400,
+        "hours" => 2_592_000,
+        _ => 3_600,
+    }
+}
+
+/// `timeseries` (and `expireAfterSeconds`) of `create`: the collection's time-series
+/// fields and the options `listCollections` reports for them.
+fn timeseries_options(args: Args<'_>) -> CommandResult<Option<(TimeSeries, Document)>> {
+    let Some(spec) = args.document("timeseries")? else {
+        return Ok(None);
+    };
+    let inner = Args {
+        name: "create.timeseries",
+        doc: spec,
+    };
+    inner.check_fields(&[
+        "timeField",
+        "metaField",
+        "granularity",
+        "bucketMaxSpanSeconds",
+        "bucketRoundingSeconds",
+    ])?;
+    let time_field = inner.string("timeField")?.ok_or_else(|| {
+        CommandError::missing_field(
+            "BSON field 'create.timeseries.timeField' is missing but a required field",
+        )
+    })?;
+    let meta_field = inner.string("metaField")?;
+    let bad_field = |what: &str, name: &str| {
+        CommandError::invalid_options(format!("The '{what}' field cannot be '{name}'"))
+    };
+    if time_field.is_empty() || time_field.contains('.') || time_field.starts_with('$') {
+        return Err(bad_field("timeField", time_field));
+    }
+    if let Some(meta) = meta_field {
+        if meta.is_empty() || meta == "_id" || meta.contains('.') || meta.starts_with('$') {
+            return Err(bad_field("metaField", meta));
+        }
+        if meta == time_field {
+            return Err(CommandError::invalid_options(
+                "The 'metaField' field cannot be the same as the 'timeField' field",
+            ));
+        }
+    }
+    let granularity = inner.string("granularity")?;
+    if let Some(g) = granularity {
+        if !matches!(g, "seconds" | "minutes" | "hours") {
+            return Err(CommandError::bad_value(format!(
+                "Enumeration value '{g}' for field 'create.timeseries.granularity' is not a valid value."
+            )));
+        }
+    }
+    let span = inner.i64("bucketMaxSpanSeconds")?;
+    let rounding = inner.i64("bucketRoundingSeconds")?;
+    let mut listed = doc! { "timeField": time_field };
+    if let Some(meta) = meta_field {
+        listed.insert("metaField", meta);
+    }
+    match (granularity, span, rounding) {
+        (_, None, None) => {
+            let g = granularity.unwrap_or("seconds");
+            listed.insert("granularity", g);
+            listed.insert("bucketMaxSpanSeconds", default_bucket_span(g) as i32);
+        }
+        (None, Some(span), Some(rounding)) => {
+            if span != rounding {
+                return Err(CommandError::invalid_options(
+                    "Time-series 'bucketMaxSpanSeconds' and 'bucketRoundingSeconds' fields must be equal",
+                ));
+            }
+            if !(1..=31_536_000).contains(&span) {
+                return Err(CommandError::invalid_options(
+                    "Time-series 'bucketMaxSpanSeconds' must be between 1 and 31536000",
+                ));
+            }
+            listed.insert("bucketRoundingSeconds", rounding as i32);
+            listed.insert("bucketMaxSpanSeconds", span as i32);
+        }
+        (Some(_), _, _) => {
+            return Err(CommandError::invalid_options(
+                "Time-series 'bucketMaxSpanSeconds' and 'bucketRoundingSeconds' cannot be set together with 'granularity'",
+            ))
+        }
+        _ => {
+            return Err(CommandError::invalid_options(
+                "Time-series 'bucketMaxSpanSeconds' and 'bucketRoundingSeconds' must both be set",
+            ))
+        }
+    }
+    let expire = match args.get("expireAfterSeconds") {
+        None => None,
+        Some(v) => match crate::query::compare::as_f64(v) {
+            Some(s) if s >= 0.0 && s.fract() == 0.0 => Some(s as i64),
+            _ => {
+                return Err(CommandError::invalid_options(
+                    "'expireAfterSeconds' must be a non-negative whole number",
+                ))
+            }
+        },
+    };
+    let mut options = doc! { "timeseries": listed };
+    if let Some(seconds) = expire {
+        options.insert("expireAfterSeconds", seconds);
+    }
+    let timeseries = TimeSeries {
+        time_field: time_field.to_owned(),
+        meta_field: meta_field.map(str::to_owned),
+        expire_after_seconds: expire,
+    };
+    Ok(Some((timeseries, options)))
 }
 
 /// Most bytes a capped collection may be given (1 PB).
