@@ -28,8 +28,8 @@ pub struct Update<R> {
 /// building it.
 #[derive(Clone)]
 enum Ops {
-    /// A single operator, kept apart until the update is used.
-    One(&'static str, Bson),
+    /// A single operator and its fields, kept apart until the update is used.
+    One(&'static str, Document),
     /// Operators merged into the update document itself.
     Many(Document),
     Failed(Box<BuildError>),
@@ -39,9 +39,9 @@ impl Ops {
     #[inline]
     fn into_document(self) -> Result<Document, BuildError> {
         match self {
-            Ops::One(op, value) => {
+            Ops::One(op, fields) => {
                 let mut doc = Document::new();
-                doc.insert(op, value);
+                doc.insert(op, fields);
                 Ok(doc)
             }
             Ops::Many(doc) => Ok(doc),
@@ -91,7 +91,7 @@ impl<R> Update<R> {
             Ok(value) => {
                 let mut fields = Document::new();
                 fields.insert(path, value);
-                Self::with(Ops::One(op, Bson::Document(fields)))
+                Self::with(Ops::One(op, fields))
             }
             Err(err) => Self::with(Ops::Failed(Box::new(err))),
         }
@@ -104,15 +104,15 @@ impl<R> Update<R> {
         let other = other.into().ops;
         let mut doc = match self.ops {
             Ops::Many(doc) => doc,
-            Ops::One(op, value) => {
+            Ops::One(op, fields) => {
                 let mut doc = Document::new();
-                doc.insert(op, value);
+                doc.insert(op, fields);
                 doc
             }
             failed @ Ops::Failed(_) => return Self::with(failed),
         };
         match other {
-            Ops::One(op, value) => merge_entry(&mut doc, op.to_owned(), value),
+            Ops::One(op, fields) => merge_entry(&mut doc, op.to_owned(), Bson::Document(fields)),
             Ops::Many(more) => more
                 .into_iter()
                 .for_each(|(op, value)| merge_entry(&mut doc, op, value)),
