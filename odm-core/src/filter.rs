@@ -559,13 +559,7 @@ impl<R> std::ops::Not for Filter<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::Dynamic;
-
-    struct Doc;
-
-    fn field<T>(path: &str) -> Field<Doc, T, Dynamic> {
-        Field::new(path.to_owned().into())
-    }
+    use crate::path::testing::field;
 
     #[test]
     fn and_merges_disjoint_fields_and_operators_and_nests_the_rest() {

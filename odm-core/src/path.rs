@@ -280,3 +280,17 @@ impl<R, V: FieldType, M: FieldMarker> Field<R, std::collections::BTreeMap<String
         V::path_at(join_owned(self.path(), key))
     }
 }
+
+/// Fields of a model-less document, for unit tests of the builders.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Dynamic, Field};
+
+    /// A document type with no fields struct.
+    pub struct Doc;
+
+    /// The field at `path`, holding `T`.
+    pub fn field<T>(path: &str) -> Field<Doc, T, Dynamic> {
+        Field::new(path.to_owned().into())
+    }
+}

@@ -362,13 +362,7 @@ impl<R> From<PushEach<R>> for Update<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::Dynamic;
-
-    struct Doc;
-
-    fn field<T>(path: &str) -> Field<Doc, T, Dynamic> {
-        Field::new(path.to_owned().into())
-    }
+    use crate::path::testing::field;
 
     #[test]
     fn operators_merge_in_the_order_given() {

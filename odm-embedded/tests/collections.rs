@@ -7,7 +7,6 @@ mod common;
 use bson::{doc, Document};
 use common::Target;
 use futures::TryStreamExt;
-use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::Collection;
 
 async fn ids(coll: &Collection<Document>) -> Vec<i32> {
@@ -72,20 +71,8 @@ async fn capped_collections_keep_the_newest_documents() {
     assert!(storage.get_i64("size").unwrap() <= 4096);
     assert_eq!(stats.get_i64("count"), Ok(kept.len() as i64));
 
-    let listed =
-        t.db.run_command(doc! { "listCollections": 1, "filter": { "name": "log" } })
-            .await
-            .unwrap();
-    let options = listed
-        .get_document("cursor")
-        .unwrap()
-        .get_array("firstBatch")
-        .unwrap()[0]
-        .as_document()
-        .unwrap()
-        .get_document("options")
-        .unwrap()
-        .clone();
+    let entry = common::collection_entry(&t.db, "log").await;
+    let options = entry.get_document("options").unwrap();
     assert_eq!(options.get_bool("capped"), Ok(true));
 
     // Writes to a capped collection are not allowed in a transaction.
@@ -96,11 +83,7 @@ async fn capped_collections_keep_the_newest_documents() {
         .session(&mut session)
         .await
         .unwrap_err();
-    let code = match &*err.kind {
-        ErrorKind::Command(e) => e.code,
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code,
-        _ => panic!("{err}"),
-    };
+    let code = common::error_code(&err);
     assert_eq!(code, 263);
     let _ = session.abort_transaction().await;
     assert!(!ids(&log).await.contains(&100));
@@ -169,18 +152,7 @@ async fn time_series_collections_take_measurements() {
         .unwrap_err();
     assert!(err.to_string().contains("'at' must be present"), "{err}");
 
-    let listed = db
-        .run_command(doc! { "listCollections": 1, "filter": { "name": "weather" } })
-        .await
-        .unwrap();
-    let entry = listed
-        .get_document("cursor")
-        .unwrap()
-        .get_array("firstBatch")
-        .unwrap()[0]
-        .as_document()
-        .unwrap()
-        .clone();
+    let entry = common::collection_entry(&db, "weather").await;
     assert_eq!(entry.get_str("type"), Ok("timeseries"));
     let options = entry.get_document("options").unwrap();
     let ts = options.get_document("timeseries").unwrap();

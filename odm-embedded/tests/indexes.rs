@@ -791,19 +791,7 @@ async fn clustered_collections_list_their_id_index_as_clustered() {
         listed,
         [doc! { "v": 2, "key": { "_id": 1 }, "name": "by id", "unique": true, "clustered": true }]
     );
-    let reply = command(
-        &t,
-        doc! { "listCollections": 1, "filter": { "name": "events" } },
-    )
-    .await;
-    let entry = reply
-        .get_document("cursor")
-        .unwrap()
-        .get_array("firstBatch")
-        .unwrap()[0]
-        .as_document()
-        .unwrap()
-        .clone();
+    let entry = common::collection_entry(&t.db, "events").await;
     assert_eq!(
         entry.get_document("options").unwrap(),
         &doc! { "clusteredIndex": { "v": 2, "key": { "_id": 1 }, "unique": true, "name": "by id" } }

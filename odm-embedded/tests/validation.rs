@@ -159,20 +159,8 @@ async fn levels_actions_and_coll_mod() {
         .unwrap_err();
     assert_eq!(refused(&err).0, 121);
 
-    let reply =
-        t.db.run_command(doc! { "listCollections": 1, "filter": { "name": "users" } })
-            .await
-            .unwrap();
-    let options = reply
-        .get_document("cursor")
-        .unwrap()
-        .get_array("firstBatch")
-        .unwrap()[0]
-        .as_document()
-        .unwrap()
-        .get_document("options")
-        .unwrap()
-        .clone();
+    let entry = common::collection_entry(&t.db, "users").await;
+    let options = entry.get_document("options").unwrap();
     assert_eq!(options.get_document("validator").unwrap(), &user_schema());
     assert_eq!(options.get_str("validationLevel"), Ok("moderate"));
     assert_eq!(options.get_str("validationAction"), Ok("error"));

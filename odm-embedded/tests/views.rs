@@ -5,18 +5,10 @@
 mod common;
 
 use bson::{doc, Document};
+use common::error_code as code;
 use common::Target;
 use futures::TryStreamExt;
-use mongodb::error::{Error, ErrorKind, WriteFailure};
 use mongodb::Collection;
-
-fn code(err: &Error) -> i32 {
-    match &*err.kind {
-        ErrorKind::Command(e) => e.code,
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code,
-        other => panic!("unexpected error kind: {other:?}"),
-    }
-}
 
 async fn collect(cursor: mongodb::Cursor<Document>) -> Vec<Document> {
     cursor.try_collect().await.unwrap()

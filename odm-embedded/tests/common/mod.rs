@@ -29,3 +29,32 @@ impl Target {
         Target { server, client, db }
     }
 }
+
+/// The `listCollections` entry of `db.name`.
+#[allow(dead_code)]
+pub async fn collection_entry(db: &Database, name: &str) -> bson::Document {
+    let reply = db
+        .run_command(bson::doc! { "listCollections": 1, "filter": { "name": name } })
+        .await
+        .expect("listCollections");
+    let batch = reply
+        .get_document("cursor")
+        .and_then(|c| c.get_array("firstBatch"))
+        .expect("a cursor with a first batch");
+    match batch.first() {
+        Some(bson::Bson::Document(entry)) => entry.clone(),
+        other => panic!("no listCollections entry for {name}: {other:?}"),
+    }
+}
+
+/// The server's error code, whether it came as a command error or a write error.
+#[allow(dead_code)]
+pub fn error_code(err: &mongodb::error::Error) -> i32 {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*err.kind {
+        ErrorKind::Command(e) => e.code,
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code,
+        ErrorKind::InsertMany(e) => e.write_errors.as_ref().expect("write errors")[0].code,
+        other => panic!("unexpected error kind: {other:?}"),
+    }
+}
