@@ -131,6 +131,15 @@ pub fn cursor_batch_size(args: Args<'_>) -> CommandResult<Option<usize>> {
         .map(|n| n as usize))
 }
 
+/// Options both `create` and `collMod` take: validation and a view's definition.
+const SHARED_OPTIONS: [&str; 5] = [
+    "validator",
+    "validationLevel",
+    "validationAction",
+    "viewOn",
+    "pipeline",
+];
+
 /// `create`: an explicit, empty collection, optionally with a validator, clustered by
 /// `_id` (`clusteredIndex`) and with `changeStreamPreAndPostImages` recorded. Options
 /// that change a collection's behaviour otherwise (capped, time series, views,
@@ -149,17 +158,13 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "flags",
         "clusteredIndex",
         "changeStreamPreAndPostImages",
-        "validator",
-        "validationLevel",
-        "validationAction",
-        "viewOn",
-        "pipeline",
         "capped",
         "size",
         "max",
         "timeseries",
         "expireAfterSeconds",
     ]);
+    known.extend(SHARED_OPTIONS);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
@@ -535,14 +540,10 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         "index",
         "dryRun",
         "changeStreamPreAndPostImages",
-        "validator",
-        "validationLevel",
-        "validationAction",
-        "viewOn",
-        "pipeline",
         "cappedSize",
         "cappedMax",
     ]);
+    known.extend(SHARED_OPTIONS);
     args.check_fields(&known)?;
     args.refuse(UNSUPPORTED)?;
     let coll = args.collection()?;
