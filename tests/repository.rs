@@ -498,3 +498,62 @@ async fn the_driver_collection_stays_reachable() {
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 2);
     let _ = ObjectId::new();
 }
+
+#[tokio::test]
+async fn collations_make_every_operation_case_insensitive() {
+    let (_t, repo) = seeded(6).await;
+    let f = User::fields();
+    // Cities stored as "Oslo" and "Lima"; the queries spell them otherwise.
+    let ci = || {
+        odm::mongodb::options::Collation::builder()
+            .locale("en")
+            .strength(odm::mongodb::options::CollationStrength::Secondary)
+            .build()
+    };
+    assert_eq!(repo.count(f.address.city.eq("OSLO")).await.unwrap(), 0);
+    assert_eq!(
+        repo.count(f.address.city.eq("OSLO"))
+            .collation(ci())
+            .await
+            .unwrap(),
+        3
+    );
+    let found = repo
+        .find(f.address.city.eq("lima"))
+        .collation(ci())
+        .sort(f.id.asc())
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), [1, 3, 5]);
+
+    let updated = repo
+        .update_many(f.address.city.eq("oslo"), f.nickname.set("north"))
+        .collation(ci())
+        .await
+        .unwrap();
+    assert_eq!(updated.modified_count, 3);
+    let before = repo
+        .find_one_and_update(f.address.city.eq("LIMA"), f.age.inc(1))
+        .sort(f.id.desc())
+        .collation(ci())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.id, 5);
+    let grouped = repo
+        .aggregate([
+            doc! { "$match": { "address.city": "oslo" } },
+            doc! { "$count": "n" },
+        ])
+        .collation(ci())
+        .await
+        .unwrap();
+    assert_eq!(grouped, [doc! { "n": 3 }]);
+    let deleted = repo
+        .delete_many(f.address.city.eq("LiMa"))
+        .collation(ci())
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted_count, 3);
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 3);
+}

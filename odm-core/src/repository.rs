@@ -17,8 +17,9 @@ use crate::BuildError;
 use bson::{doc, Bson, Document, RawDocumentBuf};
 use futures::{Stream, StreamExt, TryStreamExt};
 use mongodb::options::{
-    Collation, FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions,
-    FindOptions, Hint, ReplaceOptions, ReturnDocument, UpdateModifications, UpdateOptions,
+    Collation, DeleteOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
+    FindOneAndUpdateOptions, FindOptions, Hint, ReplaceOptions, ReturnDocument,
+    UpdateModifications, UpdateOptions,
 };
 use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
 use mongodb::{ClientSession, Collection, Database};
@@ -188,6 +189,7 @@ impl<M: Model> Repo<M> {
             repo: self,
             filter: filter.into().into_document(),
             limit: None,
+            collation: None,
             session: None,
         }
     }
@@ -314,6 +316,7 @@ impl<M: Model> Repo<M> {
             filter: filter.into().into_document(),
             doc,
             upsert: false,
+            collation: None,
             session: None,
         }
     }
@@ -352,6 +355,7 @@ impl<M: Model> Repo<M> {
             repo: self,
             filter: filter.into().into_document(),
             many: false,
+            collation: None,
             session: None,
         }
     }
@@ -362,6 +366,7 @@ impl<M: Model> Repo<M> {
             repo: self,
             filter: filter.into().into_document(),
             many: true,
+            collation: None,
             session: None,
         }
     }
@@ -381,6 +386,7 @@ impl<M: Model> Repo<M> {
         Aggregate {
             repo: self,
             pipeline: pipeline.into_iter().collect(),
+            collation: None,
             session: None,
             _out: PhantomData,
         }
@@ -649,6 +655,7 @@ pub struct Count<'a, M: Model> {
     repo: &'a Repo<M>,
     filter: std::result::Result<Document, BuildError>,
     limit: Option<u64>,
+    collation: Option<Collation>,
     session: Option<&'a mut ClientSession>,
 }
 
@@ -659,6 +666,12 @@ impl<'a, M: Model> Count<'a, M> {
         self
     }
 
+    /// The collation for string comparison.
+    pub fn collation(mut self, collation: Collation) -> Self {
+        self.collation = Some(collation);
+        self
+    }
+
     async fn run(self) -> Result<u64> {
         let filter = self.filter?;
         let repo = self.repo;
@@ -666,6 +679,9 @@ impl<'a, M: Model> Count<'a, M> {
             let mut action = repo.coll.count_documents(filter);
             if let Some(limit) = self.limit {
                 action = action.limit(limit);
+            }
+            if let Some(collation) = self.collation {
+                action = action.collation(collation);
             }
             in_session!(action, self.session).map_err(|e| repo.map_err(e))
         })
@@ -721,6 +737,12 @@ impl<'a, M: Model> UpdateOp<'a, M> {
         self
     }
 
+    /// The collation for string comparison in the filter.
+    pub fn collation(mut self, collation: Collation) -> Self {
+        self.options.collation = Some(collation);
+        self
+    }
+
     async fn run(self) -> Result<UpdateResult> {
         let filter = self.filter?;
         let update = self.update?;
@@ -758,6 +780,7 @@ pub struct ReplaceOne<'a, M: Model> {
     filter: std::result::Result<Document, BuildError>,
     doc: &'a M,
     upsert: bool,
+    collation: Option<Collation>,
     session: Option<&'a mut ClientSession>,
 }
 
@@ -768,12 +791,21 @@ impl<'a, M: Model> ReplaceOne<'a, M> {
         self
     }
 
+    /// The collation for string comparison in the filter.
+    pub fn collation(mut self, collation: Collation) -> Self {
+        self.collation = Some(collation);
+        self
+    }
+
     async fn run(self) -> Result<UpdateResult> {
         check(self.doc)?;
         let filter = self.filter?;
         let repo = self.repo;
         traced(repo.name(), "replace_one", async move {
-            let options = ReplaceOptions::builder().upsert(self.upsert).build();
+            let options = ReplaceOptions::builder()
+                .upsert(self.upsert)
+                .collation(self.collation)
+                .build();
             let action = repo
                 .coll
                 .replace_one(filter, self.doc)
@@ -801,6 +833,7 @@ pub struct FindOneAndModify<'a, M: Model> {
     after: bool,
     upsert: bool,
     sort: Option<Document>,
+    collation: Option<Collation>,
     session: Option<&'a mut ClientSession>,
 }
 
@@ -813,6 +846,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
             after: false,
             upsert: false,
             sort: None,
+            collation: None,
             session: None,
         }
     }
@@ -835,6 +869,12 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
         self
     }
 
+    /// The collation for string comparison in the filter and sort.
+    pub fn collation(mut self, collation: Collation) -> Self {
+        self.collation = Some(collation);
+        self
+    }
+
     async fn run(self) -> Result<Option<M>> {
         let filter = self.filter?;
         let repo = self.repo;
@@ -851,6 +891,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                         .return_document(returned)
                         .upsert(self.upsert)
                         .sort(self.sort)
+                        .collation(self.collation)
                         .build();
                     let action = repo
                         .coll
@@ -867,6 +908,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                         .return_document(returned)
                         .upsert(self.upsert)
                         .sort(self.sort)
+                        .collation(self.collation)
                         .build();
                     let action = repo
                         .coll
@@ -878,7 +920,10 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
             }
             Modify::Delete => {
                 traced(repo.name(), "find_one_and_delete", async move {
-                    let options = FindOneAndDeleteOptions::builder().sort(self.sort).build();
+                    let options = FindOneAndDeleteOptions::builder()
+                        .sort(self.sort)
+                        .collation(self.collation)
+                        .build();
                     let action = repo.coll.find_one_and_delete(filter).with_options(options);
                     in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })
@@ -895,10 +940,17 @@ pub struct DeleteOp<'a, M: Model> {
     repo: &'a Repo<M>,
     filter: std::result::Result<Document, BuildError>,
     many: bool,
+    collation: Option<Collation>,
     session: Option<&'a mut ClientSession>,
 }
 
 impl<'a, M: Model> DeleteOp<'a, M> {
+    /// The collation for string comparison in the filter.
+    pub fn collation(mut self, collation: Collation) -> Self {
+        self.collation = Some(collation);
+        self
+    }
+
     async fn run(self) -> Result<DeleteResult> {
         let filter = self.filter?;
         let repo = self.repo;
@@ -908,11 +960,12 @@ impl<'a, M: Model> DeleteOp<'a, M> {
             "delete_one"
         };
         traced(repo.name(), operation, async move {
+            let options = DeleteOptions::builder().collation(self.collation).build();
             let result = if self.many {
-                let action = repo.coll.delete_many(filter);
+                let action = repo.coll.delete_many(filter).with_options(options);
                 in_session!(action, self.session)
             } else {
-                let action = repo.coll.delete_one(filter);
+                let action = repo.coll.delete_one(filter).with_options(options);
                 in_session!(action, self.session)
             };
             result.map_err(|e| repo.map_err(e))
@@ -927,6 +980,7 @@ awaitable!(DeleteOp<'a, M>, DeleteResult);
 pub struct Aggregate<'a, M: Model, T> {
     repo: &'a Repo<M>,
     pipeline: Vec<Document>,
+    collation: Option<Collation>,
     session: Option<&'a mut ClientSession>,
     _out: PhantomData<fn() -> T>,
 }
@@ -937,15 +991,25 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
         Aggregate {
             repo: self.repo,
             pipeline: self.pipeline,
+            collation: self.collation,
             session: self.session,
             _out: PhantomData,
         }
     }
 
+    /// The collation for string comparison in the pipeline.
+    pub fn collation(mut self, collation: Collation) -> Self {
+        self.collation = Some(collation);
+        self
+    }
+
     async fn run(self) -> Result<Vec<T>> {
         let repo = self.repo;
         traced(repo.name(), "aggregate", async move {
-            let action = repo.coll.aggregate(self.pipeline);
+            let mut action = repo.coll.aggregate(self.pipeline);
+            if let Some(collation) = self.collation {
+                action = action.collation(collation);
+            }
             let docs: Vec<Document> = match self.session {
                 Some(session) => {
                     let mut cursor = action
