@@ -456,6 +456,15 @@ impl Stage {
                 if catalog.storage.view(db, coll).is_some() {
                     return Err(crate::command::not_on_view(db, coll));
                 }
+                if let Some(target) = catalog.storage.collection(db, coll) {
+                    if target.read().capped().is_some() {
+                        return Err(CommandError::new(
+                            17152,
+                            "Location17152",
+                            format!("namespace '{db}.{coll}' is capped so it can't be used for $out"),
+                        ));
+                    }
+                }
                 let docs = docs.into_iter().map(|d| with_id_first(d, None)).collect();
                 catalog.storage.replace_contents(db, coll, docs)?;
                 Vec::new()

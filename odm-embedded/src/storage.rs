@@ -430,16 +430,13 @@ impl Collection {
     /// The keys `doc` has in every secondary index, checked against unique indexes for
     /// the document at `slot` (a new slot for an insert).
     fn index_keys(&self, doc: &Document, slot: Slot) -> CommandResult<Vec<Vec<Vec<KeyValue>>>> {
-        // Index membership (partial filters) never depends on a command's collation.
-        crate::collation::scoped(None, || {
-            let mut all = Vec::with_capacity(self.indexes.len());
-            for index in &self.indexes {
-                let keys = index.spec.keys(doc)?;
-                index.check_unique(&self.ns, &keys, slot)?;
-                all.push(keys);
-            }
-            Ok(all)
-        })
+        let mut all = Vec::with_capacity(self.indexes.len());
+        for index in &self.indexes {
+            let keys = index.spec.keys(doc)?;
+            index.check_unique(&self.ns, &keys, slot)?;
+            all.push(keys);
+        }
+        Ok(all)
     }
 
     /// Inserts a document that already has its `_id` first; refuses a duplicate `_id` or
@@ -449,6 +446,7 @@ impl Collection {
             validator.check(None, &doc)?;
         }
         self.check_capped_write()?;
+        self.check_capped_size(&doc)?;
         self.check_measurement(&doc)?;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
         let key = KeyValue(id);
@@ -486,6 +484,7 @@ impl Collection {
             validator.check(Some(old), &doc)?;
         }
         self.check_capped_write()?;
+        self.check_capped_size(&doc)?;
         if self.timeseries.is_some() {
             return Err(CommandError::unsupported(
                 "updating measurements of a time-series collection",
@@ -648,6 +647,21 @@ impl Collection {
 
     /// Refuses writes to a capped collection inside a transaction (this is a
     /// transaction's copy when it keeps a journal), as MongoDB does.
+    /// Refuses a document larger than a capped collection's size, before anything changes.
+    fn check_capped_size(&self, doc: &Document) -> CommandResult<()> {
+        let Some(capped) = &self.capped else {
+            return Ok(());
+        };
+        let size = bson::to_vec(doc).map_or(0, |b| b.len() as i64);
+        if size > capped.size {
+            return Err(CommandError::bad_value(format!(
+                "object to insert exceeds cappedMaxSize: {size} > {}",
+                capped.size
+            )));
+        }
+        Ok(())
+    }
+
     fn check_capped_write(&self) -> CommandResult<()> {
         if self.capped.is_some() && self.journal.is_some() {
             return Err(CommandError::new(
@@ -1246,6 +1260,17 @@ impl Storage {
 
     /// Creates a collection; fails with `NamespaceExists` if it is there already.
     pub fn create_collection(&self, db: &str, coll: &str) -> CommandResult<CollectionRef> {
+        self.create_collection_with(db, coll, |_| {})
+    }
+
+    /// Creates a collection set up by `setup` before anyone else can see it; fails with
+    /// `NamespaceExists` if it is there already.
+    pub fn create_collection_with(
+        &self,
+        db: &str,
+        coll: &str,
+        setup: impl FnOnce(&mut Collection),
+    ) -> CommandResult<CollectionRef> {
         let mut dbs = self.databases.write();
         let collections = dbs.entry(db.to_owned()).or_default();
         if collections.contains_key(coll) {
@@ -1254,6 +1279,7 @@ impl Storage {
             )));
         }
         let created = self.new_collection(db, coll);
+        setup(&mut created.write());
         collections.insert(coll.to_owned(), created.clone());
         Ok(created)
     }

@@ -191,6 +191,37 @@ async fn indexed_fields_still_match_every_case_variant() {
 }
 
 #[tokio::test]
+async fn index_membership_ignores_the_commands_collation() {
+    let t = Target::new("collation_partial").await;
+    let coll = t.db.collection::<Document>("accounts");
+    coll.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "email": 1 })
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .unique(true)
+                    .partial_filter_expression(doc! { "kind": { "$gt": "Z" } })
+                    .build(),
+            )
+            .build(),
+    )
+    .await
+    .unwrap();
+    // "a" > "Z" byte by byte: the document is in the partial index...
+    coll.insert_one(doc! { "_id": 1, "kind": "a", "email": "x" })
+        .await
+        .unwrap();
+    // ...and leaves it when deleted under a collation where "a" < "Z".
+    coll.delete_one(doc! { "_id": 1 })
+        .collation(collation(doc! { "locale": "en" }))
+        .await
+        .unwrap();
+    coll.insert_one(doc! { "_id": 2, "kind": "b", "email": "x" })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn malformed_collations_are_refused() {
     let t = Target::new("collation_errors").await;
     let coll = t.db.collection::<Document>("c");

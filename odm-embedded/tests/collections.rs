@@ -88,6 +88,24 @@ async fn capped_collections_keep_the_newest_documents() {
     let _ = session.abort_transaction().await;
     assert!(!ids(&log).await.contains(&100));
 
+    // A document larger than the whole collection is refused, and nothing is removed.
+    let before = ids(&log).await;
+    let err = log
+        .insert_one(doc! { "_id": 200, "line": "y".repeat(5000) })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cappedMaxSize"), "{err}");
+    assert_eq!(ids(&log).await, before);
+    // `$out` cannot replace a capped collection.
+    let source = t.db.collection::<Document>("source");
+    source.insert_one(doc! { "_id": 1 }).await.unwrap();
+    let err = source
+        .aggregate([doc! { "$out": "log" }])
+        .await
+        .unwrap_err();
+    assert_eq!(common::error_code(&err), 17152);
+    assert_eq!(ids(&log).await, before);
+
     let err =
         t.db.run_command(doc! { "create": "bad", "capped": true })
             .await

@@ -745,6 +745,22 @@ async fn coll_mod_converts_a_prepared_index_to_unique() {
             &vec![Bson::Document(doc! { "ids": [2, 3] })]
         );
     }
+    // A dry run checks the conversion only: it cannot carry other changes.
+    let err =
+        t.db.run_command(doc! {
+            "collMod": "apples",
+            "index": { "keyPattern": { "type": 1 }, "unique": true },
+            "dryRun": true,
+            "validator": { "type": { "$type": "string" } },
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 72, "{err}");
+    let entry = common::collection_entry(&t.db, "apples").await;
+    assert!(!entry
+        .get_document("options")
+        .unwrap()
+        .contains_key("validator"));
     coll.delete_one(doc! { "_id": 3 }).await.unwrap();
     modify(doc! { "keyPattern": { "type": 1 }, "unique": true }, true)
         .await

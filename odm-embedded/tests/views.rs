@@ -155,6 +155,50 @@ async fn writes_and_index_commands_are_refused() {
         .unwrap_err();
     assert_eq!(code(&err), 166);
     assert_eq!(orders.count_documents(doc! {}).await.unwrap(), 4);
+
+    // Collection options make no sense on a view.
+    let err =
+        t.db.run_command(doc! { "create": "v2", "viewOn": "orders", "capped": true, "size": 4096 })
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), 72);
+}
+
+#[tokio::test]
+async fn cycles_are_refused_and_self_lookups_stop() {
+    let t = Target::new("views_cycles").await;
+    let (_orders, _paid) = setup(&t).await;
+    t.db.run_command(doc! { "create": "a", "viewOn": "paid" })
+        .await
+        .unwrap();
+    // Redefining `paid` to read `a` would make a cycle.
+    let err =
+        t.db.run_command(doc! { "collMod": "paid", "viewOn": "a", "pipeline": [] })
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), 5, "{err}");
+    // A view whose pipeline looks itself up is refused when read, not run forever.
+    t.db.run_command(doc! {
+        "create": "selfish",
+        "viewOn": "orders",
+        "pipeline": [{ "$lookup": { "from": "selfish", "localField": "sku", "foreignField": "sku", "as": "x" } }],
+    })
+    .await
+    .unwrap();
+    let err =
+        t.db.collection::<Document>("selfish")
+            .find_one(doc! {})
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), 149, "{err}");
+    // The server is still there.
+    assert_eq!(
+        t.db.collection::<Document>("a")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        3
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use super::args::{self, Args};
 use super::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::query::Filter;
+use crate::storage::index::IndexSpec;
 use crate::storage::{IndexChange, TimeSeries};
 use crate::validation::Validator;
 use bson::{doc, Bson, Document};
@@ -197,34 +198,46 @@ pub fn create(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         .map(clustered_index)
         .transpose()?;
     let images = pre_and_post_images(args)?;
-    let created = ctx.create_collection(coll)?;
-    let mut collection = created.write();
-    if let Some(images) = images {
-        collection
-            .options
-            .insert("changeStreamPreAndPostImages", images);
-    }
-    if let Some(clustered) = clustered {
-        collection.set_clustered(clustered);
-    }
-    if validator.is_some() {
-        collection.set_validator(validator);
-    }
-    if let Some((size, max)) = capped {
-        collection.set_capped(size, max);
-    }
-    if let Some((timeseries, listed)) = timeseries {
-        collection.options.extend(listed);
-        if let Some(meta) = &timeseries.meta_field {
-            // As MongoDB 6.3+, an index on the series and the time.
-            let spec = crate::storage::index::IndexSpec::parse(&doc! {
-                "key": { meta.as_str(): 1, timeseries.time_field.as_str(): 1 },
-            })?;
-            let built = collection.build_index(spec, 0)?;
-            collection.add_index(built);
+    // The series index of a time-series collection (as MongoDB 6.3+), checked first.
+    let series_index = match &timeseries {
+        Some((
+            TimeSeries {
+                time_field,
+                meta_field: Some(meta),
+                ..
+            },
+            _,
+        )) => Some(IndexSpec::parse(&doc! {
+            "key": { meta.as_str(): 1, time_field.as_str(): 1 },
+        })?),
+        _ => None,
+    };
+    ctx.create_collection(coll, |collection| {
+        if let Some(images) = images {
+            collection
+                .options
+                .insert("changeStreamPreAndPostImages", images);
         }
-        collection.set_timeseries(timeseries);
-    }
+        if let Some(clustered) = clustered {
+            collection.set_clustered(clustered);
+        }
+        if validator.is_some() {
+            collection.set_validator(validator);
+        }
+        if let Some((size, max)) = capped {
+            collection.set_capped(size, max);
+        }
+        if let Some((timeseries, listed)) = timeseries {
+            collection.options.extend(listed);
+            if let Some(spec) = series_index {
+                // An empty collection with no other index: building cannot fail.
+                if let Ok(built) = collection.build_index(spec, 0) {
+                    collection.add_index(built);
+                }
+            }
+            collection.set_timeseries(timeseries);
+        }
+    })?;
     Ok(doc! { "ok": 1.0 })
 }
 
@@ -564,6 +577,18 @@ pub fn coll_mod(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         )));
     }
     let dry_run = args.bool("dryRun")?.unwrap_or(false);
+    if dry_run {
+        if let Some(other) = args
+            .doc
+            .keys()
+            .skip(1)
+            .find(|k| known.contains(&k.as_str()) && !matches!(k.as_str(), "index" | "dryRun"))
+        {
+            return Err(CommandError::invalid_options(format!(
+                "dryRun checks an index conversion only and cannot be combined with '{other}'"
+            )));
+        }
+    }
     let images = pre_and_post_images(args)?;
     let Some(collection) = ctx.state.storage.collection(ctx.db, coll) else {
         return Err(CommandError::namespace_not_found(format!(

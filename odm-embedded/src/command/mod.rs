@@ -29,7 +29,7 @@ use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::failpoint::FailPoints;
 use crate::session::{SessionInfo, Sessions, Transaction};
-use crate::storage::{CollectionRef, Storage, Timeline};
+use crate::storage::{Collection, CollectionRef, Storage, Timeline};
 use args::Args;
 use bson::{doc, oid::ObjectId, Bson, Document};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -155,11 +155,23 @@ impl<'a> Context<'a> {
         storage.collection(self.db, coll)
     }
 
-    /// `create`: a new collection (inside a transaction, one that appears at commit).
-    pub fn create_collection(&self, coll: &str) -> CommandResult<CollectionRef> {
+    /// `create`: a new collection set up by `setup` before others can see it (inside a
+    /// transaction, one that appears at commit).
+    pub fn create_collection(
+        &self,
+        coll: &str,
+        setup: impl FnOnce(&mut Collection),
+    ) -> CommandResult<CollectionRef> {
         match self.txn {
-            Some(txn) => txn.create_collection(&self.state.storage, self.db, coll),
-            None => self.state.storage.create_collection(self.db, coll),
+            Some(txn) => {
+                let created = txn.create_collection(&self.state.storage, self.db, coll)?;
+                setup(&mut created.write());
+                Ok(created)
+            }
+            None => self
+                .state
+                .storage
+                .create_collection_with(self.db, coll, setup),
         }
     }
 

@@ -18,6 +18,40 @@ use std::sync::Arc;
 /// How many views deep a definition may go (MongoDB's limit).
 const MAX_DEPTH: usize = 20;
 
+thread_local! {
+    /// How many view computations are running on this thread, one inside another
+    /// (`$lookup` from a view whose pipeline looks up a view, ...).
+    static NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn too_deep() -> CommandError {
+    CommandError::new(
+        149,
+        "ViewDepthLimitExceeded",
+        format!("View depth too deep or view cycle detected. Maximum depth is {MAX_DEPTH}"),
+    )
+}
+
+/// Runs `f` one view computation deeper; refused past [`MAX_DEPTH`], so that views that
+/// look each other up cannot recurse without end.
+fn nested<R>(f: impl FnOnce() -> CommandResult<R>) -> CommandResult<R> {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            NESTING.with(|n| n.set(n.get().saturating_sub(1)));
+        }
+    }
+    let depth = NESTING.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
+    let _leave = Leave;
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    f()
+}
+
 /// 166 `CommandNotSupportedOnView` for `db.name`.
 pub fn not_on_view(db: &str, name: &str) -> CommandError {
     CommandError::new(
@@ -38,11 +72,7 @@ fn resolve(storage: &Storage, db: &str, name: &str) -> CommandResult<Option<(Str
     while let Some(inner) = storage.view(db, &view.view_on) {
         depth += 1;
         if depth > MAX_DEPTH {
-            return Err(CommandError::new(
-                149,
-                "ViewDepthLimitExceeded",
-                format!("View depth too deep or view cycle detected. Maximum depth is {MAX_DEPTH}"),
-            ));
+            return Err(too_deep());
         }
         let mut combined = inner.pipeline.clone();
         combined.extend(pipeline);
@@ -77,7 +107,7 @@ pub fn materialize(ctx: Context<'_>, name: &str) -> CommandResult<Option<Collect
         db: ctx.db,
         txn: ctx.txn,
     };
-    let docs = compute(catalog, &pipeline, input)?;
+    let docs = nested(|| compute(catalog, &pipeline, input))?;
     let ns = format!("{}.{name}", ctx.db);
     Ok(Some(Arc::new(RwLock::new(Collection::materialized(
         ns, docs,
@@ -97,7 +127,7 @@ pub fn documents(catalog: Catalog<'_>, name: &str) -> CommandResult<Option<Vec<D
     let input = source
         .map(|c| c.read().iter().map(|(_, d)| d.clone()).collect())
         .unwrap_or_default();
-    compute(catalog, &pipeline, input).map(Some)
+    nested(|| compute(catalog, &pipeline, input)).map(Some)
 }
 
 /// Checks a view definition's `viewOn` and `pipeline`.
@@ -149,6 +179,13 @@ const COLLECTION_OPTIONS: &[&str] = &[
     "flags",
     "index",
     "dryRun",
+    "capped",
+    "size",
+    "max",
+    "timeseries",
+    "expireAfterSeconds",
+    "cappedSize",
+    "cappedMax",
 ];
 
 fn refuse_collection_options(args: Args<'_>) -> CommandResult<()> {
@@ -163,6 +200,25 @@ fn refuse_collection_options(args: Args<'_>) -> CommandResult<()> {
     }
 }
 
+/// Refuses a definition of `name` whose `viewOn` chain comes back to `name`.
+fn check_cycle(storage: &Storage, db: &str, name: &str, view: &View) -> CommandResult<()> {
+    let mut on = view.view_on.clone();
+    for _ in 0..=MAX_DEPTH {
+        if on == name {
+            return Err(CommandError::new(
+                5,
+                "GraphContainsCycle",
+                format!("View cycle detected: {db}.{name} would read itself through 'viewOn'"),
+            ));
+        }
+        match storage.view(db, &on) {
+            Some(next) => on = next.view_on,
+            None => return Ok(()),
+        }
+    }
+    Err(too_deep())
+}
+
 /// `create` with `viewOn`: a new view; no collection options apply to it.
 pub fn create(ctx: Context<'_>, args: Args<'_>, name: &str) -> CommandResult<Document> {
     refuse_collection_options(args)?;
@@ -174,6 +230,7 @@ pub fn create(ctx: Context<'_>, args: Args<'_>, name: &str) -> CommandResult<Doc
         ));
     }
     let view = definition(args)?;
+    check_cycle(&ctx.state.storage, ctx.db, name, &view)?;
     ctx.state.storage.put_view(ctx.db, name, view, false)?;
     Ok(doc! { "ok": 1.0 })
 }
@@ -182,6 +239,7 @@ pub fn create(ctx: Context<'_>, args: Args<'_>, name: &str) -> CommandResult<Doc
 pub fn modify(ctx: Context<'_>, args: Args<'_>, name: &str) -> CommandResult<Document> {
     refuse_collection_options(args)?;
     let view = definition(args)?;
+    check_cycle(&ctx.state.storage, ctx.db, name, &view)?;
     ctx.state.storage.put_view(ctx.db, name, view, true)?;
     Ok(doc! { "ok": 1.0 })
 }

@@ -12,6 +12,29 @@ use bson::{Bson, Document};
 use fancy_regex::Regex;
 use std::cmp::Ordering;
 
+/// Whether `n` is a whole multiple of `m`, allowing for the rounding of decimal
+/// fractions in binary (`0.07` is a multiple of `0.01`).
+fn is_multiple(n: f64, m: f64) -> bool {
+    let quotient = n / m;
+    quotient.is_finite() && (quotient - quotient.round()).abs() <= 1e-12 * quotient.abs().max(1.0)
+}
+
+/// Equality as JSON Schema defines it: numbers by value, documents whatever the order of
+/// their fields, arrays element by element.
+fn json_equal(a: &Bson, b: &Bson) -> bool {
+    match (a, b) {
+        (Bson::Document(x), Bson::Document(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        (Bson::Array(x), Bson::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_equal(v, w))
+        }
+        _ => values_identical(a, b),
+    }
+}
+
 /// A parsed schema.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
@@ -415,7 +438,7 @@ impl Schema {
             }
         }
         if let Some(values) = &self.one_of_values {
-            if !values.iter().any(|v| values_identical(v, value)) {
+            if !values.iter().any(|v| json_equal(v, value)) {
                 return false;
             }
         }
@@ -492,7 +515,7 @@ impl Schema {
             !doc.contains_key(name)
                 || match dep {
                     Dependency::Fields(fields) => fields.iter().all(|f| doc.contains_key(f)),
-                    Dependency::Schema(schema) => schema.validates_document(doc),
+                    Dependency::Schema(schema) => schema.validates_root(doc),
                 }
         })
     }
@@ -505,7 +528,7 @@ impl Schema {
         }
         if self.unique_items {
             for (i, a) in items.iter().enumerate() {
-                if items[i + 1..].iter().any(|b| values_identical(a, b)) {
+                if items[i + 1..].iter().any(|b| json_equal(a, b)) {
                     return false;
                 }
             }
@@ -550,7 +573,7 @@ impl Schema {
         };
         self.minimum.is_none_or(above)
             && self.maximum.is_none_or(below)
-            && self.multiple_of.is_none_or(|m| (n / m).fract() == 0.0)
+            && self.multiple_of.is_none_or(|m| is_multiple(n, m))
     }
 }
 
@@ -631,6 +654,25 @@ mod tests {
         assert!(!s.validates(&bson!({ "vip": true })));
         assert!(!s.validates(&bson!({ "n_a": "1" })));
         assert!(s.validates(&bson!({ "n_a": 1 })));
+    }
+
+    #[test]
+    fn equality_and_multiples_as_json_schema_means_them() {
+        let s = schema(doc! { "enum": [{ "a": 1, "b": [1, 2] }, 3] });
+        assert!(s.validates(&bson!({ "b": [1, 2], "a": 1.0 })));
+        assert!(!s.validates(&bson!({ "b": [2, 1], "a": 1 })));
+        assert!(s.validates(&bson!(3.0)));
+        let unique = schema(doc! { "uniqueItems": true });
+        assert!(!unique.validates(&bson!([{ "a": 1, "b": 2 }, { "b": 2, "a": 1 }])));
+        let cents = schema(doc! { "multipleOf": 0.01 });
+        assert!(cents.validates(&bson!(0.07)));
+        assert!(cents.validates(&bson!(19.99)));
+        assert!(!cents.validates(&bson!(0.075)));
+        let deps = schema(doc! {
+            "dependencies": { "card": { "anyOf": [{ "required": ["billing"] }, { "required": ["iban"] }] } },
+        });
+        assert!(!deps.validates(&bson!({ "card": 1 })));
+        assert!(deps.validates(&bson!({ "card": 1, "iban": "x" })));
     }
 
     #[test]

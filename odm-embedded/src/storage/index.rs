@@ -439,6 +439,11 @@ impl IndexSpec {
     /// The keys a document has in this index (deduplicated), or none when the index
     /// leaves it out. Refuses two array fields in one compound key (error 171).
     pub fn keys(&self, doc: &Document) -> CommandResult<Vec<Vec<KeyValue>>> {
+        // Index membership (partial filters) never depends on a command's collation.
+        crate::collation::scoped(None, || self.keys_in_byte_order(doc))
+    }
+
+    fn keys_in_byte_order(&self, doc: &Document) -> CommandResult<Vec<Vec<KeyValue>>> {
         if !self.covers(doc) {
             return Ok(Vec::new());
         }
