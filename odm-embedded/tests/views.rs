@@ -154,6 +154,11 @@ async fn writes_and_index_commands_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), 166);
+    let err = paid
+        .aggregate([doc! { "$collStats": { "storageStats": {} } }])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 166);
     assert_eq!(orders.count_documents(doc! {}).await.unwrap(), 4);
 
     // Collection options make no sense on a view.

@@ -143,6 +143,9 @@ fn coll_stats(ctx: Context<'_>, coll: &str, stage: &Document) -> CommandResult<D
             "A pipeline stage specification object must contain exactly one field.",
         ));
     }
+    if ctx.state.storage.view(ctx.db, coll).is_some() {
+        return Err(super::views::not_on_view(ctx.db, coll));
+    }
     let ns = format!("{}.{coll}", ctx.db);
     let collection = match ctx.collection(coll) {
         Some(c) => c,
