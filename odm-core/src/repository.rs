@@ -415,15 +415,24 @@ macro_rules! in_session {
     };
 }
 
-/// Implements `.session(&mut s)` and `IntoFuture` (via `run`) for a builder.
+/// Implements `.session(&mut s)` and `IntoFuture` (via `run`) for a builder, and
+/// `.collation(c)` when given the field that keeps it.
 macro_rules! awaitable {
-    ($builder:ident<$lt:lifetime, $m:ident $(, $p:ident)?>, $output:ty) => {
+    ($builder:ident<$lt:lifetime, $m:ident $(, $p:ident)?>, $output:ty $(, collation = $($field:ident).+)?) => {
         impl<$lt, $m: Model $(, $p: DeserializeOwned + Send + Sync + Unpin + 'static)?> $builder<$lt, $m $(, $p)?> {
             /// Runs the operation inside `session` (for transactions and causal consistency).
             pub fn session(mut self, session: &$lt mut ClientSession) -> Self {
                 self.session = Some(session);
                 self
             }
+
+            $(
+                /// The collation for string comparison (in the filter, sort or pipeline).
+                pub fn collation(mut self, collation: Collation) -> Self {
+                    self.$($field).+ = Some(collation);
+                    self
+                }
+            )?
         }
 
         impl<$lt, $m: Model $(, $p: DeserializeOwned + Send + Sync + Unpin + 'static)?> IntoFuture for $builder<$lt, $m $(, $p)?> {
@@ -666,12 +675,6 @@ impl<'a, M: Model> Count<'a, M> {
         self
     }
 
-    /// The collation for string comparison.
-    pub fn collation(mut self, collation: Collation) -> Self {
-        self.collation = Some(collation);
-        self
-    }
-
     async fn run(self) -> Result<u64> {
         let filter = self.filter?;
         let repo = self.repo;
@@ -688,7 +691,7 @@ impl<'a, M: Model> Count<'a, M> {
         .await
     }
 }
-awaitable!(Count<'a, M>, u64);
+awaitable!(Count<'a, M>, u64, collation = collation);
 
 /// [`Repo::update_one`], [`Repo::update_many`].
 #[must_use = "an operation does nothing until awaited"]
@@ -737,12 +740,6 @@ impl<'a, M: Model> UpdateOp<'a, M> {
         self
     }
 
-    /// The collation for string comparison in the filter.
-    pub fn collation(mut self, collation: Collation) -> Self {
-        self.options.collation = Some(collation);
-        self
-    }
-
     async fn run(self) -> Result<UpdateResult> {
         let filter = self.filter?;
         let update = self.update?;
@@ -771,7 +768,7 @@ impl<'a, M: Model> UpdateOp<'a, M> {
         .await
     }
 }
-awaitable!(UpdateOp<'a, M>, UpdateResult);
+awaitable!(UpdateOp<'a, M>, UpdateResult, collation = options.collation);
 
 /// [`Repo::replace_one`].
 #[must_use = "an operation does nothing until awaited"]
@@ -788,12 +785,6 @@ impl<'a, M: Model> ReplaceOne<'a, M> {
     /// Inserts `doc` when no document matches.
     pub fn upsert(mut self, upsert: bool) -> Self {
         self.upsert = upsert;
-        self
-    }
-
-    /// The collation for string comparison in the filter.
-    pub fn collation(mut self, collation: Collation) -> Self {
-        self.collation = Some(collation);
         self
     }
 
@@ -815,7 +806,7 @@ impl<'a, M: Model> ReplaceOne<'a, M> {
         .await
     }
 }
-awaitable!(ReplaceOne<'a, M>, UpdateResult);
+awaitable!(ReplaceOne<'a, M>, UpdateResult, collation = collation);
 
 enum Modify<'a, M> {
     Update(std::result::Result<Document, BuildError>),
@@ -866,12 +857,6 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
     /// Which document is modified when several match.
     pub fn sort(mut self, sort: impl Into<Sort<M>>) -> Self {
         self.sort = Some(sort.into().into_document());
-        self
-    }
-
-    /// The collation for string comparison in the filter and sort.
-    pub fn collation(mut self, collation: Collation) -> Self {
-        self.collation = Some(collation);
         self
     }
 
@@ -932,7 +917,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
         }
     }
 }
-awaitable!(FindOneAndModify<'a, M>, Option<M>);
+awaitable!(FindOneAndModify<'a, M>, Option<M>, collation = collation);
 
 /// [`Repo::delete_one`], [`Repo::delete_many`].
 #[must_use = "an operation does nothing until awaited"]
@@ -945,12 +930,6 @@ pub struct DeleteOp<'a, M: Model> {
 }
 
 impl<'a, M: Model> DeleteOp<'a, M> {
-    /// The collation for string comparison in the filter.
-    pub fn collation(mut self, collation: Collation) -> Self {
-        self.collation = Some(collation);
-        self
-    }
-
     async fn run(self) -> Result<DeleteResult> {
         let filter = self.filter?;
         let repo = self.repo;
@@ -973,7 +952,7 @@ impl<'a, M: Model> DeleteOp<'a, M> {
         .await
     }
 }
-awaitable!(DeleteOp<'a, M>, DeleteResult);
+awaitable!(DeleteOp<'a, M>, DeleteResult, collation = collation);
 
 /// [`Repo::aggregate`]: results as documents, or as `T` after [`Aggregate::into_type`].
 #[must_use = "an operation does nothing until awaited"]
@@ -995,12 +974,6 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
             session: self.session,
             _out: PhantomData,
         }
-    }
-
-    /// The collation for string comparison in the pipeline.
-    pub fn collation(mut self, collation: Collation) -> Self {
-        self.collation = Some(collation);
-        self
     }
 
     async fn run(self) -> Result<Vec<T>> {
@@ -1041,4 +1014,4 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
         .await
     }
 }
-awaitable!(Aggregate<'a, M, T>, Vec<T>);
+awaitable!(Aggregate<'a, M, T>, Vec<T>, collation = collation);
