@@ -295,21 +295,16 @@ impl IndexSpec {
                     }
                 },
                 "ns" => continue,
-                "unique" => {
-                    parsed.unique = safe_bool(spec, field, value)?;
-                    Bson::Boolean(parsed.unique)
-                }
-                "sparse" => {
-                    parsed.sparse = safe_bool(spec, field, value)?;
-                    Bson::Boolean(parsed.sparse)
-                }
-                "hidden" => {
-                    parsed.hidden = safe_bool(spec, field, value)?;
-                    Bson::Boolean(parsed.hidden)
-                }
-                "prepareUnique" => {
-                    parsed.prepare_unique = safe_bool(spec, field, value)?;
-                    Bson::Boolean(parsed.prepare_unique)
+                "unique" | "sparse" | "hidden" | "prepareUnique" => {
+                    let on = safe_bool(spec, field, value)?;
+                    let flag = match field.as_str() {
+                        "unique" => &mut parsed.unique,
+                        "sparse" => &mut parsed.sparse,
+                        "hidden" => &mut parsed.hidden,
+                        _ => &mut parsed.prepare_unique,
+                    };
+                    *flag = on;
+                    Bson::Boolean(on)
                 }
                 "partialFilterExpression" => {
                     let Bson::Document(filter) = value else {
