@@ -3,9 +3,19 @@
 //! ```text
 //! cargo bench --bench builders
 //! ```
-//! Criterion measures each case both ways; at the end the bench prints, for every case, the
-//! median nanoseconds per build of each and the ratio typed / `doc!{}` (goal: ≤ 1.05).
-//! Arguments are Criterion's own, e.g. a filter: `cargo bench --bench builders -- update`.
+//! Criterion measures each case both ways. At the end the bench prints, for every case:
+//!
+//! - Criterion's median nanoseconds per build of each and their ratio typed / `doc!{}`;
+//! - a paired ratio: in each of several fresh processes, both ways are timed in
+//!   alternating short rounds (a change in the machine's speed falls on both alike) and the
+//!   median per-round ratio is taken; the bench prints the median over the processes and
+//!   their range. Separate processes matter: where the allocator and the stack happen to
+//!   place things moves a single process's ratio by up to ±10 % on a small machine;
+//! - when `valgrind` is installed, the instructions per build of each, counted by
+//!   callgrind: the same for the same binary on every run, whatever else the machine does.
+//!
+//! The goal is a ratio of at most 1.05. Arguments are Criterion's own, e.g. a filter:
+//! `cargo bench --bench builders -- update`.
 
 use bson::{doc, oid::ObjectId, Document};
 use criterion::{BenchmarkId, Criterion};
@@ -14,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 #[derive(Serialize, Deserialize, Model)]
 struct User {
@@ -35,11 +47,13 @@ struct Address {
 /// A way to build one document.
 type Build<'a> = Box<dyn Fn() -> Document + 'a>;
 
+/// A case: its name, the typed builder and the same document with `doc!{}`.
+type Case<'a> = (&'a str, Build<'a>, Build<'a>);
+
 fn main() {
     let f = User::fields();
     let id = ObjectId::new();
-    // The cases: a name, the typed builder and the same document with `doc!{}`.
-    let cases: Vec<(&str, Build<'_>, Build<'_>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "filter_id_equality",
             Box::new(|| f.id.eq(black_box(id)).into_document().unwrap()),
@@ -88,7 +102,57 @@ fn main() {
             }),
         ),
     ];
-    run(&cases);
+    match std::env::var(CHILD) {
+        Ok(task) => child(&cases, &task),
+        Err(_) => run(&cases),
+    }
+}
+
+/// Set in the processes the bench starts for one measurement: `paired/CASE` prints the
+/// median paired ratio of that case; `build/CASE/typed/N` or `build/CASE/doc/N` only
+/// builds the document N times, for callgrind to count.
+const CHILD: &str = "ODM_BENCH_CHILD";
+
+fn child(cases: &[Case<'_>], task: &str) {
+    let parts: Vec<&str> = task.split('/').collect();
+    let find = |name: &str| {
+        cases
+            .iter()
+            .find(|(case, _, _)| *case == name)
+            .unwrap_or_else(|| panic!("{CHILD}={task:?}: no case named {name:?}"))
+    };
+    match parts[..] {
+        ["paired", name] => {
+            let (_, typed, raw) = find(name);
+            println!("{}", paired_ratio(typed, raw));
+        }
+        ["build", name, side @ ("typed" | "doc"), n] => {
+            let (_, typed, raw) = find(name);
+            let build = if side == "typed" { typed } else { raw };
+            let n: u64 = n.parse().expect("a number of builds");
+            for _ in 0..n {
+                black_box(build());
+            }
+        }
+        _ => panic!("{CHILD}={task:?}: expected paired/CASE or build/CASE/typed|doc/N"),
+    }
+}
+
+/// Runs this bench binary again for one measurement and returns what it printed.
+fn in_child(task: &str, under: Option<&[&str]>) -> Result<std::process::Output, String> {
+    let exe = std::env::current_exe().map_err(|err| err.to_string())?;
+    let mut command = match under {
+        Some([program, args @ ..]) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(exe);
+            command
+        }
+        _ => Command::new(exe),
+    };
+    command
+        .env(CHILD, task)
+        .output()
+        .map_err(|err| format!("{task}: could not be run ({err})"))
 }
 
 /// Where Criterion keeps its estimates, resolved the way Criterion resolves it.
@@ -118,11 +182,11 @@ fn median_ns(case: &str, function: &str) -> Option<f64> {
 }
 
 /// Measures every case both ways, then prints the ratios.
-fn run(cases: &[(&str, Build<'_>, Build<'_>)]) {
+fn run(cases: &[Case<'_>]) {
     let mut criterion = Criterion::default().configure_from_args();
     // The cases Criterion's filter let run; only their estimates are from this run.
     let mut ran = Vec::new();
-    for (name, typed, raw) in cases {
+    for case @ (name, typed, raw) in cases {
         assert_eq!(
             typed(),
             raw(),
@@ -140,27 +204,129 @@ fn run(cases: &[(&str, Build<'_>, Build<'_>)]) {
         });
         group.finish();
         if measured.get() {
-            ran.push(*name);
+            ran.push(case);
         }
     }
     criterion.final_summary();
+    if ran.is_empty() || !benchmarking() {
+        return;
+    }
 
     println!(
-        "\n{:<28} {:>10} {:>10} {:>7}",
-        "case", "typed ns", "doc! ns", "ratio"
+        "\n{:<28} {:>9} {:>9} {:>7}  {:>24}",
+        "case",
+        "typed ns",
+        "doc! ns",
+        "ratio",
+        format!("paired ratio ({PROCESSES} runs)")
     );
-    let mut worst: f64 = 0.0;
-    for name in ran {
-        match (median_ns(name, "typed"), median_ns(name, "doc")) {
-            (Some(typed), Some(raw)) => {
-                let ratio = typed / raw;
-                worst = worst.max(ratio);
-                println!("{name:<28} {typed:>10.1} {raw:>10.1} {ratio:>7.3}");
+    for (name, _, _) in &ran {
+        let criterion = match (median_ns(name, "typed"), median_ns(name, "doc")) {
+            (Some(typed), Some(raw)) => format!("{typed:>9.1} {raw:>9.1} {:>7.3}", typed / raw),
+            _ => format!("{:>9} {:>9} {:>7}", "-", "-", "-"),
+        };
+        let paired = match paired_over_processes(name) {
+            Ok([low, median, high]) => format!("{median:.3} [{low:.3}-{high:.3}]"),
+            Err(why) => why,
+        };
+        println!("{name:<28} {criterion}  {paired:>24}");
+    }
+
+    println!(
+        "\n{:<28} {:>9} {:>9} {:>7}",
+        "case", "typed ins", "doc! ins", "ratio"
+    );
+    for (name, _, _) in &ran {
+        match (instructions(name, "typed"), instructions(name, "doc")) {
+            (Ok(typed), Ok(raw)) => {
+                println!("{name:<28} {typed:>9.0} {raw:>9.0} {:>7.3}", typed / raw)
             }
-            _ => println!("{name:<28} (not measured in this run)"),
+            (Err(why), _) | (_, Err(why)) => {
+                println!("instruction counts skipped: {why}");
+                break;
+            }
         }
     }
-    if worst > 0.0 {
-        println!("worst ratio: {worst:.3}");
+}
+
+/// How many fresh processes measure each case's paired ratio.
+const PROCESSES: usize = 9;
+
+/// The lowest, median and highest of the processes' paired ratios for `case`.
+fn paired_over_processes(case: &str) -> Result<[f64; 3], String> {
+    let mut ratios = (0..PROCESSES)
+        .map(|_| {
+            let out = in_child(&format!("paired/{case}"), None)?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            text.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("no ratio from the child: {}", text.trim()))
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    ratios.sort_by(f64::total_cmp);
+    Ok([ratios[0], ratios[PROCESSES / 2], ratios[PROCESSES - 1]])
+}
+
+/// Whether Criterion measured, as it decides: `cargo bench` passes `--bench`, and `--test`,
+/// `--list` or `--profile-time` turn measuring off.
+fn benchmarking() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| {
+        args.iter()
+            .any(|arg| arg == flag || arg.starts_with(&format!("{flag}=")))
+    };
+    has("--bench") && !has("--test") && !has("--list") && !has("--profile-time")
+}
+
+/// The median of typed / `doc!{}` over rounds that time a batch of each, alternating
+/// which goes first.
+fn paired_ratio(typed: &Build<'_>, raw: &Build<'_>) -> f64 {
+    const ROUNDS: usize = 2001;
+    let time = |build: &Build<'_>, batch: u32| {
+        let start = Instant::now();
+        for _ in 0..batch {
+            black_box(build());
+        }
+        start.elapsed()
+    };
+    // A batch of about 100 µs: long next to the clock's resolution, short next to drifts.
+    let mut batch = 1;
+    while time(raw, batch) < Duration::from_micros(100) {
+        batch *= 2;
     }
+    let mut ratios: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            let (t, r) = if round % 2 == 0 {
+                let t = time(typed, batch);
+                (t, time(raw, batch))
+            } else {
+                let r = time(raw, batch);
+                (time(typed, batch), r)
+            };
+            t.as_secs_f64() / r.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ROUNDS / 2]
+}
+
+/// Instructions one build of `case` takes on `side`, counted by callgrind as the
+/// difference between runs of this bench building it `N` times and not at all.
+fn instructions(case: &str, side: &str) -> Result<f64, String> {
+    const N: u64 = 2000;
+    let count = |n: u64| -> Result<u64, String> {
+        let callgrind = [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+        ];
+        let out = in_child(&format!("build/{case}/{side}/{n}"), Some(&callgrind))?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        log.lines()
+            .find_map(|line| line.split_once("Collected :"))
+            .and_then(|(_, n)| n.trim().parse().ok())
+            .filter(|_| out.status.success())
+            .ok_or_else(|| format!("callgrind gave no count: {}", log.trim()))
+    };
+    Ok((count(N)? - count(0)?) as f64 / N as f64)
 }

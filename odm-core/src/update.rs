@@ -112,7 +112,7 @@ impl<R> Update<R> {
             failed @ Ops::Failed(_) => return Self::with(failed),
         };
         match other {
-            Ops::One(op, fields) => merge_entry(&mut doc, op.to_owned(), Bson::Document(fields)),
+            Ops::One(op, fields) => merge_operator(&mut doc, op, fields),
             Ops::Many(more) => more
                 .into_iter()
                 .for_each(|(op, value)| merge_entry(&mut doc, op, value)),
@@ -130,6 +130,20 @@ impl<R> Update<R> {
     #[inline]
     pub fn into_document(self) -> Result<Document, BuildError> {
         self.ops.into_document()
+    }
+}
+
+/// Adds operator `op` with `fields` to `doc`, after any fields `op` already has there.
+///
+/// A new operator, the usual case, costs a single insertion; the document is looked up
+/// again only when `op` was already in it.
+#[inline]
+fn merge_operator(doc: &mut Document, op: &'static str, fields: Document) {
+    if let Some(Bson::Document(earlier)) = doc.insert(op, fields) {
+        if let Some(Bson::Document(slot)) = doc.get_mut(op) {
+            let later = std::mem::replace(slot, earlier);
+            slot.extend(later);
+        }
     }
 }
 
