@@ -43,7 +43,7 @@ impl Entries {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn into_document(self) -> Result<Document, BuildError> {
         match self {
             Entries::One(k, v) => {
@@ -120,7 +120,7 @@ impl<R> Filter<R> {
     }
 
     /// Builds `{path: {op: value}}` (or the error converting the value).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn condition(path: &str, op: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
             Ok(value) => {
@@ -159,21 +159,31 @@ impl<R> Filter<R> {
     /// ```
     #[inline]
     pub fn and(self, other: Filter<R>) -> Self {
-        let (mine, other) = match (self.entries, other.entries) {
-            (failed @ Entries::Failed(_), _) | (_, failed @ Entries::Failed(_)) => {
-                return Self::with(failed)
-            }
-            (mine, other) if other.is_empty() => return Self::with(mine),
-            (mine, other) if mine.is_empty() => return Self::with(other),
-            // Two conditions on different fields: the document `doc!{}` would write.
-            (Entries::One(k1, v1), Entries::One(k2, v2)) if k1 != k2 => {
+        match self.entries {
+            // Two conditions on different fields: the document `doc!{}` would write. Matched
+            // without pairing the two filters up, which would move both.
+            Entries::One(k1, v1) if matches!(&other.entries, Entries::One(k2, _) if *k2 != k1) => {
+                let Entries::One(k2, v2) = other.entries else {
+                    unreachable!("matched as one entry above")
+                };
                 let mut doc = Document::new();
                 doc.insert(k1, v1);
                 doc.insert(k2, v2);
-                return Self::with(Entries::Many(doc));
+                Self::with(Entries::Many(doc))
             }
-            pair => pair,
-        };
+            mine => Self::with(Self::combine(mine, other.entries)),
+        }
+    }
+
+    /// Both filters' entries in one: merged where they do not overlap, else under `$and`.
+    fn combine(mine: Entries, other: Entries) -> Entries {
+        match (&mine, &other) {
+            (Entries::Failed(_), _) => return mine,
+            (_, Entries::Failed(_)) => return other,
+            (_, other_entries) if other_entries.is_empty() => return mine,
+            (mine_entries, _) if mine_entries.is_empty() => return other,
+            _ => {}
+        }
         if mergeable(&mine, &other) {
             let mut doc = match mine {
                 Entries::One(k, v) => {
@@ -191,7 +201,7 @@ impl<R> Filter<R> {
                     .for_each(|(key, value)| merge_entry(&mut doc, key, value)),
                 Entries::Failed(_) => unreachable!("failed filters returned above"),
             }
-            return Self::with(Entries::Many(doc));
+            return Entries::Many(doc);
         }
         let mut clauses = match mine {
             Entries::One(key, Bson::Array(existing)) if key == "$and" => existing,
@@ -206,7 +216,7 @@ impl<R> Filter<R> {
             entries => vec![Bson::Document(into_doc(entries))],
         };
         clauses.push(Bson::Document(into_doc(other)));
-        Self::entry("$and", Bson::Array(clauses))
+        Entries::One("$and".to_owned(), Bson::Array(clauses))
     }
 
     /// Either filter holds (`$or`).

@@ -36,7 +36,7 @@ enum Ops {
 }
 
 impl Ops {
-    #[inline]
+    #[inline(always)]
     fn into_document(self) -> Result<Document, BuildError> {
         match self {
             Ops::One(op, fields) => {
@@ -85,7 +85,7 @@ impl<R> Update<R> {
         Self::with(Ops::Many(doc))
     }
 
-    #[inline]
+    #[inline(always)]
     fn op(op: &'static str, path: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
             Ok(value) => {
