@@ -28,8 +28,9 @@ pub struct Update<R> {
 /// building it.
 #[derive(Clone)]
 enum Ops {
-    /// A single operator and its fields, kept apart until the update is used.
-    One(&'static str, Document),
+    /// A single operator on one field, `{op: {path: value}}` once the update is used:
+    /// both documents are then built in one place, as `doc!{}` builds them.
+    One(&'static str, String, Bson),
     /// Operators merged into the update document itself.
     Many(Document),
     Failed(Box<BuildError>),
@@ -39,11 +40,7 @@ impl Ops {
     #[inline(always)]
     fn into_document(self) -> Result<Document, BuildError> {
         match self {
-            Ops::One(op, fields) => {
-                let mut doc = Document::new();
-                doc.insert(op, fields);
-                Ok(doc)
-            }
+            Ops::One(op, path, value) => Ok(operator(op, path, value)),
             Ops::Many(doc) => Ok(doc),
             Ops::Failed(err) => Err(*err),
         }
@@ -88,11 +85,7 @@ impl<R> Update<R> {
     #[inline(always)]
     fn op(op: &'static str, path: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
-            Ok(value) => {
-                let mut fields = Document::new();
-                fields.insert(path, value);
-                Self::with(Ops::One(op, fields))
-            }
+            Ok(value) => Self::with(Ops::One(op, path.to_owned(), value)),
             Err(err) => Self::with(Ops::Failed(Box::new(err))),
         }
     }
@@ -104,15 +97,15 @@ impl<R> Update<R> {
         let other = other.into().ops;
         let mut doc = match self.ops {
             Ops::Many(doc) => doc,
-            Ops::One(op, fields) => {
-                let mut doc = Document::new();
-                doc.insert(op, fields);
-                doc
-            }
+            Ops::One(op, path, value) => operator(op, path, value),
             failed @ Ops::Failed(_) => return Self::with(failed),
         };
         match other {
-            Ops::One(op, fields) => merge_operator(&mut doc, op, fields),
+            Ops::One(op, path, value) => {
+                let mut fields = Document::new();
+                fields.insert(path, value);
+                merge_operator(&mut doc, op, fields)
+            }
             Ops::Many(more) => more
                 .into_iter()
                 .for_each(|(op, value)| merge_entry(&mut doc, op, value)),
@@ -131,6 +124,16 @@ impl<R> Update<R> {
     pub fn into_document(self) -> Result<Document, BuildError> {
         self.ops.into_document()
     }
+}
+
+/// `{op: {path: value}}`.
+#[inline(always)]
+fn operator(op: &'static str, path: String, value: Bson) -> Document {
+    let mut fields = Document::new();
+    fields.insert(path, value);
+    let mut doc = Document::new();
+    doc.insert(op, fields);
+    doc
 }
 
 /// Adds operator `op` with `fields` to `doc`, after any fields `op` already has there.
