@@ -111,8 +111,8 @@ impl<R> Filter<R> {
 
     /// A filter of one top-level entry.
     #[inline]
-    pub(crate) fn entry(key: &str, value: Bson) -> Self {
-        Self::with(Entries::One(key.to_owned(), value))
+    pub(crate) fn entry(key: String, value: Bson) -> Self {
+        Self::with(Entries::One(key, value))
     }
 
     fn failed(error: BuildError) -> Self {
@@ -121,12 +121,12 @@ impl<R> Filter<R> {
 
     /// Builds `{path: {op: value}}` (or the error converting the value).
     #[inline(always)]
-    pub(crate) fn condition(path: &str, op: &str, value: Result<Bson, BuildError>) -> Self {
+    pub(crate) fn condition(key: String, op: &str, value: Result<Bson, BuildError>) -> Self {
         match value {
             Ok(value) => {
                 let mut condition = Document::new();
                 condition.insert(op, value);
-                Self::entry(path, Bson::Document(condition))
+                Self::entry(key, Bson::Document(condition))
             }
             Err(err) => Self::failed(err),
         }
@@ -251,9 +251,9 @@ impl<R> Filter<R> {
         }
         if clauses.is_empty() {
             // `$or: []` is refused by MongoDB; an impossible condition says "nothing".
-            return Self::entry("_id", Bson::Document(doc! { "$in": [] }));
+            return Self::entry("_id".to_owned(), Bson::Document(doc! { "$in": [] }));
         }
-        Self::entry(op, Bson::Array(clauses))
+        Self::entry(op.to_owned(), Bson::Array(clauses))
     }
 }
 
@@ -333,21 +333,21 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     pub fn eq<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
         match value_for(self.path(), &value) {
             // A document value goes under `$eq` so its keys are never read as operators.
-            Ok(v @ Bson::Document(_)) => Filter::condition(self.path(), "$eq", Ok(v)),
-            Ok(v) => Filter::entry(self.path(), v),
+            Ok(v @ Bson::Document(_)) => Filter::condition(self.doc_key(), "$eq", Ok(v)),
+            Ok(v) => Filter::entry(self.doc_key(), v),
             Err(err) => Filter::failed(err),
         }
     }
 
     /// Not equal to `value` (`$ne`); also matches documents without the field.
     pub fn ne<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
-        Filter::condition(self.path(), "$ne", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$ne", value_for(self.path(), &value))
     }
 
     /// Equal to one of `values` (`$in`).
     pub fn is_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
         Filter::condition(
-            self.path(),
+            self.doc_key(),
             "$in",
             values_for(self.path(), values).map(Bson::Array),
         )
@@ -356,7 +356,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Equal to none of `values` (`$nin`).
     pub fn not_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
         Filter::condition(
-            self.path(),
+            self.doc_key(),
             "$nin",
             values_for(self.path(), values).map(Bson::Array),
         )
@@ -364,7 +364,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// The field is present (`$exists: true`) or absent (`false`).
     pub fn exists(&self, present: bool) -> Filter<R> {
-        Filter::condition(self.path(), "$exists", Ok(Bson::Boolean(present)))
+        Filter::condition(self.doc_key(), "$exists", Ok(Bson::Boolean(present)))
     }
 
     /// Greater than `value` (`$gt`), on ordered fields only.
@@ -372,7 +372,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.path(), "$gt", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$gt", value_for(self.path(), &value))
     }
 
     /// Greater than or equal to `value` (`$gte`), on ordered fields only.
@@ -380,7 +380,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.path(), "$gte", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$gte", value_for(self.path(), &value))
     }
 
     /// Less than `value` (`$lt`), on ordered fields only.
@@ -388,7 +388,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.path(), "$lt", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$lt", value_for(self.path(), &value))
     }
 
     /// Less than or equal to `value` (`$lte`), on ordered fields only.
@@ -396,7 +396,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.path(), "$lte", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$lte", value_for(self.path(), &value))
     }
 
     /// Within `[low, high]` (`$gte` and `$lte`), on ordered fields only.
@@ -406,7 +406,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         match (value_for(self.path(), &low), value_for(self.path(), &high)) {
             (Ok(low), Ok(high)) => Filter::entry(
-                self.path(),
+                self.doc_key(),
                 Bson::Document(doc! { "$gte": low, "$lte": high }),
             ),
             (Err(err), _) | (_, Err(err)) => Filter::failed(err),
@@ -423,7 +423,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         if !options.is_empty() {
             spec.insert("$options", options);
         }
-        Filter::entry(self.path(), Bson::Document(spec))
+        Filter::entry(self.doc_key(), Bson::Document(spec))
     }
 
     /// Starts with `prefix` (an anchored, escaped `$regex`), on string fields only.
@@ -447,7 +447,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Optional<M>,
     {
-        Filter::entry(self.path(), Bson::Null)
+        Filter::entry(self.doc_key(), Bson::Null)
     }
 
     /// The field holds a non-null value (`$ne: null`), on `Option` fields only.
@@ -455,7 +455,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Optional<M>,
     {
-        Filter::entry(self.path(), Bson::Document(doc! { "$ne": Bson::Null }))
+        Filter::entry(self.doc_key(), Bson::Document(doc! { "$ne": Bson::Null }))
     }
 
     /// Some element of the array equals `value` (`{path: value}`), on array fields only.
@@ -465,10 +465,10 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         match value_for::<T::Elem, M, V>(self.path(), &value) {
             Ok(v @ Bson::Document(_)) => Filter::entry(
-                self.path(),
+                self.doc_key(),
                 Bson::Document(doc! { "$elemMatch": { "$eq": v } }),
             ),
-            Ok(v) => Filter::entry(self.path(), v),
+            Ok(v) => Filter::entry(self.doc_key(), v),
             Err(err) => Filter::failed(err),
         }
     }
@@ -482,7 +482,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         T: Array<M>,
     {
         Filter::condition(
-            self.path(),
+            self.doc_key(),
             "$all",
             values_for::<T::Elem, M, V>(self.path(), values).map(Bson::Array),
         )
@@ -493,7 +493,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Array<M>,
     {
-        Filter::condition(self.path(), "$size", Ok(Bson::Int64(i64::from(len))))
+        Filter::condition(self.doc_key(), "$size", Ok(Bson::Int64(i64::from(len))))
     }
 
     /// Some element of the array matches `filter` (`$elemMatch`), where the filter is
@@ -508,7 +508,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
             crate::path::Path::Borrowed(""),
         ));
         Filter::condition(
-            self.path(),
+            self.doc_key(),
             "$elemMatch",
             inner.into_document().map(Bson::Document),
         )
@@ -538,7 +538,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
             }
             Bson::Document(ops)
         });
-        Filter::condition(self.path(), "$elemMatch", ops)
+        Filter::condition(self.doc_key(), "$elemMatch", ops)
     }
 }
 

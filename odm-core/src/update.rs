@@ -83,9 +83,9 @@ impl<R> Update<R> {
     }
 
     #[inline(always)]
-    fn op(op: &'static str, path: &str, value: Result<Bson, BuildError>) -> Self {
+    fn op(op: &'static str, key: String, value: Result<Bson, BuildError>) -> Self {
         match value {
-            Ok(value) => Self::with(Ops::One(op, path.to_owned(), value)),
+            Ok(value) => Self::with(Ops::One(op, key, value)),
             Err(err) => Self::with(Ops::Failed(Box::new(err))),
         }
     }
@@ -154,12 +154,16 @@ fn merge_operator(doc: &mut Document, op: &'static str, fields: Document) {
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Sets the field (`$set`).
     pub fn set<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
-        Update::op("$set", self.path(), value_for(self.path(), &value))
+        Update::op("$set", self.doc_key(), value_for(self.path(), &value))
     }
 
     /// Sets the field only when an upsert inserts the document (`$setOnInsert`).
     pub fn set_on_insert<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
-        Update::op("$setOnInsert", self.path(), value_for(self.path(), &value))
+        Update::op(
+            "$setOnInsert",
+            self.doc_key(),
+            value_for(self.path(), &value),
+        )
     }
 
     /// Removes the field (`$unset`), on `Option` fields only: a required field must stay.
@@ -167,7 +171,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Optional<M>,
     {
-        Update::op("$unset", self.path(), Ok(Bson::String(String::new())))
+        Update::op("$unset", self.doc_key(), Ok(Bson::String(String::new())))
     }
 
     /// Adds `by` to the field (`$inc`), on numeric fields only.
@@ -175,7 +179,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Numeric<M>,
     {
-        Update::op("$inc", self.path(), value_for(self.path(), &by))
+        Update::op("$inc", self.doc_key(), value_for(self.path(), &by))
     }
 
     /// Multiplies the field by `by` (`$mul`), on numeric fields only.
@@ -183,7 +187,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Numeric<M>,
     {
-        Update::op("$mul", self.path(), value_for(self.path(), &by))
+        Update::op("$mul", self.doc_key(), value_for(self.path(), &by))
     }
 
     /// Lowers the field to `value` if that is smaller (`$min`), on ordered fields only.
@@ -191,7 +195,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Update::op("$min", self.path(), value_for(self.path(), &value))
+        Update::op("$min", self.doc_key(), value_for(self.path(), &value))
     }
 
     /// Raises the field to `value` if that is larger (`$max`), on ordered fields only.
@@ -199,7 +203,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Update::op("$max", self.path(), value_for(self.path(), &value))
+        Update::op("$max", self.doc_key(), value_for(self.path(), &value))
     }
 
     /// Sets the field to the server's current date (`$currentDate`), on date fields only.
@@ -207,14 +211,14 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: DateLike<M>,
     {
-        Update::op("$currentDate", self.path(), Ok(Bson::Boolean(true)))
+        Update::op("$currentDate", self.doc_key(), Ok(Bson::Boolean(true)))
     }
 
     /// Moves the field's value to `to` (`$rename`), which must hold the same type.
     pub fn rename<M2: FieldMarker>(&self, to: &Field<R, T, M2>) -> Update<R> {
         Update::op(
             "$rename",
-            self.path(),
+            self.doc_key(),
             Ok(Bson::String(to.path().to_owned())),
         )
     }
@@ -226,7 +230,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         Update::op(
             "$push",
-            self.path(),
+            self.doc_key(),
             value_for::<T::Elem, M, V>(self.path(), &value),
         )
     }
@@ -255,7 +259,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         Update::op(
             "$addToSet",
-            self.path(),
+            self.doc_key(),
             value_for::<T::Elem, M, V>(self.path(), &value),
         )
     }
@@ -270,7 +274,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         let each = values_for::<T::Elem, M, V>(self.path(), values)
             .map(|v| Bson::Document(doc! { "$each": v }));
-        Update::op("$addToSet", self.path(), each)
+        Update::op("$addToSet", self.doc_key(), each)
     }
 
     /// Removes every element equal to `value` (`$pull`), on array fields only.
@@ -280,7 +284,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         Update::op(
             "$pull",
-            self.path(),
+            self.doc_key(),
             value_for::<T::Elem, M, V>(self.path(), &value),
         )
     }
@@ -295,7 +299,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         let condition =
             filter(<T::Elem as Embedded>::fields_at(Path::Borrowed(""))).into_document();
-        Update::op("$pull", self.path(), condition.map(Bson::Document))
+        Update::op("$pull", self.doc_key(), condition.map(Bson::Document))
     }
 
     /// Removes every element equal to one of `values` (`$pullAll`).
@@ -308,7 +312,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         Update::op(
             "$pullAll",
-            self.path(),
+            self.doc_key(),
             values_for::<T::Elem, M, V>(self.path(), values).map(Bson::Array),
         )
     }
@@ -318,7 +322,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Array<M>,
     {
-        Update::op("$pop", self.path(), Ok(Bson::Int32(-1)))
+        Update::op("$pop", self.doc_key(), Ok(Bson::Int32(-1)))
     }
 
     /// Removes the last element (`$pop: 1`).
@@ -326,7 +330,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Array<M>,
     {
-        Update::op("$pop", self.path(), Ok(Bson::Int32(1)))
+        Update::op("$pop", self.doc_key(), Ok(Bson::Int32(1)))
     }
 }
 
@@ -372,7 +376,7 @@ impl<R> From<PushEach<R>> for Update<R> {
             spec.extend(push.modifiers);
             Bson::Document(spec)
         });
-        Update::op("$push", &push.path, value)
+        Update::op("$push", push.path.into_owned(), value)
     }
 }
 
