@@ -125,7 +125,7 @@ impl<R> Filter<R> {
         match value {
             Ok(value) => {
                 let mut condition = Document::new();
-                condition.insert(op, value);
+                condition.insert(String::from(op), value);
                 Self::entry(key, Bson::Document(condition))
             }
             Err(err) => Self::failed(err),

@@ -92,7 +92,7 @@ impl<R> Update<R> {
 
     /// Both updates, merged operator by operator:
     /// `age.inc(1).and(tags.push("vip"))` is `{$inc: {age: 1}, $push: {tags: "vip"}}`.
-    #[inline]
+    #[inline(always)]
     pub fn and(self, other: impl Into<Update<R>>) -> Self {
         let other = other.into().ops;
         let mut doc = match self.ops {
@@ -132,7 +132,7 @@ fn operator(op: &'static str, path: String, value: Bson) -> Document {
     let mut fields = Document::new();
     fields.insert(path, value);
     let mut doc = Document::new();
-    doc.insert(op, fields);
+    doc.insert(String::from(op), fields);
     doc
 }
 
@@ -142,7 +142,7 @@ fn operator(op: &'static str, path: String, value: Bson) -> Document {
 /// again only when `op` was already in it.
 #[inline]
 fn merge_operator(doc: &mut Document, op: &'static str, fields: Document) {
-    if let Some(Bson::Document(earlier)) = doc.insert(op, fields) {
+    if let Some(Bson::Document(earlier)) = doc.insert(String::from(op), fields) {
         if let Some(Bson::Document(slot)) = doc.get_mut(op) {
             let later = std::mem::replace(slot, earlier);
             slot.extend(later);
@@ -153,11 +153,13 @@ fn merge_operator(doc: &mut Document, op: &'static str, fields: Document) {
 /// Update operators on typed fields.
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Sets the field (`$set`).
+    #[inline(always)]
     pub fn set<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
         Update::op("$set", self.doc_key(), value_for(self.path(), &value))
     }
 
     /// Sets the field only when an upsert inserts the document (`$setOnInsert`).
+    #[inline(always)]
     pub fn set_on_insert<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
         Update::op(
             "$setOnInsert",
@@ -167,6 +169,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes the field (`$unset`), on `Option` fields only: a required field must stay.
+    #[inline(always)]
     pub fn unset(&self) -> Update<R>
     where
         T: Optional<M>,
@@ -175,6 +178,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Adds `by` to the field (`$inc`), on numeric fields only.
+    #[inline(always)]
     pub fn inc<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
     where
         T: Numeric<M>,
@@ -183,6 +187,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Multiplies the field by `by` (`$mul`), on numeric fields only.
+    #[inline(always)]
     pub fn mul<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
     where
         T: Numeric<M>,
@@ -191,6 +196,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Lowers the field to `value` if that is smaller (`$min`), on ordered fields only.
+    #[inline(always)]
     pub fn min<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
     where
         T: Ordered<M>,
@@ -199,6 +205,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Raises the field to `value` if that is larger (`$max`), on ordered fields only.
+    #[inline(always)]
     pub fn max<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
     where
         T: Ordered<M>,
@@ -207,6 +214,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Sets the field to the server's current date (`$currentDate`), on date fields only.
+    #[inline(always)]
     pub fn current_date(&self) -> Update<R>
     where
         T: DateLike<M>,
@@ -215,6 +223,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Moves the field's value to `to` (`$rename`), which must hold the same type.
+    #[inline(always)]
     pub fn rename<M2: FieldMarker>(&self, to: &Field<R, T, M2>) -> Update<R> {
         Update::op(
             "$rename",
@@ -224,6 +233,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Appends `value` to the array (`$push`), on array fields only.
+    #[inline(always)]
     pub fn push<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
         T: Array<M>,
@@ -237,6 +247,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Appends several values (`$push` with `$each`), with optional `$position`, `$slice`
     /// and `$sort` modifiers set on the returned [`PushEach`].
+    #[inline(always)]
     pub fn push_each<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -253,6 +264,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Adds `value` unless the array already holds it (`$addToSet`), on array fields only.
+    #[inline(always)]
     pub fn add_to_set<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
         T: Array<M>,
@@ -265,6 +277,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Adds each of `values` not yet present (`$addToSet` with `$each`).
+    #[inline(always)]
     pub fn add_to_set_each<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -278,6 +291,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes every element equal to `value` (`$pull`), on array fields only.
+    #[inline(always)]
     pub fn pull<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
         T: Array<M>,
@@ -291,6 +305,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Removes every embedded element matching `filter` (`$pull` with a condition),
     /// built on the element's typed paths.
+    #[inline(always)]
     pub fn pull_matching<F>(&self, filter: F) -> Update<R>
     where
         T: Array<M>,
@@ -303,6 +318,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes every element equal to one of `values` (`$pullAll`).
+    #[inline(always)]
     pub fn pull_all<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -318,6 +334,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes the first element (`$pop: -1`).
+    #[inline(always)]
     pub fn pop_first(&self) -> Update<R>
     where
         T: Array<M>,
@@ -326,6 +343,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes the last element (`$pop: 1`).
+    #[inline(always)]
     pub fn pop_last(&self) -> Update<R>
     where
         T: Array<M>,
