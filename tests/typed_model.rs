@@ -261,7 +261,7 @@ fn unrepresentable_values_are_reported_not_sent() {
     let filter: Filter<Customer> =
         odm::Field::<Customer, u64, odm::path::Dynamic>::new("big".into()).eq(u64::MAX);
     let err = filter.and(f.age.eq(1)).to_document().unwrap_err();
-    assert_eq!(err.path, "big");
+    assert_eq!(err.path(), "big");
 }
 
 #[derive(Debug, PartialEq, Deserialize, Projection)]

@@ -7,21 +7,44 @@ use mongodb::error::{ErrorKind, WriteFailure};
 /// A value given to a builder could not be converted to BSON (for instance a `u64` above
 /// `i64::MAX`, or a map with non-string keys). Builders keep the first such error and
 /// report it when the document is requested, so nothing is sent.
+///
+/// The details are boxed: a `Result<Document, BuildError>`, what every builder returns, is
+/// then no larger than the document and moves as cheaply.
+///
+/// ```
+/// # use odm_core::{Field, path::Dynamic};
+/// # struct Counter;
+/// let big: Field<Counter, u64, Dynamic> = Field::new("big".into());
+/// let err = big.set(u64::MAX).into_document().unwrap_err();
+/// assert_eq!(err.path(), "big");
+/// assert!(err.to_string().starts_with("cannot convert the value for `big` to BSON"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot convert the value for `{path}` to BSON: {message}")]
-pub struct BuildError {
-    /// The path the value was meant for.
-    pub path: String,
-    /// What the BSON serializer reported.
-    pub message: String,
+#[error("cannot convert the value for `{}` to BSON: {}", .0.path, .0.message)]
+pub struct BuildError(Box<BuildErrorDetails>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BuildErrorDetails {
+    path: String,
+    message: String,
 }
 
 impl BuildError {
     pub(crate) fn new(path: &str, err: impl std::fmt::Display) -> Self {
-        Self {
+        Self(Box::new(BuildErrorDetails {
             path: path.to_owned(),
             message: err.to_string(),
-        }
+        }))
+    }
+
+    /// The path the value was meant for (empty when the error is not about one field).
+    pub fn path(&self) -> &str {
+        &self.0.path
+    }
+
+    /// What went wrong, as the BSON serializer (or the operation) reported it.
+    pub fn message(&self) -> &str {
+        &self.0.message
     }
 }
 

@@ -27,7 +27,7 @@ pub struct Filter<R> {
 enum Entries {
     One(String, Bson),
     Many(Document),
-    Failed(Box<BuildError>),
+    Failed(BuildError),
 }
 
 impl Entries {
@@ -52,7 +52,7 @@ impl Entries {
                 Ok(d)
             }
             Entries::Many(d) => Ok(d),
-            Entries::Failed(err) => Err(*err),
+            Entries::Failed(err) => Err(err),
         }
     }
 }
@@ -116,7 +116,7 @@ impl<R> Filter<R> {
     }
 
     fn failed(error: BuildError) -> Self {
-        Self::with(Entries::Failed(Box::new(error)))
+        Self::with(Entries::Failed(error))
     }
 
     /// Builds `{path: {op: value}}` (or the error converting the value).
@@ -634,11 +634,11 @@ mod tests {
             Filter::nor([ok.clone(), bad.clone()]),
         ] {
             let err = filter.to_document().unwrap_err();
-            assert_eq!(err.path, "big");
+            assert_eq!(err.path(), "big");
             assert!(format!("{filter:?}").starts_with("Filter(error:"));
         }
         let many = field::<u64>("many").is_in([1, u64::MAX]);
-        assert_eq!(many.into_document().unwrap_err().path, "many");
+        assert_eq!(many.into_document().unwrap_err().path(), "many");
     }
 
     #[test]

@@ -40,10 +40,10 @@ impl TestDb {
                     .start()
                     .await
                     .map_err(|e| {
-                        crate::Error::Build(crate::BuildError {
-                            path: String::new(),
-                            message: format!("cannot start the embedded server: {e}"),
-                        })
+                        crate::Error::Build(crate::BuildError::new(
+                            "",
+                            format!("cannot start the embedded server: {e}"),
+                        ))
                     })?;
                 let uri = server.uri();
                 (Some(server), uri)

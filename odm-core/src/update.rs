@@ -33,7 +33,7 @@ enum Ops {
     One(&'static str, String, Bson),
     /// Operators merged into the update document itself.
     Many(Document),
-    Failed(Box<BuildError>),
+    Failed(BuildError),
 }
 
 impl Ops {
@@ -42,7 +42,7 @@ impl Ops {
         match self {
             Ops::One(op, path, value) => Ok(operator(op, path, value)),
             Ops::Many(doc) => Ok(doc),
-            Ops::Failed(err) => Err(*err),
+            Ops::Failed(err) => Err(err),
         }
     }
 }
@@ -86,7 +86,7 @@ impl<R> Update<R> {
     fn op(op: &'static str, key: String, value: Result<Bson, BuildError>) -> Self {
         match value {
             Ok(value) => Self::with(Ops::One(op, key, value)),
-            Err(err) => Self::with(Ops::Failed(Box::new(err))),
+            Err(err) => Self::with(Ops::Failed(err)),
         }
     }
 
@@ -432,7 +432,7 @@ mod tests {
         let bad = field::<u64>("big").set(u64::MAX);
         let ok = field::<i32>("a").set(1);
         for update in [bad.clone().and(ok.clone()), ok.clone().and(bad.clone())] {
-            assert_eq!(update.to_document().unwrap_err().path, "big");
+            assert_eq!(update.to_document().unwrap_err().path(), "big");
             assert!(format!("{update:?}").starts_with("Update(error:"));
         }
     }
