@@ -328,5 +328,5 @@ fn instructions(case: &str, side: &str) -> Result<f64, String> {
             .filter(|_| out.status.success())
             .ok_or_else(|| format!("callgrind gave no count: {}", log.trim()))
     };
-    Ok((count(N)? - count(0)?) as f64 / N as f64)
+    Ok((count(N)? as f64 - count(0)? as f64) / N as f64)
 }
