@@ -14,8 +14,13 @@
 //! - when `valgrind` is installed, the instructions per build of each, counted by
 //!   callgrind: the same for the same binary on every run, whatever else the machine does.
 //!
-//! The goal is a ratio of at most 1.05. Arguments are Criterion's own, e.g. a filter:
-//! `cargo bench --bench builders -- update`.
+//! The paired ratio and the instructions are also given for a third way, "keyed": the same
+//! `doc!{}` with the typed fields' path strings as its keys. Its ratio to `doc!{}` is what
+//! knowing the paths only at run time costs by itself, so the two figures together tell the
+//! builders' own cost from that.
+//!
+//! The goal is a typed / `doc!{}` ratio of at most 1.05. Arguments are Criterion's own,
+//! e.g. a filter: `cargo bench --bench builders -- update`.
 
 use bson::{doc, oid::ObjectId, Document};
 use criterion::{BenchmarkId, Criterion};
@@ -47,19 +52,57 @@ struct Address {
 /// A way to build one document.
 type Build<'a> = Box<dyn Fn() -> Document + 'a>;
 
-/// A case: its name, the typed builder and the same document with `doc!{}`.
-type Case<'a> = (&'a str, Build<'a>, Build<'a>);
+/// One document, built three ways.
+struct Case<'a> {
+    name: &'a str,
+    /// With the typed builders.
+    typed: Build<'a>,
+    /// With `doc!{}` and literal keys.
+    doc: Build<'a>,
+    /// With `doc!{}` keyed by the typed fields' path strings: the least any builder does
+    /// that learns its paths at run time (a key of unknown length is copied by a call).
+    keyed: Build<'a>,
+}
+
+impl<'a> Case<'a> {
+    fn new(name: &'a str, typed: Build<'a>, doc: Build<'a>, keyed: Build<'a>) -> Self {
+        Self {
+            name,
+            typed,
+            doc,
+            keyed,
+        }
+    }
+
+    /// The way named `side`: `typed`, `doc` or `keyed`.
+    fn side(&self, side: &str) -> Option<&Build<'a>> {
+        match side {
+            "typed" => Some(&self.typed),
+            "doc" => Some(&self.doc),
+            "keyed" => Some(&self.keyed),
+            _ => None,
+        }
+    }
+}
 
 fn main() {
     let f = User::fields();
     let id = ObjectId::new();
-    let cases: Vec<Case<'_>> = vec![
-        (
+    let (id_path, age, city, email) = (
+        f.id.path(),
+        f.age.path(),
+        f.address.city.path(),
+        f.email.path(),
+    );
+    let (tags, nickname) = (f.tags.path(), f.nickname.path());
+    let cases = vec![
+        Case::new(
             "filter_id_equality",
             Box::new(|| f.id.eq(black_box(id)).into_document().unwrap()),
             Box::new(|| doc! { "_id": black_box(id) }),
+            Box::new(|| doc! { id_path: black_box(id) }),
         ),
-        (
+        Case::new(
             "filter_range_and_nested_eq",
             Box::new(|| {
                 f.age
@@ -71,8 +114,9 @@ fn main() {
             Box::new(
                 || doc! { "age": { "$gte": black_box(18) }, "address.city": black_box("Oslo") },
             ),
+            Box::new(|| doc! { age: { "$gte": black_box(18) }, city: black_box("Oslo") }),
         ),
-        (
+        Case::new(
             "filter_in_renamed",
             Box::new(|| {
                 f.email
@@ -81,13 +125,15 @@ fn main() {
                     .unwrap()
             }),
             Box::new(|| doc! { "mail": { "$in": black_box(["a@x.test", "b@x.test"]).to_vec() } }),
+            Box::new(|| doc! { email: { "$in": black_box(["a@x.test", "b@x.test"]).to_vec() } }),
         ),
-        (
+        Case::new(
             "update_inc",
             Box::new(|| f.age.inc(black_box(1)).into_document().unwrap()),
             Box::new(|| doc! { "$inc": { "age": black_box(1) } }),
+            Box::new(|| doc! { "$inc": { age: black_box(1) } }),
         ),
-        (
+        Case::new(
             "update_inc_push_set",
             Box::new(|| {
                 f.age
@@ -100,6 +146,9 @@ fn main() {
             Box::new(|| {
                 doc! { "$inc": { "age": black_box(1) }, "$push": { "tags": black_box("vip") }, "$set": { "nickname": black_box("ace") } }
             }),
+            Box::new(|| {
+                doc! { "$inc": { age: black_box(1) }, "$push": { tags: black_box("vip") }, "$set": { nickname: black_box("ace") } }
+            }),
         ),
     ];
     match std::env::var(CHILD) {
@@ -108,33 +157,36 @@ fn main() {
     }
 }
 
-/// Set in the processes the bench starts for one measurement: `paired/CASE` prints the
-/// median paired ratio of that case; `build/CASE/typed/N` or `build/CASE/doc/N` only
-/// builds the document N times, for callgrind to count.
+/// Set in the processes the bench starts for one measurement: `paired/CASE/SIDE` prints
+/// the median paired ratio of that case's SIDE (`typed` or `keyed`) to its `doc!{}`;
+/// `build/CASE/SIDE/N` only builds the document N times, for callgrind to count.
 const CHILD: &str = "ODM_BENCH_CHILD";
 
 fn child(cases: &[Case<'_>], task: &str) {
     let parts: Vec<&str> = task.split('/').collect();
-    let find = |name: &str| {
-        cases
+    let find = |name: &str, side: &str| {
+        let case = cases
             .iter()
-            .find(|(case, _, _)| *case == name)
-            .unwrap_or_else(|| panic!("{CHILD}={task:?}: no case named {name:?}"))
+            .find(|case| case.name == name)
+            .unwrap_or_else(|| panic!("{CHILD}={task:?}: no case named {name:?}"));
+        let build = case
+            .side(side)
+            .unwrap_or_else(|| panic!("{CHILD}={task:?}: no side named {side:?}"));
+        (case, build)
     };
     match parts[..] {
-        ["paired", name] => {
-            let (_, typed, raw) = find(name);
-            println!("{}", paired_ratio(typed, raw));
+        ["paired", name, side] => {
+            let (case, build) = find(name, side);
+            println!("{}", paired_ratio(build, &case.doc));
         }
-        ["build", name, side @ ("typed" | "doc"), n] => {
-            let (_, typed, raw) = find(name);
-            let build = if side == "typed" { typed } else { raw };
+        ["build", name, side, n] => {
+            let (_, build) = find(name, side);
             let n: u64 = n.parse().expect("a number of builds");
             for _ in 0..n {
                 black_box(build());
             }
         }
-        _ => panic!("{CHILD}={task:?}: expected paired/CASE or build/CASE/typed|doc/N"),
+        _ => panic!("{CHILD}={task:?}: expected paired/CASE/SIDE or build/CASE/SIDE/N"),
     }
 }
 
@@ -181,30 +233,36 @@ fn median_ns(case: &str, function: &str) -> Option<f64> {
     estimates["median"]["point_estimate"].as_f64()
 }
 
-/// Measures every case both ways, then prints the ratios.
+/// Measures every case, then prints the ratios.
 fn run(cases: &[Case<'_>]) {
     let mut criterion = Criterion::default().configure_from_args();
     // The cases Criterion's filter let run; only their estimates are from this run.
     let mut ran = Vec::new();
-    for case @ (name, typed, raw) in cases {
+    for case in cases {
+        let name = case.name;
         assert_eq!(
-            typed(),
-            raw(),
+            (case.typed)(),
+            (case.doc)(),
             "{name}: typed and doc!{{}} must build the same document"
         );
+        assert_eq!(
+            (case.keyed)(),
+            (case.doc)(),
+            "{name}: keyed doc!{{}} differs"
+        );
         let measured = Cell::new(false);
-        let mut group = criterion.benchmark_group(*name);
+        let mut group = criterion.benchmark_group(name);
         group.bench_function(BenchmarkId::from_parameter("typed"), |b| {
             measured.set(true);
-            b.iter(typed)
+            b.iter(&case.typed)
         });
         group.bench_function(BenchmarkId::from_parameter("doc"), |b| {
             measured.set(true);
-            b.iter(raw)
+            b.iter(&case.doc)
         });
         group.finish();
         if measured.get() {
-            ran.push(case);
+            ran.push(name);
         }
     }
     criterion.final_summary();
@@ -213,35 +271,40 @@ fn run(cases: &[Case<'_>]) {
     }
 
     println!(
-        "\n{:<28} {:>9} {:>9} {:>7}  {:>24}",
+        "\n{:<28} {:>9} {:>9} {:>7}  {:>24}  {:>24}",
         "case",
         "typed ns",
         "doc! ns",
         "ratio",
-        format!("paired ratio ({PROCESSES} runs)")
+        format!("paired typed ({PROCESSES} runs)"),
+        format!("paired keyed ({PROCESSES} runs)"),
     );
-    for (name, _, _) in &ran {
+    for name in &ran {
         let criterion = match (median_ns(name, "typed"), median_ns(name, "doc")) {
             (Some(typed), Some(raw)) => format!("{typed:>9.1} {raw:>9.1} {:>7.3}", typed / raw),
             _ => format!("{:>9} {:>9} {:>7}", "-", "-", "-"),
         };
-        let paired = match paired_over_processes(name) {
+        let paired = |side| match paired_over_processes(name, side) {
             Ok([low, median, high]) => format!("{median:.3} [{low:.3}-{high:.3}]"),
             Err(why) => why,
         };
-        println!("{name:<28} {criterion}  {paired:>24}");
+        let (typed, keyed) = (paired("typed"), paired("keyed"));
+        println!("{name:<28} {criterion}  {typed:>24}  {keyed:>24}");
     }
 
     println!(
-        "\n{:<28} {:>9} {:>9} {:>7}",
-        "case", "typed ins", "doc! ins", "ratio"
+        "\n{:<28} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "case", "typed ins", "keyed ins", "doc! ins", "typed", "keyed"
     );
-    for (name, _, _) in &ran {
-        match (instructions(name, "typed"), instructions(name, "doc")) {
-            (Ok(typed), Ok(raw)) => {
-                println!("{name:<28} {typed:>9.0} {raw:>9.0} {:>7.3}", typed / raw)
-            }
-            (Err(why), _) | (_, Err(why)) => {
+    for name in &ran {
+        let counts = ["typed", "keyed", "doc"].map(|side| instructions(name, side));
+        match counts {
+            [Ok(typed), Ok(keyed), Ok(raw)] => println!(
+                "{name:<28} {typed:>9.0} {keyed:>9.0} {raw:>9.0} {:>7.3} {:>7.3}",
+                typed / raw,
+                keyed / raw
+            ),
+            [Err(why), ..] | [_, Err(why), _] | [.., Err(why)] => {
                 println!("instruction counts skipped: {why}");
                 break;
             }
@@ -252,11 +315,12 @@ fn run(cases: &[Case<'_>]) {
 /// How many fresh processes measure each case's paired ratio.
 const PROCESSES: usize = 9;
 
-/// The lowest, median and highest of the processes' paired ratios for `case`.
-fn paired_over_processes(case: &str) -> Result<[f64; 3], String> {
+/// The lowest, median and highest of the processes' paired ratios of `case`'s `side` to
+/// its `doc!{}`.
+fn paired_over_processes(case: &str, side: &str) -> Result<[f64; 3], String> {
     let mut ratios = (0..PROCESSES)
         .map(|_| {
-            let out = in_child(&format!("paired/{case}"), None)?;
+            let out = in_child(&format!("paired/{case}/{side}"), None)?;
             let text = String::from_utf8_lossy(&out.stdout);
             text.trim()
                 .parse::<f64>()
