@@ -14,6 +14,10 @@
 //! - when `valgrind` is installed, the instructions per build of each, counted by
 //!   callgrind: the same for the same binary on every run, whatever else the machine does.
 //!
+//! Benches build with one code-generation unit (`[profile.bench]`), so that what the
+//! optimizer inlines does not shift with unrelated changes; a default `--release` build
+//! splits crates into several units and may inline differently.
+//!
 //! The paired ratio and the instructions are also given for a third way, "keyed": the same
 //! `doc!{}` with the typed fields' path strings as its keys. Its ratio to `doc!{}` is what
 //! knowing the paths only at run time costs by itself, so the two figures together tell the
@@ -201,10 +205,11 @@ fn in_child(task: &str, under: Option<&[&str]>) -> Result<std::process::Output, 
         }
         _ => Command::new(exe),
     };
+    let program = command.get_program().to_string_lossy().into_owned();
     command
         .env(CHILD, task)
         .output()
-        .map_err(|err| format!("{task}: could not be run ({err})"))
+        .map_err(|err| format!("{program} could not be run for {task} ({err})"))
 }
 
 /// Where Criterion keeps its estimates, resolved the way Criterion resolves it.
@@ -292,20 +297,24 @@ fn run(cases: &[Case<'_>]) {
         println!("{name:<28} {criterion}  {typed:>24}  {keyed:>24}");
     }
 
-    println!(
-        "\n{:<28} {:>9} {:>9} {:>9} {:>7} {:>7}",
-        "case", "typed ins", "keyed ins", "doc! ins", "typed", "keyed"
-    );
+    let mut header = true;
     for name in &ran {
-        let counts = ["typed", "keyed", "doc"].map(|side| instructions(name, side));
-        match counts {
-            [Ok(typed), Ok(keyed), Ok(raw)] => println!(
-                "{name:<28} {typed:>9.0} {keyed:>9.0} {raw:>9.0} {:>7.3} {:>7.3}",
-                typed / raw,
-                keyed / raw
-            ),
-            [Err(why), ..] | [_, Err(why), _] | [.., Err(why)] => {
-                println!("instruction counts skipped: {why}");
+        match instructions(name) {
+            Ok([typed, keyed, raw]) => {
+                if std::mem::take(&mut header) {
+                    println!(
+                        "\n{:<28} {:>9} {:>9} {:>9} {:>7} {:>7}",
+                        "case", "typed ins", "keyed ins", "doc! ins", "typed", "keyed"
+                    );
+                }
+                println!(
+                    "{name:<28} {typed:>9.0} {keyed:>9.0} {raw:>9.0} {:>7.3} {:>7.3}",
+                    typed / raw,
+                    keyed / raw
+                )
+            }
+            Err(why) => {
+                println!("\ninstruction counts skipped: {why}");
                 break;
             }
         }
@@ -320,11 +329,15 @@ const PROCESSES: usize = 9;
 fn paired_over_processes(case: &str, side: &str) -> Result<[f64; 3], String> {
     let mut ratios = (0..PROCESSES)
         .map(|_| {
-            let out = in_child(&format!("paired/{case}/{side}"), None)?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            text.trim()
+            let task = format!("paired/{case}/{side}");
+            let out = in_child(&task, None)?;
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
                 .parse::<f64>()
-                .map_err(|_| format!("no ratio from the child: {}", text.trim()))
+                .map_err(|_| {
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    format!("{task} failed ({}): {}", out.status, stderr.trim())
+                })
         })
         .collect::<Result<Vec<f64>, String>>()?;
     ratios.sort_by(f64::total_cmp);
@@ -374,11 +387,12 @@ fn paired_ratio(typed: &Build<'_>, raw: &Build<'_>) -> f64 {
     ratios[ROUNDS / 2]
 }
 
-/// Instructions one build of `case` takes on `side`, counted by callgrind as the
-/// difference between runs of this bench building it `N` times and not at all.
-fn instructions(case: &str, side: &str) -> Result<f64, String> {
+/// Instructions one build of `case` takes typed, keyed and with `doc!{}`, counted by
+/// callgrind as the difference between runs of this bench building it `N` times and not at
+/// all.
+fn instructions(case: &str) -> Result<[f64; 3], String> {
     const N: u64 = 2000;
-    let count = |n: u64| -> Result<u64, String> {
+    let count = |side: &str, n: u64| -> Result<f64, String> {
         let callgrind = [
             "valgrind",
             "--tool=callgrind",
@@ -388,9 +402,12 @@ fn instructions(case: &str, side: &str) -> Result<f64, String> {
         let log = String::from_utf8_lossy(&out.stderr);
         log.lines()
             .find_map(|line| line.split_once("Collected :"))
-            .and_then(|(_, n)| n.trim().parse().ok())
+            .and_then(|(_, n)| n.trim().parse::<u64>().ok())
             .filter(|_| out.status.success())
+            .map(|n| n as f64)
             .ok_or_else(|| format!("callgrind gave no count: {}", log.trim()))
     };
-    Ok((count(N)? as f64 - count(0)? as f64) / N as f64)
+    let baseline = count("doc", 0)?;
+    let per_build = |side| Ok::<_, String>((count(side, N)? - baseline) / N as f64);
+    Ok([per_build("typed")?, per_build("keyed")?, per_build("doc")?])
 }

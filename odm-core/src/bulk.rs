@@ -98,7 +98,12 @@ impl<'a, M: Model> BulkWrite<'a, M> {
                 v
             }));
         }
-        bson::to_document(doc).map_err(|e| Error::Build(crate::BuildError::new("", e)))
+        bson::to_document(doc).map_err(|e| {
+            Error::Build(crate::BuildError::new(
+                "",
+                format!("cannot convert the document to BSON: {e}"),
+            ))
+        })
     }
 
     /// Inserts `doc` (an `_id` is generated when it has none).

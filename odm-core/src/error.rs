@@ -5,35 +5,40 @@ use bson::Bson;
 use mongodb::error::{ErrorKind, WriteFailure};
 
 /// A value given to a builder could not be converted to BSON (for instance a `u64` above
-/// `i64::MAX`, or a map with non-string keys). Builders keep the first such error and
-/// report it when the document is requested, so nothing is sent.
+/// `i64::MAX`, or a map with non-string keys), or an operation was built in a way it cannot
+/// run. Builders keep the first such error and report it when the document is requested,
+/// so nothing is sent.
 ///
 /// The details are boxed: a `Result<Document, BuildError>`, what every builder returns, is
 /// then no larger than the document and moves as cheaply.
 ///
 /// ```
-/// # use odm_core::{Field, path::Dynamic};
+/// # use odm_core::{BuildError, Field, path::Dynamic};
 /// # struct Counter;
 /// let big: Field<Counter, u64, Dynamic> = Field::new("big".into());
 /// let err = big.set(u64::MAX).into_document().unwrap_err();
 /// assert_eq!(err.path(), "big");
 /// assert!(err.to_string().starts_with("cannot convert the value for `big` to BSON"));
+///
+/// // Errors not about one field have an empty path and say what they are themselves.
+/// let err = BuildError::new("", "the index spec has no keys");
+/// assert_eq!(err.to_string(), "the index spec has no keys");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot convert the value for `{}` to BSON: {}", .0.path, .0.message)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BuildError(Box<BuildErrorDetails>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct BuildErrorDetails {
     path: String,
     message: String,
 }
 
 impl BuildError {
-    pub(crate) fn new(path: &str, err: impl std::fmt::Display) -> Self {
+    /// An error about the value for `path` (empty when it is not about one field).
+    pub fn new(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Self(Box::new(BuildErrorDetails {
-            path: path.to_owned(),
-            message: err.to_string(),
+            path: path.into(),
+            message: message.to_string(),
         }))
     }
 
@@ -45,6 +50,29 @@ impl BuildError {
     /// What went wrong, as the BSON serializer (or the operation) reported it.
     pub fn message(&self) -> &str {
         &self.0.message
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.path(), self.message()) {
+            ("", message) => f.write_str(message),
+            (path, message) => write!(
+                f,
+                "cannot convert the value for `{path}` to BSON: {message}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl std::fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildError")
+            .field("path", &self.0.path)
+            .field("message", &self.0.message)
+            .finish()
     }
 }
 

@@ -16,9 +16,9 @@ use std::marker::PhantomData;
 
 /// An update for documents of model `R`.
 ///
-/// A single operator is kept apart and becomes a [`Document`] only when the update is used;
-/// combined operators merge straight into the update document, so building one costs no
-/// more documents than writing it with `doc!{}`.
+/// A single operator on one field is kept as its path and value and becomes a [`Document`]
+/// only when the update is used; combined operators merge straight into the update
+/// document, so building one costs no more documents than writing it with `doc!{}`.
 pub struct Update<R> {
     ops: Ops,
     _model: PhantomData<fn() -> R>,
