@@ -159,18 +159,9 @@ async fn distinct_group_update_and_delete_use_the_collation() {
 async fn indexed_fields_still_match_every_case_variant() {
     let t = Target::new("collation_index").await;
     let coll = t.db.collection::<Document>("mail");
-    coll.create_index(
-        mongodb::IndexModel::builder()
-            .keys(doc! { "mail": 1 })
-            .options(
-                mongodb::options::IndexOptions::builder()
-                    .unique(true)
-                    .build(),
-            )
-            .build(),
-    )
-    .await
-    .unwrap();
+    coll.create_index(common::unique_index(doc! { "mail": 1 }))
+        .await
+        .unwrap();
     // The index orders by bytes, so both spellings are distinct keys...
     coll.insert_many([doc! { "mail": "ada@x.test" }, doc! { "mail": "ADA@x.test" }])
         .await

@@ -211,12 +211,7 @@ async fn duplicate_keys_report_index_and_key_exactly() {
     let t = Target::new("idx_dup").await;
     let users = t.db.collection::<Document>("users");
     users
-        .create_index(
-            IndexModel::builder()
-                .keys(doc! { "email": 1 })
-                .options(IndexOptions::builder().unique(true).build())
-                .build(),
-        )
+        .create_index(common::unique_index(doc! { "email": 1 }))
         .await
         .unwrap();
     users
@@ -405,14 +400,9 @@ async fn unique_index_over_duplicates_fails_and_creates_nothing() {
 async fn sixteen_concurrent_writers_exactly_one_wins() {
     let t = Target::new("idx_race").await;
     let c = t.db.collection::<Document>("c");
-    c.create_index(
-        IndexModel::builder()
-            .keys(doc! { "key": 1 })
-            .options(IndexOptions::builder().unique(true).build())
-            .build(),
-    )
-    .await
-    .unwrap();
+    c.create_index(common::unique_index(doc! { "key": 1 }))
+        .await
+        .unwrap();
     for round in 0..5 {
         let mut tasks = Vec::new();
         for writer in 0..16 {
@@ -642,14 +632,9 @@ async fn rename_collection_keeps_documents_and_indexes() {
     let t = Target::new("idx_rename").await;
     let c = t.db.collection::<Document>("before");
     c.insert_one(doc! { "_id": 1, "k": 1 }).await.unwrap();
-    c.create_index(
-        IndexModel::builder()
-            .keys(doc! { "k": 1 })
-            .options(IndexOptions::builder().unique(true).build())
-            .build(),
-    )
-    .await
-    .unwrap();
+    c.create_index(common::unique_index(doc! { "k": 1 }))
+        .await
+        .unwrap();
     let db = t.db.name().to_owned();
     t.client
         .database("admin")

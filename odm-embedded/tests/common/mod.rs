@@ -58,3 +58,16 @@ pub fn error_code(err: &mongodb::error::Error) -> i32 {
         other => panic!("unexpected error kind: {other:?}"),
     }
 }
+
+/// An index on `keys` that refuses duplicates.
+#[allow(dead_code)]
+pub fn unique_index(keys: bson::Document) -> mongodb::IndexModel {
+    mongodb::IndexModel::builder()
+        .keys(keys)
+        .options(
+            mongodb::options::IndexOptions::builder()
+                .unique(true)
+                .build(),
+        )
+        .build()
+}
