@@ -119,33 +119,27 @@ impl Collation {
                 )))
             }
         };
-        let upper_first = match str_field(spec, "caseFirst")? {
-            None | Some("off" | "lower") => false,
-            Some("upper") => true,
-            Some(other) => {
-                return Err(CommandError::bad_value(format!(
-                    "Field 'caseFirst' must be 'upper', 'lower', or 'off'. Got: {other}"
-                )))
-            }
-        };
-        let shifted = match str_field(spec, "alternate")? {
-            None | Some("non-ignorable") => false,
-            Some("shifted") => true,
-            Some(other) => {
-                return Err(CommandError::bad_value(format!(
-                    "Field 'alternate' must be 'non-ignorable' or 'shifted'. Got: {other}"
-                )))
-            }
-        };
-        let max_variable_space = match str_field(spec, "maxVariable")? {
-            None | Some("punct") => false,
-            Some("space") => true,
-            Some(other) => {
-                return Err(CommandError::bad_value(format!(
-                    "Field 'maxVariable' must be 'punct' or 'space'. Got: {other}"
-                )))
-            }
-        };
+        let upper_first = switch(
+            spec,
+            "caseFirst",
+            &["off", "lower"],
+            "upper",
+            "'upper', 'lower', or 'off'",
+        )?;
+        let shifted = switch(
+            spec,
+            "alternate",
+            &["non-ignorable"],
+            "shifted",
+            "'non-ignorable' or 'shifted'",
+        )?;
+        let max_variable_space = switch(
+            spec,
+            "maxVariable",
+            &["punct"],
+            "space",
+            "'punct' or 'space'",
+        )?;
         bool_field(spec, "normalization")?;
         str_field(spec, "version")?;
         Ok(Some(Collation {
@@ -379,6 +373,25 @@ fn str_field<'a>(spec: &'a Document, field: &str) -> CommandResult<Option<&'a st
         None => Ok(None),
         Some(Bson::String(s)) => Ok(Some(s)),
         Some(other) => Err(wrong_type(field, other, "string")),
+    }
+}
+
+/// A string option with two settings: `false` when absent or one of `off`, `true` when
+/// `on`; anything else is refused with the settings `allowed` names.
+fn switch(
+    spec: &Document,
+    field: &str,
+    off: &[&str],
+    on: &str,
+    allowed: &str,
+) -> CommandResult<bool> {
+    match str_field(spec, field)? {
+        None => Ok(false),
+        Some(value) if off.contains(&value) => Ok(false),
+        Some(value) if value == on => Ok(true),
+        Some(other) => Err(CommandError::bad_value(format!(
+            "Field '{field}' must be {allowed}. Got: {other}"
+        ))),
     }
 }
 

@@ -231,6 +231,19 @@ async fn malformed_collations_are_refused() {
     assert!(err.to_string().contains("strength"), "{err}");
     let err = run(doc! { "strength": 2 }).await;
     assert!(err.to_string().contains("locale"), "{err}");
+    for (field, value) in [
+        ("caseFirst", "sideways"),
+        ("alternate", "lax"),
+        ("maxVariable", "all"),
+    ] {
+        let err = run(doc! { "locale": "en", field: value }).await;
+        assert_eq!(common::error_code(&err), 2, "{field}: {err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("Field '{field}' must be")),
+            "{err}"
+        );
+    }
     // Nothing was written or lost on the way.
     assert_eq!(
         coll.find_one(doc! {})
