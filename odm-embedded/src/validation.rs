@@ -47,55 +47,61 @@ pub struct Validator {
 }
 
 impl Level {
+    const NAMES: &'static [(&'static str, Level)] = &[
+        ("off", Level::Off),
+        ("strict", Level::Strict),
+        ("moderate", Level::Moderate),
+    ];
+
     fn parse(value: Option<&Bson>) -> CommandResult<Option<Level>> {
-        Ok(match value {
-            None => None,
-            Some(Bson::String(s)) => Some(match s.as_str() {
-                "off" => Level::Off,
-                "strict" => Level::Strict,
-                "moderate" => Level::Moderate,
-                other => {
-                    return Err(CommandError::bad_value(format!(
-                    "Enumeration value '{other}' for field 'validationLevel' is not a valid value."
-                )))
-                }
-            }),
-            Some(other) => return Err(wrong_type("validationLevel", other)),
-        })
+        setting(value, "validationLevel", Self::NAMES)
     }
 
     fn name(self) -> &'static str {
-        match self {
-            Level::Off => "off",
-            Level::Strict => "strict",
-            Level::Moderate => "moderate",
-        }
+        name_of(self, Self::NAMES)
     }
 }
 
 impl Action {
+    const NAMES: &'static [(&'static str, Action)] =
+        &[("error", Action::Error), ("warn", Action::Warn)];
+
     fn parse(value: Option<&Bson>) -> CommandResult<Option<Action>> {
-        Ok(match value {
-            None => None,
-            Some(Bson::String(s)) => Some(match s.as_str() {
-                "error" => Action::Error,
-                "warn" => Action::Warn,
-                other => {
-                    return Err(CommandError::bad_value(format!(
-                        "Enumeration value '{other}' for field 'validationAction' is not a valid value."
-                    )))
-                }
-            }),
-            Some(other) => return Err(wrong_type("validationAction", other)),
-        })
+        setting(value, "validationAction", Self::NAMES)
     }
 
     fn name(self) -> &'static str {
-        match self {
-            Action::Error => "error",
-            Action::Warn => "warn",
-        }
+        name_of(self, Self::NAMES)
     }
+}
+
+/// The setting `value` names among `names`, if given: a string, one of the names.
+fn setting<T: Copy>(
+    value: Option<&Bson>,
+    field: &str,
+    names: &[(&str, T)],
+) -> CommandResult<Option<T>> {
+    match value {
+        None => Ok(None),
+        Some(Bson::String(s)) => names
+            .iter()
+            .find(|(name, _)| name == s)
+            .map(|&(_, setting)| Some(setting))
+            .ok_or_else(|| {
+                CommandError::bad_value(format!(
+                    "Enumeration value '{s}' for field '{field}' is not a valid value."
+                ))
+            }),
+        Some(other) => Err(wrong_type(field, other)),
+    }
+}
+
+/// The name of `setting` in `names`.
+fn name_of<T: Copy + PartialEq>(setting: T, names: &[(&'static str, T)]) -> &'static str {
+    names
+        .iter()
+        .find(|(_, named)| *named == setting)
+        .map_or("", |(name, _)| name)
 }
 
 fn wrong_type(field: &str, value: &Bson) -> CommandError {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use bson::{doc, Document};
+use bson::{doc, Bson, Document};
 use common::Target;
 use futures::TryStreamExt;
 use mongodb::error::{Error, ErrorKind, WriteFailure};
@@ -177,6 +177,20 @@ async fn levels_actions_and_coll_mod() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("format"), "{err}");
+    // Unknown or mistyped settings are refused by name.
+    for (field, value) in [
+        ("validationLevel", Bson::from("lenient")),
+        ("validationAction", Bson::from("ignore")),
+        ("validationLevel", Bson::from(1)),
+    ] {
+        let err =
+            t.db.run_command(doc! { "collMod": "users", field: value.clone() })
+                .await
+                .unwrap_err();
+        let expected = if value.as_str().is_some() { 2 } else { 14 };
+        assert_eq!(common::error_code(&err), expected, "{field}: {err}");
+        assert!(err.to_string().contains(field), "{err}");
+    }
     t.db.run_command(
         doc! { "collMod": "users", "validationAction": "error", "validationLevel": "strict" },
     )
