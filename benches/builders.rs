@@ -7,10 +7,10 @@
 //!
 //! - Criterion's median nanoseconds per build of each and their ratio typed / `doc!{}`;
 //! - a paired ratio: in each of several fresh processes, both ways are timed in
-//!   alternating short rounds (a change in the machine's speed falls on both alike) and the
-//!   median per-round ratio is taken; the bench prints the median over the processes and
-//!   their range. Separate processes matter: where the allocator and the stack happen to
-//!   place things moves a single process's ratio by up to ±10 % on a small machine;
+//!   alternating short rounds (a change in the machine's speed falls on both alike), each
+//!   round at another depth of the stack, and the median per-round ratio is taken; the
+//!   bench prints the median over the processes and their range. Where the stack and the
+//!   heap happen to lie moves a ratio measured at a single depth by up to ±10 % or more;
 //! - when `valgrind` is installed, the instructions per build of each, counted by
 //!   callgrind: the same for the same binary on every run, whatever else the machine does.
 //!
@@ -373,18 +373,41 @@ fn paired_ratio(typed: &Build<'_>, raw: &Build<'_>) -> f64 {
     }
     let mut ratios: Vec<f64> = (0..ROUNDS)
         .map(|round| {
-            let (t, r) = if round % 2 == 0 {
-                let t = time(typed, batch);
-                (t, time(raw, batch))
-            } else {
-                let r = time(raw, batch);
-                (time(typed, batch), r)
-            };
-            t.as_secs_f64() / r.as_secs_f64()
+            let mut ratio = 0.0;
+            // Each round runs at another depth of the stack, 64 in turn.
+            at_depth(round * 37 % 64, &mut || {
+                let (t, r) = if round % 2 == 0 {
+                    let t = time(typed, batch);
+                    (t, time(raw, batch))
+                } else {
+                    let r = time(raw, batch);
+                    (time(typed, batch), r)
+                };
+                ratio = t.as_secs_f64() / r.as_secs_f64();
+            });
+            ratio
         })
         .collect();
     ratios.sort_by(f64::total_cmp);
     ratios[ROUNDS / 2]
+}
+
+/// Runs `f` `depth` stack frames below this one, each frame some 64 bytes.
+///
+/// A build's speed depends on where its stack lies, likely through addresses that agree
+/// with those of the heap blocks it writes in their low 12 bits (the processor then takes
+/// one for the other and waits). Measured at one depth, the ratio of one process differed
+/// by up to 25 % from that of another process of the same binary. Spread over more than
+/// 4 KiB of stack, the rounds average that out, and the processes agree within about 1 %.
+#[inline(never)]
+fn at_depth(depth: usize, f: &mut dyn FnMut()) {
+    let frame = black_box([0u8; 48]);
+    if depth == 0 {
+        f()
+    } else {
+        at_depth(depth - 1, f)
+    }
+    black_box(frame);
 }
 
 /// Instructions one build of `case` takes typed, keyed and with `doc!{}`, counted by
