@@ -43,7 +43,7 @@ impl Ops {
     #[inline(always)]
     fn into_document(self) -> Result<Document, BuildError> {
         match self {
-            Ops::One(op, path, value) => Ok(operator(op, path, value)),
+            Ops::One(op, path, value) => finish_one(op, path, value),
             Ops::Many(doc) => Ok(doc),
             Ops::Failed(err) => Err(err),
         }
@@ -105,9 +105,12 @@ impl<R> Update<R> {
         };
         match other {
             Ops::One(op, path, value) => {
+                // The operator's key first, then its fields: the order `doc!{}` builds
+                // them in (the other order measured 4 % slower for three operators).
+                let key = String::from(op);
                 let mut fields = Document::new();
                 fields.insert(path, value);
-                merge_operator(&mut doc, op, fields)
+                merge_operator(&mut doc, key, op, fields)
             }
             Ops::Many(more) => more
                 .into_iter()
@@ -129,6 +132,16 @@ impl<R> Update<R> {
     }
 }
 
+/// The document of a single operator, `{op: {path: value}}`, as a builder's result.
+///
+/// Not inlined: a result built inline, where the update's variants share its memory, was
+/// copied out in pieces that straddle what the insertions had just written, and a
+/// single-operator update measured 7 % slower than `doc!{}`; built here, 1 %.
+#[inline(never)]
+fn finish_one(op: &'static str, path: String, value: Bson) -> Result<Document, BuildError> {
+    Ok(operator(op, path, value))
+}
+
 /// `{op: {path: value}}`.
 #[inline(always)]
 fn operator(op: &'static str, path: String, value: Bson) -> Document {
@@ -139,17 +152,25 @@ fn operator(op: &'static str, path: String, value: Bson) -> Document {
     doc
 }
 
-/// Adds operator `op` with `fields` to `doc`, after any fields `op` already has there.
+/// Adds operator `op`, keyed by `key` (`op` as a `String`), with `fields` to `doc`, after
+/// any fields `op` already has there.
 ///
-/// A new operator, the usual case, costs a single insertion; the document is looked up
-/// again only when `op` was already in it.
+/// A new operator, the usual case, costs a single insertion; the rare merge with earlier
+/// fields is kept out of line, so that this stays small enough to inline.
 #[inline]
-fn merge_operator(doc: &mut Document, op: &'static str, fields: Document) {
-    if let Some(Bson::Document(earlier)) = doc.insert(String::from(op), fields) {
-        if let Some(Bson::Document(slot)) = doc.get_mut(op) {
-            let later = std::mem::replace(slot, earlier);
-            slot.extend(later);
-        }
+fn merge_operator(doc: &mut Document, key: String, op: &'static str, fields: Document) {
+    if let Some(earlier) = doc.insert(key, fields) {
+        put_first(doc, op, earlier);
+    }
+}
+
+/// Puts the fields `earlier` of operator `op` back before those `doc` now has for it.
+#[cold]
+#[inline(never)]
+fn put_first(doc: &mut Document, op: &str, earlier: Bson) {
+    if let (Bson::Document(earlier), Some(Bson::Document(slot))) = (earlier, doc.get_mut(op)) {
+        let later = std::mem::replace(slot, earlier);
+        slot.extend(later);
     }
 }
 
