@@ -120,12 +120,20 @@ impl<R> Filter<R> {
     }
 
     /// Builds `{path: {op: value}}` (or the error converting the value).
+    ///
+    /// The value is converted only once the condition's document and key exist: the order
+    /// `doc!{}` builds them in, which measured a few percent faster than converting first.
     #[inline(always)]
-    pub(crate) fn condition(key: String, op: &str, value: Result<Bson, BuildError>) -> Self {
-        match value {
+    pub(crate) fn condition(
+        key: String,
+        op: &str,
+        value: impl FnOnce() -> Result<Bson, BuildError>,
+    ) -> Self {
+        let mut condition = Document::new();
+        let op_key = String::from(op);
+        match value() {
             Ok(value) => {
-                let mut condition = Document::new();
-                condition.insert(String::from(op), value);
+                condition.insert(op_key, value);
                 Self::entry(key, Bson::Document(condition))
             }
             Err(err) => Self::failed(err),
@@ -333,7 +341,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     pub fn eq<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
         match value_for(self.path(), &value) {
             // A document value goes under `$eq` so its keys are never read as operators.
-            Ok(v @ Bson::Document(_)) => Filter::condition(self.doc_key(), "$eq", Ok(v)),
+            Ok(v @ Bson::Document(_)) => Filter::condition(self.doc_key(), "$eq", || Ok(v)),
             Ok(v) => Filter::entry(self.doc_key(), v),
             Err(err) => Filter::failed(err),
         }
@@ -341,30 +349,26 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Not equal to `value` (`$ne`); also matches documents without the field.
     pub fn ne<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
-        Filter::condition(self.doc_key(), "$ne", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$ne", || value_for(self.path(), &value))
     }
 
     /// Equal to one of `values` (`$in`).
     pub fn is_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
-        Filter::condition(
-            self.doc_key(),
-            "$in",
-            values_for(self.path(), values).map(Bson::Array),
-        )
+        Filter::condition(self.doc_key(), "$in", || {
+            values_for(self.path(), values).map(Bson::Array)
+        })
     }
 
     /// Equal to none of `values` (`$nin`).
     pub fn not_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
-        Filter::condition(
-            self.doc_key(),
-            "$nin",
-            values_for(self.path(), values).map(Bson::Array),
-        )
+        Filter::condition(self.doc_key(), "$nin", || {
+            values_for(self.path(), values).map(Bson::Array)
+        })
     }
 
     /// The field is present (`$exists: true`) or absent (`false`).
     pub fn exists(&self, present: bool) -> Filter<R> {
-        Filter::condition(self.doc_key(), "$exists", Ok(Bson::Boolean(present)))
+        Filter::condition(self.doc_key(), "$exists", || Ok(Bson::Boolean(present)))
     }
 
     /// Greater than `value` (`$gt`), on ordered fields only.
@@ -372,7 +376,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.doc_key(), "$gt", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$gt", || value_for(self.path(), &value))
     }
 
     /// Greater than or equal to `value` (`$gte`), on ordered fields only.
@@ -380,7 +384,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.doc_key(), "$gte", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$gte", || value_for(self.path(), &value))
     }
 
     /// Less than `value` (`$lt`), on ordered fields only.
@@ -388,7 +392,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.doc_key(), "$lt", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$lt", || value_for(self.path(), &value))
     }
 
     /// Less than or equal to `value` (`$lte`), on ordered fields only.
@@ -396,7 +400,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Filter::condition(self.doc_key(), "$lte", value_for(self.path(), &value))
+        Filter::condition(self.doc_key(), "$lte", || value_for(self.path(), &value))
     }
 
     /// Within `[low, high]` (`$gte` and `$lte`), on ordered fields only.
@@ -481,11 +485,9 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Array<M>,
     {
-        Filter::condition(
-            self.doc_key(),
-            "$all",
-            values_for::<T::Elem, M, V>(self.path(), values).map(Bson::Array),
-        )
+        Filter::condition(self.doc_key(), "$all", || {
+            values_for::<T::Elem, M, V>(self.path(), values).map(Bson::Array)
+        })
     }
 
     /// The array has exactly `len` elements (`$size`), on array fields only.
@@ -493,7 +495,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Array<M>,
     {
-        Filter::condition(self.doc_key(), "$size", Ok(Bson::Int64(i64::from(len))))
+        Filter::condition(self.doc_key(), "$size", || Ok(Bson::Int64(i64::from(len))))
     }
 
     /// Some element of the array matches `filter` (`$elemMatch`), where the filter is
@@ -507,11 +509,9 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         let inner = filter(<T::Elem as crate::model::Embedded>::fields_at(
             crate::path::Path::Borrowed(""),
         ));
-        Filter::condition(
-            self.doc_key(),
-            "$elemMatch",
-            inner.into_document().map(Bson::Document),
-        )
+        Filter::condition(self.doc_key(), "$elemMatch", || {
+            inner.into_document().map(Bson::Document)
+        })
     }
 
     /// Some element of the array satisfies the value filter on elements:
@@ -538,7 +538,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
             }
             Bson::Document(ops)
         });
-        Filter::condition(self.doc_key(), "$elemMatch", ops)
+        Filter::condition(self.doc_key(), "$elemMatch", || ops)
     }
 }
 
