@@ -19,9 +19,6 @@ use std::marker::PhantomData;
 /// A single operator on one field is kept as its path and value and becomes a [`Document`]
 /// only when the update is used; combined operators merge straight into the update
 /// document, so building one costs no more documents than writing it with `doc!{}`.
-// Aligned to a cache line: an update moves from one builder call to the next, and a move
-// whose pieces straddle cache lines is slower (a three-operator chain measured 2-3 % faster).
-#[repr(align(64))]
 pub struct Update<R> {
     ops: Ops,
     _model: PhantomData<fn() -> R>,
