@@ -255,6 +255,74 @@ fn builders_produce_hand_written_documents() {
 }
 
 #[test]
+fn every_update_operator_is_written_as_mongodb_names_it() {
+    let f = Customer::fields();
+    let cases = [
+        (
+            f.display_name.set("Ada"),
+            doc! { "$set": { "displayName": "Ada" } },
+        ),
+        (
+            f.display_name.set_on_insert("Ada"),
+            doc! { "$setOnInsert": { "displayName": "Ada" } },
+        ),
+        (f.nickname.unset(), doc! { "$unset": { "nickname": "" } }),
+        (f.age.inc(2), doc! { "$inc": { "age": 2 } }),
+        (f.score.mul(1.5), doc! { "$mul": { "score": 1.5 } }),
+        (f.age.min(18), doc! { "$min": { "age": 18 } }),
+        (f.age.max(65), doc! { "$max": { "age": 65 } }),
+        (
+            f.joined_at.current_date(),
+            doc! { "$currentDate": { "joinedAt": true } },
+        ),
+        (
+            f.display_name.rename(&f.email),
+            doc! { "$rename": { "displayName": "mail" } },
+        ),
+        (f.tags.push("a"), doc! { "$push": { "tags": "a" } }),
+        (
+            f.tags.push_each(["a"]).into(),
+            doc! { "$push": { "tags": { "$each": ["a"] } } },
+        ),
+        (
+            f.tags.add_to_set("a"),
+            doc! { "$addToSet": { "tags": "a" } },
+        ),
+        (
+            f.tags.add_to_set_each(["a", "b"]),
+            doc! { "$addToSet": { "tags": { "$each": ["a", "b"] } } },
+        ),
+        (f.tags.pull("a"), doc! { "$pull": { "tags": "a" } }),
+        (
+            f.orders.pull_matching(|o| o.qty.lt(1)),
+            doc! { "$pull": { "orders": { "qty": { "$lt": 1 } } } },
+        ),
+        (
+            f.tags.pull_all(["a", "b"]),
+            doc! { "$pullAll": { "tags": ["a", "b"] } },
+        ),
+        (f.tags.pop_first(), doc! { "$pop": { "tags": -1 } }),
+        (f.tags.pop_last(), doc! { "$pop": { "tags": 1 } }),
+    ];
+    for (update, expected) in cases {
+        // Alone, and after another operator: the two ways an update's document is built.
+        assert_eq!(update.to_document().unwrap(), expected);
+        let mut after_vip = doc! { "$set": { "vip": true } };
+        let (op, fields) = expected.into_iter().next().unwrap();
+        match after_vip.get_document_mut(&op) {
+            Ok(set) => set.extend(fields.as_document().unwrap().clone()),
+            Err(_) => {
+                after_vip.insert(op, fields);
+            }
+        }
+        assert_eq!(
+            f.vip.set(true).and(update).to_document().unwrap(),
+            after_vip
+        );
+    }
+}
+
+#[test]
 fn unrepresentable_values_are_reported_not_sent() {
     let f = Customer::fields();
     // `u64::MAX` has no BSON representation: the error names the path.

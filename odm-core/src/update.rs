@@ -30,7 +30,7 @@ pub struct Update<R> {
 enum Ops {
     /// A single operator on one field, `{op: {path: value}}` once the update is used:
     /// both documents are then built in one place, as `doc!{}` builds them.
-    One(&'static str, String, Bson),
+    One(Op, String, Bson),
     /// Operators merged into the update document itself.
     Many(Document),
     Failed(BuildError),
@@ -46,6 +46,52 @@ impl Ops {
         }
     }
 }
+
+/// Declares [`Op`], the operators typed builders write, with their names.
+macro_rules! operators {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// An update operator a typed builder writes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Op {
+            $($variant),*
+        }
+
+        impl Op {
+            /// The operator's name, such as `"$inc"`.
+            fn name(self) -> &'static str {
+                match self {
+                    $(Op::$variant => $name),*
+                }
+            }
+
+            /// The name as a document key. Each name is copied from a constant of known
+            /// length: a few moves, where a name of unknown length is copied by a call.
+            #[inline(always)]
+            fn key(self) -> String {
+                match self {
+                    $(Op::$variant => String::from($name)),*
+                }
+            }
+        }
+    };
+}
+
+operators!(
+    Set => "$set",
+    SetOnInsert => "$setOnInsert",
+    Unset => "$unset",
+    Inc => "$inc",
+    Mul => "$mul",
+    Min => "$min",
+    Max => "$max",
+    CurrentDate => "$currentDate",
+    Rename => "$rename",
+    Push => "$push",
+    AddToSet => "$addToSet",
+    Pull => "$pull",
+    PullAll => "$pullAll",
+    Pop => "$pop",
+);
 
 impl<R> Clone for Update<R> {
     fn clone(&self) -> Self {
@@ -83,7 +129,7 @@ impl<R> Update<R> {
     }
 
     #[inline(always)]
-    fn op(op: &'static str, key: String, value: Result<Bson, BuildError>) -> Self {
+    fn op(op: Op, key: String, value: Result<Bson, BuildError>) -> Self {
         match value {
             Ok(value) => Self::with(Ops::One(op, key, value)),
             Err(err) => Self::with(Ops::Failed(err)),
@@ -104,7 +150,7 @@ impl<R> Update<R> {
             Ops::One(op, path, value) => {
                 // The operator's key first, then its fields: the order `doc!{}` builds
                 // them in (the other order measured 4 % slower for three operators).
-                let key = String::from(op);
+                let key = op.key();
                 let mut fields = Document::new();
                 fields.insert(path, value);
                 merge_operator(&mut doc, key, op, fields)
@@ -135,29 +181,29 @@ impl<R> Update<R> {
 /// copied out in pieces that straddle what the insertions had just written, and a
 /// single-operator update measured 7 % slower than `doc!{}`; built here, 1 %.
 #[inline(never)]
-fn finish_one(op: &'static str, path: String, value: Bson) -> Result<Document, BuildError> {
+fn finish_one(op: Op, path: String, value: Bson) -> Result<Document, BuildError> {
     Ok(operator(op, path, value))
 }
 
 /// `{op: {path: value}}`.
 #[inline(always)]
-fn operator(op: &'static str, path: String, value: Bson) -> Document {
+fn operator(op: Op, path: String, value: Bson) -> Document {
     let mut fields = Document::new();
     fields.insert(path, value);
     let mut doc = Document::new();
-    doc.insert(String::from(op), fields);
+    doc.insert(op.key(), fields);
     doc
 }
 
-/// Adds operator `op`, keyed by `key` (`op` as a `String`), with `fields` to `doc`, after
+/// Adds operator `op`, keyed by `key` (`op.key()`), with `fields` to `doc`, after
 /// any fields `op` already has there.
 ///
 /// A new operator, the usual case, costs a single insertion; the rare merge with earlier
 /// fields is kept out of line, so that this stays small enough to inline.
 #[inline]
-fn merge_operator(doc: &mut Document, key: String, op: &'static str, fields: Document) {
+fn merge_operator(doc: &mut Document, key: String, op: Op, fields: Document) {
     if let Some(earlier) = doc.insert(key, fields) {
-        put_first(doc, op, earlier);
+        put_first(doc, op.name(), earlier);
     }
 }
 
@@ -176,14 +222,14 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Sets the field (`$set`).
     #[inline(always)]
     pub fn set<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
-        Update::op("$set", self.doc_key(), value_for(self.path(), &value))
+        Update::op(Op::Set, self.doc_key(), value_for(self.path(), &value))
     }
 
     /// Sets the field only when an upsert inserts the document (`$setOnInsert`).
     #[inline(always)]
     pub fn set_on_insert<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
         Update::op(
-            "$setOnInsert",
+            Op::SetOnInsert,
             self.doc_key(),
             value_for(self.path(), &value),
         )
@@ -195,7 +241,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Optional<M>,
     {
-        Update::op("$unset", self.doc_key(), Ok(Bson::String(String::new())))
+        Update::op(Op::Unset, self.doc_key(), Ok(Bson::String(String::new())))
     }
 
     /// Adds `by` to the field (`$inc`), on numeric fields only.
@@ -204,7 +250,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Numeric<M>,
     {
-        Update::op("$inc", self.doc_key(), value_for(self.path(), &by))
+        Update::op(Op::Inc, self.doc_key(), value_for(self.path(), &by))
     }
 
     /// Multiplies the field by `by` (`$mul`), on numeric fields only.
@@ -213,7 +259,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Numeric<M>,
     {
-        Update::op("$mul", self.doc_key(), value_for(self.path(), &by))
+        Update::op(Op::Mul, self.doc_key(), value_for(self.path(), &by))
     }
 
     /// Lowers the field to `value` if that is smaller (`$min`), on ordered fields only.
@@ -222,7 +268,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Update::op("$min", self.doc_key(), value_for(self.path(), &value))
+        Update::op(Op::Min, self.doc_key(), value_for(self.path(), &value))
     }
 
     /// Raises the field to `value` if that is larger (`$max`), on ordered fields only.
@@ -231,7 +277,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Ordered<M>,
     {
-        Update::op("$max", self.doc_key(), value_for(self.path(), &value))
+        Update::op(Op::Max, self.doc_key(), value_for(self.path(), &value))
     }
 
     /// Sets the field to the server's current date (`$currentDate`), on date fields only.
@@ -240,14 +286,14 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: DateLike<M>,
     {
-        Update::op("$currentDate", self.doc_key(), Ok(Bson::Boolean(true)))
+        Update::op(Op::CurrentDate, self.doc_key(), Ok(Bson::Boolean(true)))
     }
 
     /// Moves the field's value to `to` (`$rename`), which must hold the same type.
     #[inline(always)]
     pub fn rename<M2: FieldMarker>(&self, to: &Field<R, T, M2>) -> Update<R> {
         Update::op(
-            "$rename",
+            Op::Rename,
             self.doc_key(),
             Ok(Bson::String(to.path().to_owned())),
         )
@@ -260,7 +306,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         T: Array<M>,
     {
         Update::op(
-            "$push",
+            Op::Push,
             self.doc_key(),
             value_for::<T::Elem, M, V>(self.path(), &value),
         )
@@ -291,7 +337,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         T: Array<M>,
     {
         Update::op(
-            "$addToSet",
+            Op::AddToSet,
             self.doc_key(),
             value_for::<T::Elem, M, V>(self.path(), &value),
         )
@@ -308,7 +354,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         let each = values_for::<T::Elem, M, V>(self.path(), values)
             .map(|v| Bson::Document(doc! { "$each": v }));
-        Update::op("$addToSet", self.doc_key(), each)
+        Update::op(Op::AddToSet, self.doc_key(), each)
     }
 
     /// Removes every element equal to `value` (`$pull`), on array fields only.
@@ -318,7 +364,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         T: Array<M>,
     {
         Update::op(
-            "$pull",
+            Op::Pull,
             self.doc_key(),
             value_for::<T::Elem, M, V>(self.path(), &value),
         )
@@ -335,7 +381,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     {
         let condition =
             filter(<T::Elem as Embedded>::fields_at(Path::Borrowed(""))).into_document();
-        Update::op("$pull", self.doc_key(), condition.map(Bson::Document))
+        Update::op(Op::Pull, self.doc_key(), condition.map(Bson::Document))
     }
 
     /// Removes every element equal to one of `values` (`$pullAll`).
@@ -348,7 +394,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         T: Array<M>,
     {
         Update::op(
-            "$pullAll",
+            Op::PullAll,
             self.doc_key(),
             values_for::<T::Elem, M, V>(self.path(), values).map(Bson::Array),
         )
@@ -360,7 +406,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Array<M>,
     {
-        Update::op("$pop", self.doc_key(), Ok(Bson::Int32(-1)))
+        Update::op(Op::Pop, self.doc_key(), Ok(Bson::Int32(-1)))
     }
 
     /// Removes the last element (`$pop: 1`).
@@ -369,7 +415,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     where
         T: Array<M>,
     {
-        Update::op("$pop", self.doc_key(), Ok(Bson::Int32(1)))
+        Update::op(Op::Pop, self.doc_key(), Ok(Bson::Int32(1)))
     }
 }
 
@@ -415,7 +461,7 @@ impl<R> From<PushEach<R>> for Update<R> {
             spec.extend(push.modifiers);
             Bson::Document(spec)
         });
-        Update::op("$push", push.path.into_owned(), value)
+        Update::op(Op::Push, push.path.into_owned(), value)
     }
 }
 
