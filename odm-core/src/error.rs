@@ -15,7 +15,7 @@ use std::mem::{size_of, MaybeUninit};
 /// own instead of sharing a field of the document. Where the builder is inlined, the
 /// optimizer sees from that tag that the result is `Ok`, and drops both the check in
 /// `unwrap` or `?` and a copy of the document (`benches/builders.rs` measures this: an
-/// `_id` filter went from 1.16 to 1.09 times the time of `doc!{}`).
+/// `_id` filter went from 1.16 to about 1.08 times the time of `doc!{}`).
 ///
 /// ```
 /// # use odm_core::{BuildError, Field, path::Dynamic};
