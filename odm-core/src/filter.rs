@@ -122,7 +122,8 @@ impl<R> Filter<R> {
     /// Builds `{path: {op: value}}` (or the error converting the value).
     ///
     /// The value is converted only once the condition's document and key exist: the order
-    /// `doc!{}` builds them in, which measured a few percent faster than converting first.
+    /// `doc!{}` builds them in, which measured 1 to 2 % faster for a range filter than
+    /// converting first.
     #[inline(always)]
     pub(crate) fn condition(
         key: String,
