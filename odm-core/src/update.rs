@@ -199,8 +199,10 @@ fn operator(op: Op, path: String, value: Bson) -> Document {
 /// Adds operator `op`, keyed by `key` (`op.key()`), with `fields` to `doc`, after
 /// any fields `op` already has there.
 ///
-/// A new operator, the usual case, costs a single insertion; the rare merge with earlier
-/// fields is kept out of line, so that this stays small enough to inline.
+/// The result is what [`merge_entry`] gives for the same entry. Where that goes through
+/// the entry API, a new operator here, the usual case, costs a single insertion. The rare
+/// merge with earlier fields is kept out of line, so that this stays small enough to
+/// inline.
 #[inline]
 fn merge_operator(doc: &mut Document, key: String, op: Op, fields: Document) {
     if let Some(earlier) = doc.insert(key, fields) {
