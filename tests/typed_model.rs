@@ -180,6 +180,86 @@ fn every_path_agrees_with_the_serialized_document() {
     );
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Embedded)]
+struct Stamp {
+    at: i64,
+    by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Embedded)]
+#[serde(rename_all = "camelCase")]
+struct Leg {
+    carrier_name: String,
+    origin: Geo,
+    #[serde(flatten)]
+    stamp: Stamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[odm(collection = "parcels")]
+struct Parcel {
+    #[serde(rename = "_id")]
+    id: i64,
+    first: Leg,
+    #[serde(rename = "last")]
+    final_leg: Leg,
+    spare: Option<Leg>,
+}
+
+/// `fields()` takes its paths from tables built at compile time; the same paths reached at
+/// run time (through `some()`) and the serialized document must agree with them.
+#[test]
+fn paths_built_at_compile_time_agree_with_serde_at_every_depth() {
+    let leg = |carrier: &str| Leg {
+        carrier_name: carrier.into(),
+        origin: Geo { lat: 1.0, lng: 2.0 },
+        stamp: Stamp {
+            at: 3,
+            by: "desk".into(),
+        },
+    };
+    let parcel = Parcel {
+        id: 1,
+        first: leg("A"),
+        final_leg: leg("B"),
+        spare: Some(leg("C")),
+    };
+    let stored = bson::to_document(&parcel).unwrap();
+    let f = Parcel::fields();
+    let pairs = [
+        (f.id.path(), "_id"),
+        (f.first.path(), "first"),
+        (f.first.carrier_name.path(), "first.carrierName"),
+        (f.first.origin.path(), "first.origin"),
+        (f.first.origin.lat.path(), "first.origin.lat"),
+        (f.first.origin.lng.path(), "first.origin.lng"),
+        // A flattened struct sits at its parent's path, its fields beside the parent's.
+        (f.first.stamp.path(), "first"),
+        (f.first.stamp.at.path(), "first.at"),
+        (f.first.stamp.by.path(), "first.by"),
+        (f.final_leg.path(), "last"),
+        (f.final_leg.origin.lng.path(), "last.origin.lng"),
+        (f.final_leg.stamp.by.path(), "last.by"),
+    ];
+    for (path, expected) in pairs {
+        assert_eq!(path, expected);
+        let mut current = Some(bson::Bson::Document(stored.clone()));
+        for part in path.split('.') {
+            current = current.and_then(|v| v.as_document().and_then(|d| d.get(part).cloned()));
+        }
+        assert!(current.is_some(), "`{path}` is not in {stored}");
+    }
+    // The same struct reached at run time builds the same paths under its prefix.
+    let spare = f.spare.some();
+    assert_eq!(spare.origin.lat.path(), "spare.origin.lat");
+    assert_eq!(spare.stamp.path(), "spare");
+    assert_eq!(spare.stamp.at.path(), "spare.at");
+    assert_eq!(
+        f.first.origin.lat.eq(1.0).into_document().unwrap(),
+        doc! { "first.origin.lat": 1.0 }
+    );
+}
+
 #[test]
 fn builders_produce_hand_written_documents() {
     let f = Customer::fields();

@@ -44,6 +44,11 @@ pub mod __private {
     pub use mongodb;
     pub use std::borrow::Cow;
 
+    /// A model field's path built by `Model::fields()` from constant paths.
+    pub fn declared<P>(path: P) -> crate::path::Declared<P> {
+        crate::path::Declared::new(path)
+    }
+
     /// `a == b` in a const context (projection names checked at compile time).
     pub const fn str_eq(a: &str, b: &str) -> bool {
         let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -5,6 +5,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+
+pub mod table;
 
 /// A dotted path into a stored document, e.g. `address.city`.
 pub type Path = Cow<'static, str>;
@@ -120,6 +124,70 @@ impl<R, T, M> fmt::Display for Field<R, T, M> {
     }
 }
 
+/// A model field's typed path as `Model::fields()` hands it out: a [`Field`], or the
+/// fields of an embedded struct, whose path strings are all constants built while
+/// compiling.
+///
+/// It owns no memory, so dropping it does nothing, and the optimizer sees through it to
+/// the strings: `User::fields().age.gte(18)` builds the same code as a filter written
+/// with `doc!{}`. It dereferences to the path, whose methods are called through it.
+///
+/// ```
+/// use odm_core::path::{Declared, Dynamic};
+/// use odm_core::{Field, Filter};
+/// # struct User;
+/// // Only generated code makes these, from constant paths.
+/// let age: Declared<Field<User, i32, Dynamic>> =
+///     odm_core::__private::declared(Field::new("age".into()));
+/// let adults: Filter<User> = age.gte(18);
+/// assert_eq!(adults.to_document().unwrap(), bson::doc! { "age": { "$gte": 18 } });
+/// ```
+pub struct Declared<P>(ManuallyDrop<P>);
+
+impl<P> Declared<P> {
+    /// Wraps a path whose strings are borrowed constants: nothing is ever dropped, so a
+    /// path owning a string would leak it.
+    pub(crate) fn new(path: P) -> Self {
+        Self(ManuallyDrop::new(path))
+    }
+}
+
+impl<P> Deref for Declared<P> {
+    type Target = P;
+    #[inline]
+    fn deref(&self) -> &P {
+        &self.0
+    }
+}
+
+impl<P: Clone> Clone for Declared<P> {
+    fn clone(&self) -> Self {
+        // The clone of a path of constants borrows the same constants.
+        Self::new(P::clone(self))
+    }
+}
+
+impl<P: fmt::Debug> fmt::Debug for Declared<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        P::fmt(self, f)
+    }
+}
+
+impl<P: fmt::Display> fmt::Display for Declared<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        P::fmt(self, f)
+    }
+}
+
+impl<P: TypedPath> TypedPath for Declared<P> {
+    type Root = P::Root;
+    type Value = P::Value;
+    type Marker = P::Marker;
+    fn path(&self) -> &str {
+        P::path(self)
+    }
+}
+
 /// What every typed path knows: the model it starts from and the Rust type it reaches.
 /// Used to check projections and index keys against a model at compile time.
 pub trait TypedPath {
@@ -158,6 +226,22 @@ pub trait FieldType {
     type Path<R, M: FieldMarker>;
     /// The path of a field of this type at `path`.
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M>;
+
+    /// The paths below a field of this type that its typed path reaches by field access,
+    /// relative to the field and in the order [`path_in`](FieldType::path_in) reads them:
+    /// none, but for embedded structs (`#[derive(Embedded)]` lists them).
+    const NESTED: &'static [&'static str] = &[];
+
+    /// The path of a field of this type from a [table] of paths built at compile
+    /// time: `paths[0]` is the field's own path and `paths[1..]` the [`NESTED`] paths
+    /// joined to it. `Model::fields()` builds its paths this way, so that they are
+    /// constants the optimizer sees through and building them makes no string.
+    ///
+    /// [`NESTED`]: FieldType::NESTED
+    #[inline]
+    fn path_in<R, M: FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
+        Self::path_at(Cow::Borrowed(paths[0]))
+    }
 }
 
 /// Implements [`FieldType`] for value types (enums, newtypes, foreign types) so that they

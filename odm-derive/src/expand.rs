@@ -49,27 +49,98 @@ fn path_type(c: &Container, f: &Field, root: &TokenStream) -> TokenStream {
     quote!(<#ty as #krate::FieldType>::Path<#root, #module::#ident>)
 }
 
-/// The expression building a field's path under `prefix` (an expression of type `&str`).
-fn path_value(
-    c: &Container,
-    f: &Field,
-    root: &TokenStream,
-    prefix: Option<&TokenStream>,
-) -> TokenStream {
+/// The expression building a field's path at run time under `prefix` (an expression of
+/// type `&Path`), for the embedded struct's `fields_at`.
+fn path_value(c: &Container, f: &Field, root: &TokenStream, prefix: &TokenStream) -> TokenStream {
     let krate = &c.krate;
     let ty = &f.ty;
     let module = c.markers_ident();
     let ident = &f.ident;
     let stored = &f.stored;
-    let path = match (f.flatten, prefix) {
-        (true, Some(prefix)) => {
-            quote!(#krate::__private::Cow::Owned(::std::string::String::from(#prefix)))
-        }
-        (true, None) => quote!(#krate::__private::Cow::Borrowed("")),
-        (false, Some(prefix)) => quote!(#krate::path::join(#prefix, #stored)),
-        (false, None) => quote!(#krate::__private::Cow::Borrowed(#stored)),
+    let path = if f.flatten {
+        quote!(::std::clone::Clone::clone(#prefix))
+    } else {
+        quote!(#krate::path::join(#prefix, #stored))
     };
     quote!(<#ty as #krate::FieldType>::path_at::<#root, #module::#ident>(#path))
+}
+
+/// The name of the hidden constant listing a struct's fields as path-table parts.
+fn parts_ident(model: bool) -> syn::Ident {
+    format_ident!(
+        "{}",
+        if model {
+            "__ODM_MODEL_PARTS"
+        } else {
+            "__ODM_EMBEDDED_PARTS"
+        }
+    )
+}
+
+/// `impl Ident { const PARTS: &[Part] = &[(stored, <T as FieldType>::NESTED), ..]; }`: each
+/// field's stored path (empty when flattened) and the paths nested under it, from which
+/// the paths of `fields()` are built at compile time (see `odm_core::path::table`).
+fn parts(c: &Container, model: bool) -> TokenStream {
+    let krate = &c.krate;
+    let ident = &c.ident;
+    let name = parts_ident(model);
+    let parts = c.path_fields().map(|f| {
+        let ty = &f.ty;
+        let stored = if f.flatten { "" } else { f.stored.as_str() };
+        quote!((#stored, <#ty as #krate::FieldType>::NESTED))
+    });
+    quote! {
+        impl #ident {
+            #[doc(hidden)]
+            const #name: &'static [#krate::path::table::Part] = &[#(#parts),*];
+        }
+    }
+}
+
+/// The initializers of the fields struct, each field's path taken from `paths`: the path
+/// table of the struct's parts, after `skip` leading paths (the parent's own path).
+fn paths_in(
+    c: &Container,
+    model: bool,
+    root: &TokenStream,
+    paths: &TokenStream,
+    skip: usize,
+) -> Vec<TokenStream> {
+    let krate = &c.krate;
+    let ident = &c.ident;
+    let module = c.markers_ident();
+    let parts = parts_ident(model);
+    c.path_fields()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = &f.ident;
+            let ty = &f.ty;
+            let path = quote! {
+                <#ty as #krate::FieldType>::path_in::<#root, #module::#name>({
+                    const RANGE: (usize, usize) = #krate::path::table::range(#ident::#parts, #i);
+                    &#paths[#skip + RANGE.0..#skip + RANGE.1]
+                })
+            };
+            if model {
+                quote!(#name: #krate::__private::declared(#path))
+            } else {
+                quote!(#name: #path)
+            }
+        })
+        .collect()
+}
+
+/// `const BYTES: ..; const PATHS: &[&str] = ..;`: the path table of a struct's parts.
+fn path_table(c: &Container, model: bool) -> TokenStream {
+    let krate = &c.krate;
+    let ident = &c.ident;
+    let parts = parts_ident(model);
+    quote! {
+        const BYTES: [u8; #krate::path::table::bytes_len(#ident::#parts)] =
+            #krate::path::table::bytes(#ident::#parts);
+        const PATHS: &[&str] =
+            &#krate::path::table::table::<{ #krate::path::table::len(#ident::#parts) }>(&BYTES, #ident::#parts);
+    }
 }
 
 fn field_doc(f: &Field) -> String {
@@ -114,13 +185,11 @@ pub fn model(c: &Container) -> TokenStream {
         let name = &f.ident;
         let ty = path_type(c, f, &root);
         let doc = field_doc(f);
-        quote!(#[doc = #doc] pub #name: #ty)
+        quote!(#[doc = #doc] pub #name: #krate::path::Declared<#ty>)
     });
-    let inits = c.path_fields().map(|f| {
-        let name = &f.ident;
-        let value = path_value(c, f, &root, None);
-        quote!(#name: #value)
-    });
+    let inits = paths_in(c, true, &root, &quote!(PATHS), 0);
+    let table = path_table(c, true);
+    let parts = parts(c, true);
     let markers = markers(c);
     let validate = c.odm.validate.is_present().then(|| {
         quote! {
@@ -137,6 +206,7 @@ pub fn model(c: &Container) -> TokenStream {
     let collection_doc = format!("The collection `{collection}`.");
     quote! {
         #markers
+        #parts
 
         #[doc = #struct_doc]
         #[allow(dead_code)]
@@ -150,6 +220,8 @@ pub fn model(c: &Container) -> TokenStream {
             #[doc = #collection_doc]
             const COLLECTION: &'static str = #collection;
             fn fields() -> #fields_ident {
+                // Every path is a constant: building them makes no string.
+                #table
                 #fields_ident { #(#inits,)* }
             }
             fn id(&self) -> &#id_ty {
@@ -184,15 +256,19 @@ pub fn embedded(c: &Container) -> TokenStream {
     });
     let inits = c.path_fields().map(|f| {
         let name = &f.ident;
-        let value = path_value(c, f, &root, Some(&prefix));
+        let value = path_value(c, f, &root, &prefix);
         quote!(#name: #value)
     });
+    let static_inits = paths_in(c, false, &root, &quote!(paths), 1);
+    let table = path_table(c, false);
+    let parts = parts(c, false);
     let markers = markers(c);
     let struct_doc = format!(
         "Typed paths of the fields of the embedded [`{ident}`]; dereferences to the path of the whole document."
     );
     quote! {
         #markers
+        #parts
 
         #[doc = #struct_doc]
         #[allow(dead_code)]
@@ -231,6 +307,17 @@ pub fn embedded(c: &Container) -> TokenStream {
             type Path<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
             fn path_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Path<R, M> {
                 <Self as #krate::Embedded>::fields_at(path)
+            }
+            const NESTED: &'static [&'static str] = {
+                #table
+                PATHS
+            };
+            #[inline]
+            fn path_in<R, M: #krate::FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
+                #fields_ident {
+                    #(#static_inits,)*
+                    __self: #krate::Field::new(#krate::__private::Cow::Borrowed(paths[0])),
+                }
             }
         }
     }
@@ -309,7 +396,7 @@ pub fn projection(c: &Container) -> TokenStream {
             f.rust_name()
         );
         checks.push(quote! {
-            #krate::__private::assert_same_field::<_, #model, #ty>(&fields.#name);
+            #krate::__private::assert_same_field::<_, #model, #ty>(&*fields.#name);
             const _: () = ::std::assert!(
                 #krate::__private::str_eq(<#markers_path::#name as #krate::FieldMarker>::NAME, #stored),
                 #message
