@@ -28,10 +28,15 @@
 //!     CARGO_TARGET_DIR=target/aligned cargo bench --bench builders
 //! ```
 //!
-//! The paired ratio and the instructions are also given for a third way, "keyed": the same
-//! `doc!{}` with the typed fields' path strings as its keys. Its ratio to `doc!{}` is what
-//! knowing the paths only at run time costs by itself, so the two figures together tell the
-//! builders' own cost from that.
+//! "typed" builds each document as a query is written, `User::fields().age.gte(18)`: the
+//! paths of `fields()` are constants where the filter is built. The paired ratio and the
+//! instructions are also given for two more ways:
+//!
+//! - "held": the same builders on the paths of a `User::fields()` made once, before the
+//!   loop, and held: the paths are then data, read at run time;
+//! - "keyed": the same `doc!{}` with the typed fields' path strings as its keys. Its ratio
+//!   to `doc!{}` is what knowing the paths only at run time costs by itself, so with
+//!   "held" it tells the builders' own cost from that.
 //!
 //! The goal is a typed / `doc!{}` ratio of at most 1.05. Arguments are Criterion's own,
 //! e.g. a filter: `cargo bench --bench builders -- update`.
@@ -66,11 +71,15 @@ struct Address {
 /// A way to build one document.
 type Build<'a> = Box<dyn Fn() -> Document + 'a>;
 
-/// One document, built three ways.
+/// One document, built four ways.
 struct Case<'a> {
     name: &'a str,
-    /// With the typed builders.
+    /// With the typed builders, on paths from `User::fields()` called in the build, as
+    /// one writes a query: the paths are constants the optimizer sees.
     typed: Build<'a>,
+    /// With the same typed builders, on paths from a `User::fields()` made once before
+    /// and held: the paths are then data, read at run time.
+    held: Build<'a>,
     /// With `doc!{}` and literal keys.
     doc: Build<'a>,
     /// With `doc!{}` keyed by the typed fields' path strings: the least any builder does
@@ -79,19 +88,26 @@ struct Case<'a> {
 }
 
 impl<'a> Case<'a> {
-    fn new(name: &'a str, typed: Build<'a>, doc: Build<'a>, keyed: Build<'a>) -> Self {
+    fn new(
+        name: &'a str,
+        (typed, held): (Build<'a>, Build<'a>),
+        doc: Build<'a>,
+        keyed: Build<'a>,
+    ) -> Self {
         Self {
             name,
             typed,
+            held,
             doc,
             keyed,
         }
     }
 
-    /// The way named `side`: `typed`, `doc` or `keyed`.
+    /// The way named `side`: `typed`, `held`, `doc` or `keyed`.
     fn side(&self, side: &str) -> Option<&Build<'a>> {
         match side {
             "typed" => Some(&self.typed),
+            "held" => Some(&self.held),
             "doc" => Some(&self.doc),
             "keyed" => Some(&self.keyed),
             _ => None,
@@ -99,32 +115,49 @@ impl<'a> Case<'a> {
     }
 }
 
+/// The typed and held builds of one case: `typed!(held, |f| build)` runs `build` with `f`
+/// the paths of a `User::fields()` called in the build, then with `f` the `held` paths.
+macro_rules! typed {
+    ($held:ident, |$f:ident| $build:expr) => {
+        (
+            Box::new(move || {
+                let $f = &User::fields();
+                $build
+            }) as Build<'_>,
+            Box::new(move || {
+                let $f = $held;
+                $build
+            }) as Build<'_>,
+        )
+    };
+}
+
 fn main() {
-    let f = User::fields();
+    let fields = User::fields();
+    let held = &fields;
     let id = ObjectId::new();
     let (id_path, age, city, email) = (
-        f.id.path(),
-        f.age.path(),
-        f.address.city.path(),
-        f.email.path(),
+        held.id.path(),
+        held.age.path(),
+        held.address.city.path(),
+        held.email.path(),
     );
-    let (tags, nickname) = (f.tags.path(), f.nickname.path());
+    let (tags, nickname) = (held.tags.path(), held.nickname.path());
     let cases = vec![
         Case::new(
             "filter_id_equality",
-            Box::new(|| f.id.eq(black_box(id)).into_document().unwrap()),
+            typed!(held, |f| f.id.eq(black_box(id)).into_document().unwrap()),
             Box::new(|| doc! { "_id": black_box(id) }),
             Box::new(|| doc! { id_path: black_box(id) }),
         ),
         Case::new(
             "filter_range_and_nested_eq",
-            Box::new(|| {
-                f.age
-                    .gte(black_box(18))
-                    .and(f.address.city.eq(black_box("Oslo")))
-                    .into_document()
-                    .unwrap()
-            }),
+            typed!(held, |f| f
+                .age
+                .gte(black_box(18))
+                .and(f.address.city.eq(black_box("Oslo")))
+                .into_document()
+                .unwrap()),
             Box::new(
                 || doc! { "age": { "$gte": black_box(18) }, "address.city": black_box("Oslo") },
             ),
@@ -132,31 +165,29 @@ fn main() {
         ),
         Case::new(
             "filter_in_renamed",
-            Box::new(|| {
-                f.email
-                    .is_in(black_box(["a@x.test", "b@x.test"]))
-                    .into_document()
-                    .unwrap()
-            }),
+            typed!(held, |f| f
+                .email
+                .is_in(black_box(["a@x.test", "b@x.test"]))
+                .into_document()
+                .unwrap()),
             Box::new(|| doc! { "mail": { "$in": black_box(["a@x.test", "b@x.test"]).to_vec() } }),
             Box::new(|| doc! { email: { "$in": black_box(["a@x.test", "b@x.test"]).to_vec() } }),
         ),
         Case::new(
             "update_inc",
-            Box::new(|| f.age.inc(black_box(1)).into_document().unwrap()),
+            typed!(held, |f| f.age.inc(black_box(1)).into_document().unwrap()),
             Box::new(|| doc! { "$inc": { "age": black_box(1) } }),
             Box::new(|| doc! { "$inc": { age: black_box(1) } }),
         ),
         Case::new(
             "update_inc_push_set",
-            Box::new(|| {
-                f.age
-                    .inc(black_box(1))
-                    .and(f.tags.push(black_box("vip")))
-                    .and(f.nickname.set(black_box("ace")))
-                    .into_document()
-                    .unwrap()
-            }),
+            typed!(held, |f| f
+                .age
+                .inc(black_box(1))
+                .and(f.tags.push(black_box("vip")))
+                .and(f.nickname.set(black_box("ace")))
+                .into_document()
+                .unwrap()),
             Box::new(|| {
                 doc! { "$inc": { "age": black_box(1) }, "$push": { "tags": black_box("vip") }, "$set": { "nickname": black_box("ace") } }
             }),
@@ -172,7 +203,7 @@ fn main() {
 }
 
 /// Set in the processes the bench starts for one measurement: `paired/CASE/SIDE` prints
-/// the median paired ratio of that case's SIDE (`typed` or `keyed`) to its `doc!{}`;
+/// the median paired ratio of that case's SIDE (`typed`, `held` or `keyed`) to its `doc!{}`;
 /// `build/CASE/SIDE/N` only builds the document N times, for callgrind to count.
 const CHILD: &str = "ODM_BENCH_CHILD";
 
@@ -261,6 +292,11 @@ fn run(cases: &[Case<'_>]) {
             "{name}: typed and doc!{{}} must build the same document"
         );
         assert_eq!(
+            (case.held)(),
+            (case.doc)(),
+            "{name}: typed on held paths differs"
+        );
+        assert_eq!(
             (case.keyed)(),
             (case.doc)(),
             "{name}: keyed doc!{{}} differs"
@@ -286,12 +322,13 @@ fn run(cases: &[Case<'_>]) {
     }
 
     println!(
-        "\n{:<28} {:>9} {:>9} {:>7}  {:>24}  {:>24}",
+        "\n{:<28} {:>9} {:>9} {:>7}  {:>24}  {:>24}  {:>24}",
         "case",
         "typed ns",
         "doc! ns",
         "ratio",
         format!("paired typed ({PROCESSES} runs)"),
+        format!("paired held ({PROCESSES} runs)"),
         format!("paired keyed ({PROCESSES} runs)"),
     );
     for name in &ran {
@@ -303,23 +340,31 @@ fn run(cases: &[Case<'_>]) {
             Ok([low, median, high]) => format!("{median:.3} [{low:.3}-{high:.3}]"),
             Err(why) => why,
         };
-        let (typed, keyed) = (paired("typed"), paired("keyed"));
-        println!("{name:<28} {criterion}  {typed:>24}  {keyed:>24}");
+        let (typed, held, keyed) = (paired("typed"), paired("held"), paired("keyed"));
+        println!("{name:<28} {criterion}  {typed:>24}  {held:>24}  {keyed:>24}");
     }
 
     let mut header = true;
     for name in &ran {
         match instructions(name) {
-            Ok([typed, keyed, raw]) => {
+            Ok([typed, held, keyed, raw]) => {
                 if std::mem::take(&mut header) {
                     println!(
-                        "\n{:<28} {:>9} {:>9} {:>9} {:>7} {:>7}",
-                        "case", "typed ins", "keyed ins", "doc! ins", "typed", "keyed"
+                        "\n{:<28} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}",
+                        "case",
+                        "typed ins",
+                        "held ins",
+                        "keyed ins",
+                        "doc! ins",
+                        "typed",
+                        "held",
+                        "keyed"
                     );
                 }
                 println!(
-                    "{name:<28} {typed:>9.0} {keyed:>9.0} {raw:>9.0} {:>7.3} {:>7.3}",
+                    "{name:<28} {typed:>9.0} {held:>9.0} {keyed:>9.0} {raw:>9.0} {:>7.3} {:>7.3} {:>7.3}",
                     typed / raw,
+                    held / raw,
                     keyed / raw
                 )
             }
@@ -420,10 +465,10 @@ fn at_depth(depth: usize, f: &mut dyn FnMut()) {
     black_box(frame);
 }
 
-/// Instructions one build of `case` takes typed, keyed and with `doc!{}`, counted by
-/// callgrind as the difference between runs of this bench building it `N` times and not at
-/// all.
-fn instructions(case: &str) -> Result<[f64; 3], String> {
+/// Instructions one build of `case` takes typed, typed on held paths, keyed and with
+/// `doc!{}`, counted by callgrind as the difference between runs of this bench building it
+/// `N` times and not at all.
+fn instructions(case: &str) -> Result<[f64; 4], String> {
     const N: u64 = 2000;
     let count = |side: &str, n: u64| -> Result<f64, String> {
         let callgrind = [
@@ -442,5 +487,10 @@ fn instructions(case: &str) -> Result<[f64; 3], String> {
     };
     let baseline = count("doc", 0)?;
     let per_build = |side| Ok::<_, String>((count(side, N)? - baseline) / N as f64);
-    Ok([per_build("typed")?, per_build("keyed")?, per_build("doc")?])
+    Ok([
+        per_build("typed")?,
+        per_build("held")?,
+        per_build("keyed")?,
+        per_build("doc")?,
+    ])
 }

@@ -17,6 +17,14 @@ use std::mem::{size_of, MaybeUninit};
 /// `unwrap` or `?` and a copy of the document (`benches/builders.rs` measures this: an
 /// `_id` filter went from 1.16 to about 1.08 times the time of `doc!{}`).
 ///
+/// The error is also aligned to 16 bytes. Without that, where a filter builder was
+/// inlined, the optimizer moved the filter's value through a copy on the stack and then
+/// copied the finished document out of the result in 16-byte moves that began 8 bytes into
+/// the document, each spanning two of its fields that the insertion had just written: an
+/// `_id` filter took 1.23 times the time of `doc!{}` for the same number of instructions.
+/// With the alignment, the value goes straight to the insertion and the document is
+/// copied from its start: 1.03 times.
+///
 /// ```
 /// # use odm_core::{BuildError, Field, path::Dynamic};
 /// # struct Counter;
@@ -30,6 +38,7 @@ use std::mem::{size_of, MaybeUninit};
 /// assert_eq!(err.to_string(), "the index spec has no keys");
 /// ```
 #[derive(Clone)]
+#[repr(align(16))]
 pub struct BuildError {
     details: Box<BuildErrorDetails>,
     /// Room that makes the error as large as a document (see above); never read.
@@ -319,9 +328,10 @@ mod tests {
     #[test]
     fn a_document_result_keeps_a_tag_of_its_own() {
         use std::mem::size_of;
-        assert_eq!(size_of::<BuildError>(), size_of::<bson::Document>());
+        assert!(size_of::<BuildError>() >= size_of::<bson::Document>());
         // No field of the document doubles as the tag: the result is larger than it.
         assert!(size_of::<Result<bson::Document, BuildError>>() > size_of::<bson::Document>());
+        assert_eq!(std::mem::align_of::<BuildError>(), 16);
         let err = BuildError::new("age", "too large");
         assert_eq!(err.clone(), err);
         assert_ne!(err, BuildError::new("age", "too small"));

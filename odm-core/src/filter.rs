@@ -166,7 +166,7 @@ impl<R> Filter<R> {
     ///     bson::doc! { "age": { "$gte": 18, "$lt": 65 }, "address.city": "Oslo" },
     /// );
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn and(self, other: Filter<R>) -> Self {
         match self.entries {
             // Two conditions on different fields: the document `doc!{}` would write. Matched
@@ -339,6 +339,10 @@ pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Equal to `value` (`{path: value}`; for an array field, also any element equal to it
     /// via [`Field::contains`]).
+    // This and the comparisons are always inlined: the path of a field from
+    // `Model::fields()` is then a constant where the filter is built, and its key is
+    // copied from that constant (see `benches/builders.rs`).
+    #[inline(always)]
     pub fn eq<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
         match value_for(self.path(), &value) {
             // A document value goes under `$eq` so its keys are never read as operators.
@@ -373,6 +377,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Greater than `value` (`$gt`), on ordered fields only.
+    #[inline(always)]
     pub fn gt<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -381,6 +386,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Greater than or equal to `value` (`$gte`), on ordered fields only.
+    #[inline(always)]
     pub fn gte<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -389,6 +395,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Less than `value` (`$lt`), on ordered fields only.
+    #[inline(always)]
     pub fn lt<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -397,6 +404,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Less than or equal to `value` (`$lte`), on ordered fields only.
+    #[inline(always)]
     pub fn lte<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
