@@ -17,7 +17,9 @@ pub trait Model: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     /// The collection's name: `#[odm(collection = "...")]`, or by default the type name in
     /// snake_case with an `s` appended (`OrderItem` → `order_items`).
     const COLLECTION: &'static str;
-    /// The typed paths of the model's fields.
+    /// The typed paths of the model's fields. The derive builds every path string at
+    /// compile time and wraps each field's path in [`Declared`](crate::path::Declared), so
+    /// calling this where a query is built allocates nothing and leaves nothing to drop.
     fn fields() -> Self::Fields;
     /// The document's `_id`.
     fn id(&self) -> &Self::Id;
