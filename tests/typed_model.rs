@@ -206,6 +206,23 @@ struct Parcel {
     spare: Option<Leg>,
 }
 
+/// A constant of the user's that field types name, under a name generated code could
+/// also have used.
+const PATHS: usize = 2;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[odm(collection = "samples")]
+struct Sample {
+    #[serde(rename = "_id")]
+    id: i64,
+    pairs: Vec<[u8; PATHS]>,
+}
+
+#[test]
+fn generated_constants_leave_the_users_alone() {
+    assert_eq!(Sample::fields().pairs.path(), "pairs");
+}
+
 /// `fields()` takes its paths from tables built at compile time; the same paths reached at
 /// run time (through `some()`) and the serialized document must agree with them.
 #[test]

@@ -117,8 +117,9 @@ fn paths_in(
             let ty = &f.ty;
             let path = quote! {
                 <#ty as #krate::FieldType>::path_in::<#root, #module::#name>({
-                    const RANGE: (usize, usize) = #krate::path::table::range(#ident::#parts, #i);
-                    &#paths[#skip + RANGE.0..#skip + RANGE.1]
+                    const __ODM_RANGE: (usize, usize) =
+                        #krate::path::table::range(#ident::#parts, #i);
+                    &#paths[#skip + __ODM_RANGE.0..#skip + __ODM_RANGE.1]
                 })
             };
             if model {
@@ -130,16 +131,18 @@ fn paths_in(
         .collect()
 }
 
-/// `const BYTES: ..; const PATHS: &[&str] = ..;`: the path table of a struct's parts.
+/// `const __ODM_BYTES: ..; const __ODM_PATHS: &[&str] = ..;`: the path table of a
+/// struct's parts (names unlikely to shadow the user's own constants).
 fn path_table(c: &Container, model: bool) -> TokenStream {
     let krate = &c.krate;
     let ident = &c.ident;
     let parts = parts_ident(model);
     quote! {
-        const BYTES: [u8; #krate::path::table::bytes_len(#ident::#parts)] =
+        const __ODM_BYTES: [u8; #krate::path::table::bytes_len(#ident::#parts)] =
             #krate::path::table::bytes(#ident::#parts);
-        const PATHS: &[&str] =
-            &#krate::path::table::table::<{ #krate::path::table::len(#ident::#parts) }>(&BYTES, #ident::#parts);
+        const __ODM_PATHS: &[&str] = &#krate::path::table::table::<
+            { #krate::path::table::len(#ident::#parts) },
+        >(&__ODM_BYTES, #ident::#parts);
     }
 }
 
@@ -187,7 +190,7 @@ pub fn model(c: &Container) -> TokenStream {
         let doc = field_doc(f);
         quote!(#[doc = #doc] pub #name: #krate::path::Declared<#ty>)
     });
-    let inits = paths_in(c, true, &root, &quote!(PATHS), 0);
+    let inits = paths_in(c, true, &root, &quote!(__ODM_PATHS), 0);
     let table = path_table(c, true);
     let parts = parts(c, true);
     let markers = markers(c);
@@ -310,7 +313,7 @@ pub fn embedded(c: &Container) -> TokenStream {
             }
             const NESTED: &'static [&'static str] = {
                 #table
-                PATHS
+                __ODM_PATHS
             };
             #[inline]
             fn path_in<R, M: #krate::FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
