@@ -339,9 +339,9 @@ pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Equal to `value` (`{path: value}`; for an array field, also any element equal to it
     /// via [`Field::contains`]).
-    // This and the comparisons are always inlined: the path of a field from
-    // `Model::fields()` is then a constant where the filter is built, and its key is
-    // copied from that constant (see `benches/builders.rs`).
+    // This, the comparisons and the other one-condition builders are always inlined: the
+    // path of a field from `Model::fields()` is then a constant where the filter is
+    // built, and its key is copied from that constant (see `benches/builders.rs`).
     #[inline(always)]
     pub fn eq<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
         match value_for(self.path(), &value) {
@@ -353,11 +353,13 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Not equal to `value` (`$ne`); also matches documents without the field.
+    #[inline(always)]
     pub fn ne<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
         Filter::condition(self.doc_key(), "$ne", || value_for(self.path(), &value))
     }
 
     /// Equal to one of `values` (`$in`).
+    #[inline(always)]
     pub fn is_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
         Filter::condition(self.doc_key(), "$in", || {
             values_for(self.path(), values).map(Bson::Array)
@@ -365,6 +367,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Equal to none of `values` (`$nin`).
+    #[inline(always)]
     pub fn not_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
         Filter::condition(self.doc_key(), "$nin", || {
             values_for(self.path(), values).map(Bson::Array)
@@ -372,6 +375,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The field is present (`$exists: true`) or absent (`false`).
+    #[inline(always)]
     pub fn exists(&self, present: bool) -> Filter<R> {
         Filter::condition(self.doc_key(), "$exists", || Ok(Bson::Boolean(present)))
     }
@@ -456,6 +460,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The field is null or missing (`{path: null}`), on `Option` fields only.
+    #[inline(always)]
     pub fn is_null(&self) -> Filter<R>
     where
         T: Optional<M>,
@@ -464,6 +469,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The field holds a non-null value (`$ne: null`), on `Option` fields only.
+    #[inline(always)]
     pub fn is_some(&self) -> Filter<R>
     where
         T: Optional<M>,
@@ -472,6 +478,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Some element of the array equals `value` (`{path: value}`), on array fields only.
+    #[inline(always)]
     pub fn contains<V: FieldValue<T::Elem, M>>(&self, value: V) -> Filter<R>
     where
         T: Array<M>,
