@@ -28,6 +28,12 @@
 //!     CARGO_TARGET_DIR=target/aligned cargo bench --bench builders
 //! ```
 //!
+//! Time and instructions can part ways. Where the generated code copies a document in
+//! 16-byte moves that each span two of its fields written just before, the processor
+//! waits for both writes: with the same instructions, a build measured 1.23 times
+//! `doc!{}` that way and 1.02 times without. `BuildError`'s layout and the builders'
+//! `#[inline(always)]` are chosen against that; their docs give the figures.
+//!
 //! "typed" builds each document as a query is written, `User::fields().age.gte(18)`: the
 //! paths of `fields()` are constants where the filter is built. The paired ratio and the
 //! instructions are also given for two more ways:
