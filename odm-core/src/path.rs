@@ -129,14 +129,14 @@ impl<R, T, M> fmt::Display for Field<R, T, M> {
 /// compiling.
 ///
 /// It owns no memory, so dropping it does nothing, and the optimizer sees through it to
-/// the strings: `User::fields().age.gte(18)` builds the same code as a filter written
-/// with `doc!{}`. It dereferences to the path, whose methods are called through it.
+/// the strings: `User::fields().age.gte(18)` copies its key from a constant, as `doc!{}`
+/// does. It dereferences to the path, whose methods are called through it.
 ///
 /// ```
 /// use odm_core::path::{Declared, Dynamic};
 /// use odm_core::{Field, Filter};
 /// # struct User;
-/// // Only generated code makes these, from constant paths.
+/// // The derive makes these from constant paths; made by hand here, the way it does.
 /// let age: Declared<Field<User, i32, Dynamic>> =
 ///     odm_core::__private::declared(Field::new("age".into()));
 /// let adults: Filter<User> = age.gte(18);
