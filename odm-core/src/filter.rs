@@ -339,7 +339,7 @@ pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Equal to `value` (`{path: value}`; for an array field, also any element equal to it
     /// via [`Field::contains`]).
-    // This, the comparisons and the other one-condition builders are always inlined: the
+    // Every filter builder on a field is always inlined, as every update builder is: the
     // path of a field from `Model::fields()` is then a constant where the filter is
     // built, and its key is copied from that constant (see `benches/builders.rs`).
     #[inline(always)]
@@ -417,6 +417,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Within `[low, high]` (`$gte` and `$lte`), on ordered fields only.
+    #[inline(always)]
     pub fn between<V: FieldValue<T, M>>(&self, low: V, high: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -432,6 +433,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Matches the regular expression (`$regex`, with `$options` such as `"i"`), on
     /// string fields only.
+    #[inline(always)]
     pub fn regex(&self, pattern: &str, options: &str) -> Filter<R>
     where
         T: Text<M>,
@@ -444,6 +446,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Starts with `prefix` (an anchored, escaped `$regex`), on string fields only.
+    #[inline(always)]
     pub fn starts_with(&self, prefix: &str) -> Filter<R>
     where
         T: Text<M>,
@@ -452,6 +455,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Contains `needle` (an escaped `$regex`), on string fields only.
+    #[inline(always)]
     pub fn contains_text(&self, needle: &str) -> Filter<R>
     where
         T: Text<M>,
@@ -494,6 +498,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The array holds all of `values`, in any order (`$all`), on array fields only.
+    #[inline(always)]
     pub fn contains_all<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -507,6 +512,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The array has exactly `len` elements (`$size`), on array fields only.
+    #[inline(always)]
     pub fn size(&self, len: u32) -> Filter<R>
     where
         T: Array<M>,
@@ -516,6 +522,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Some element of the array matches `filter` (`$elemMatch`), where the filter is
     /// built on the element type's own typed paths: `orders.elem_match(|o| o.total.gt(10))`.
+    #[inline(always)]
     pub fn elem_match<F>(&self, filter: F) -> Filter<R>
     where
         T: Array<M>,
@@ -532,6 +539,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Some element of the array satisfies the value filter on elements:
     /// `scores.elem_match_value(|v| v.gte(80).and(v.lt(90)))`.
+    #[inline(always)]
     pub fn elem_match_value<F>(&self, filter: F) -> Filter<R>
     where
         T: Array<M>,
