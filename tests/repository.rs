@@ -276,7 +276,7 @@ async fn deletes_and_distinct() {
     let mut cities: Vec<String> = repo.distinct(&f.address.city, Filter::all()).await.unwrap();
     cities.sort();
     assert_eq!(cities, vec!["Lima", "Oslo"]);
-    let mut tags: Vec<String> = repo.distinct_elements(&f.tags, f.age.lt(25)).await.unwrap();
+    let mut tags: Vec<String> = repo.distinct(&f.tags, f.age.lt(25)).await.unwrap();
     tags.sort();
     assert_eq!(tags, vec!["t0", "t1", "t2"]);
 
@@ -303,7 +303,7 @@ async fn deletes_and_distinct() {
 async fn duplicate_key_names_the_index_and_key() {
     let (_t, repo) = seeded(3).await;
     let err = repo.insert_one(&user(1, 30, "Oslo")).await.unwrap_err();
-    match err {
+    match &err {
         Error::DuplicateKey {
             collection,
             index,
@@ -316,14 +316,152 @@ async fn duplicate_key_names_the_index_and_key() {
         }
         other => panic!("expected DuplicateKey, got {other:?}"),
     }
+    assert_eq!(
+        err.to_string(),
+        "duplicate key in users: index `_id_` already has { _id: 1 }"
+    );
+}
+
+#[tokio::test]
+async fn insert_many_reports_every_failed_position_and_the_ids_inserted() {
+    let (_t, repo) = seeded(3).await;
+    // Unordered: every valid document goes in, and both duplicates are reported.
+    let batch = [
+        user(10, 1, "X"),
+        user(1, 1, "X"),
+        user(11, 1, "X"),
+        user(2, 1, "X"),
+        user(12, 1, "X"),
+    ];
+    let err = repo.insert_many(&batch).ordered(false).await.unwrap_err();
+    assert!(err.is_duplicate_key(), "{err:?}");
+    let Error::BulkWrite {
+        collection,
+        result,
+        failures,
+        write_concern_error,
+    } = &err
+    else {
+        panic!("expected BulkWrite, got {err:?}")
+    };
+    assert_eq!(collection, "users");
+    let positions: Vec<(usize, i32, &str)> = failures
+        .iter()
+        .map(|f| (f.index, f.failure.code, f.failure.code_name.as_str()))
+        .collect();
+    assert_eq!(
+        positions,
+        vec![(1, 11000, "DuplicateKey"), (3, 11000, "DuplicateKey")]
+    );
+    assert!(failures[0].failure.message.contains("dup key"), "{err}");
+    assert_eq!(result.inserted, 3);
+    assert_eq!(
+        result.inserted_ids,
+        vec![
+            (0, Bson::Int64(10)),
+            (2, Bson::Int64(11)),
+            (4, Bson::Int64(12))
+        ]
+    );
+    assert_eq!(write_concern_error, &None);
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 6);
+    assert!(
+        err.to_string().starts_with(
+            "bulk write on users: 2 operation(s) failed, first: #1 DuplicateKey (11000): "
+        ),
+        "{err}"
+    );
+
+    // Ordered: the insert stops at the first failure; what came before it is reported.
     let err = repo
-        .insert_many(&[user(10, 1, "X"), user(2, 1, "X")])
+        .insert_many(&[user(20, 1, "X"), user(1, 1, "X"), user(21, 1, "X")])
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::DuplicateKey { ref index, .. } if index == "_id_"),
-        "{err:?}"
+    let Error::BulkWrite {
+        result, failures, ..
+    } = &err
+    else {
+        panic!("expected BulkWrite, got {err:?}")
+    };
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].index, 1);
+    assert_eq!(result.inserted_ids, vec![(0, Bson::Int64(20))]);
+    assert!(repo.find_by_id(&20).await.unwrap().is_some());
+    assert!(repo.find_by_id(&21).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn server_errors_are_readable_and_keep_the_driver_error_as_source() {
+    use std::error::Error as _;
+    let (t, repo) = seeded(1).await;
+    // `$inc` on a string: the server refuses the update (TypeMismatch, 14).
+    let err = repo
+        .update_one(
+            Filter::raw(doc! { "_id": 0_i64 }),
+            Update::raw(doc! { "$inc": { "email": 1 } }),
+        )
+        .await
+        .unwrap_err();
+    let Error::Server {
+        collection,
+        failure,
+        ..
+    } = &err
+    else {
+        panic!("expected Server, got {err:?}")
+    };
+    assert_eq!(collection, "users");
+    assert_eq!(
+        (failure.code, failure.code_name.as_str()),
+        (14, "TypeMismatch")
     );
+    assert_eq!(err.code(), Some(14));
+    let line = err.to_string();
+    assert!(
+        line.starts_with("users: server error TypeMismatch (14): "),
+        "{line}"
+    );
+    assert!(
+        !line.contains('\n') && !line.contains("server response"),
+        "{line}"
+    );
+    let driver = err
+        .source()
+        .and_then(|s| s.downcast_ref::<mongodb::error::Error>())
+        .expect("the driver's error is the source");
+    assert!(matches!(*driver.kind, mongodb::error::ErrorKind::Write(_)));
+
+    // Every variant wrapping a driver error returns it as the source.
+    let dup = repo.insert_one(&user(0, 1, "X")).await.unwrap_err();
+    assert!(dup
+        .source()
+        .and_then(|s| s.downcast_ref::<mongodb::error::Error>())
+        .is_some());
+
+    // A command error (unknown command) is readable too.
+    let err: Error = t
+        .raw()
+        .run_command(doc! { "noSuchCommand": 1 })
+        .await
+        .unwrap_err()
+        .into();
+    assert_eq!(err.code(), Some(59));
+    assert!(
+        err.to_string()
+            .starts_with("server error CommandNotFound (59): "),
+        "{err}"
+    );
+
+    // A document that cannot be read keeps bson's error as its source.
+    repo.documents()
+        .insert_one(doc! { "_id": 9_i64, "email": "x@y.z", "age": "old" })
+        .await
+        .unwrap();
+    let err = repo.get(&9).await.unwrap_err();
+    assert!(err
+        .source()
+        .and_then(|s| s.downcast_ref::<bson::de::Error>())
+        .is_some());
 }
 
 #[tokio::test]
@@ -447,7 +585,7 @@ async fn bulk_writes_mix_typed_operations_in_order() {
             result.inserted,
             failures.len(),
             failures[0].index,
-            failures[0].code
+            failures[0].failure.code
         ),
         (1, 1, 1, 11000)
     );
@@ -556,4 +694,161 @@ async fn collations_make_every_operation_case_insensitive() {
         .unwrap();
     assert_eq!(deleted.deleted_count, 3);
     assert_eq!(repo.count(Filter::all()).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn find_and_modify_of_an_unreadable_document_reports_the_write_and_keeps_the_document() {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<User>();
+    // A job the model cannot read (`age` is a string).
+    repo.documents()
+        .insert_one(doc! { "_id": 7_i64, "email": "x@y.z", "age": "old", "claimed": false })
+        .await
+        .unwrap();
+    let f = User::fields();
+    let err = repo
+        .find_one_and_update(
+            f.id.eq(7),
+            Update::raw(doc! { "$set": { "claimed": true } }),
+        )
+        .await
+        .unwrap_err();
+    let Error::WrittenButUnreadable {
+        collection,
+        operation,
+        id,
+        document,
+        ..
+    } = &err
+    else {
+        panic!("expected WrittenButUnreadable, got {err:?}")
+    };
+    assert_eq!(
+        (collection.as_str(), *operation),
+        ("users", "find_one_and_update")
+    );
+    assert_eq!(id.as_deref(), Some(&Bson::Int64(7)));
+    // The document as it was before the update, as returned.
+    assert!(!document.get_bool("claimed").unwrap());
+    assert!(err.to_string().contains("the write happened"), "{err}");
+    // The update did happen.
+    let stored = repo
+        .documents()
+        .find_one(doc! { "_id": 7_i64 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.get_bool("claimed").unwrap());
+
+    // A delete that claims the job hands the job back even though it cannot be read.
+    let err = repo.find_one_and_delete(f.id.eq(7)).await.unwrap_err();
+    let Error::WrittenButUnreadable {
+        operation,
+        document,
+        ..
+    } = &err
+    else {
+        panic!("expected WrittenButUnreadable, got {err:?}")
+    };
+    assert_eq!(*operation, "find_one_and_delete");
+    assert_eq!(document.get_str("age").unwrap(), "old");
+    assert_eq!(repo.documents().count_documents(doc! {}).await.unwrap(), 0);
+
+    // Readable documents come back as the model, before or after the change.
+    repo.insert_one(&user(1, 30, "Oslo")).await.unwrap();
+    let after = repo
+        .find_one_and_update(f.id.eq(1), f.age.inc(1))
+        .return_after()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.age, 31);
+    let replaced = repo
+        .find_one_and_replace(f.id.eq(1), &user(1, 40, "Rome"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replaced.age, 31);
+    assert_eq!(repo.get(&1).await.unwrap().address.city, "Rome");
+}
+
+#[tokio::test]
+async fn a_find_streams_inside_a_session() {
+    let (t, repo) = seeded(12).await;
+    let f = User::fields();
+    let mut session = t.client().start_session().await.unwrap();
+    let ids: Vec<i64> = repo
+        .find(f.age.lt(30))
+        .sort(f.id.asc())
+        .batch_size(3)
+        .session(&mut session)
+        .stream()
+        .await
+        .unwrap()
+        .map_ok(|u| u.id)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids, (0..10).collect::<Vec<_>>());
+}
+
+/// A `tracing` subscriber's output, kept in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn failures_are_logged_without_document_contents_unless_asked() {
+    let (_t, repo) = seeded(1).await;
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut secret = user(4_242_424, 30, "Oslo");
+    secret.email = "secret.person@example.test".into();
+    repo.insert_one(&secret).await.unwrap();
+    // A duplicate `_id`: the server's message quotes the key.
+    let err = repo.insert_one(&secret).await.unwrap_err();
+    assert!(err.to_string().contains("4242424"), "{err}");
+    // A document the model cannot read: the deserializer's message quotes the value.
+    repo.documents()
+        .insert_one(doc! { "_id": 77_i64, "email": "x@y.z", "age": "secret-age-value" })
+        .await
+        .unwrap();
+    repo.find(Filter::all()).await.unwrap_err();
+
+    let text = logs.text();
+    assert!(
+        text.contains("kind=\"duplicate_key\"") && text.contains("code=11000"),
+        "{text}"
+    );
+    assert!(text.contains("kind=\"deserialize\""), "{text}");
+    assert!(!text.contains("4242424"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+
+    // Opted in, the error's text is logged too.
+    odm::trace::log_contents(true);
+    repo.insert_one(&secret).await.unwrap_err();
+    odm::trace::log_contents(false);
+    assert!(logs.text().contains("4242424"), "{}", logs.text());
 }

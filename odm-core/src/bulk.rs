@@ -4,7 +4,7 @@
 //! (MongoDB's bulk write API), so order is kept and round trips are few. Whole documents
 //! are validated before anything is sent.
 
-use crate::error::{Error, FieldViolation, Result};
+use crate::error::{Error, FieldViolation, Result, ServerFailure};
 use crate::filter::Filter;
 use crate::model::Model;
 use crate::repository::Repo;
@@ -34,15 +34,13 @@ pub struct BulkResult {
     pub inserted_ids: Vec<(usize, Bson)>,
 }
 
-/// One failed operation of a bulk write.
+/// One failed operation of a bulk write (or of an `insert_many`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkFailure {
-    /// The operation's index in the bulk write.
+    /// The operation's index in the bulk write (the document's in `insert_many`).
     pub index: usize,
-    /// The server's error code.
-    pub code: i32,
-    /// The server's message.
-    pub message: String,
+    /// What the server reported.
+    pub failure: ServerFailure,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -228,8 +226,7 @@ impl<'a, M: Model> BulkWrite<'a, M> {
             match kind {
                 Kind::Insert => {
                     result.inserted += n;
-                    let failed: Vec<usize> =
-                        write_errors(&reply).iter().map(|(i, _, _)| *i).collect();
+                    let failed: Vec<usize> = write_errors(&reply).iter().map(|f| f.index).collect();
                     for (offset, op) in self.ops[start..end].iter().enumerate() {
                         if !failed.contains(&offset)
                             && (!self.ordered || failed.first().is_none_or(|f| offset < *f))
@@ -258,15 +255,10 @@ impl<'a, M: Model> BulkWrite<'a, M> {
             }
             let errors = write_errors(&reply);
             let stop = self.ordered && !errors.is_empty();
-            failures.extend(
-                errors
-                    .into_iter()
-                    .map(|(index, code, message)| BulkFailure {
-                        index: start + index,
-                        code,
-                        message,
-                    }),
-            );
+            failures.extend(errors.into_iter().map(|f| BulkFailure {
+                index: start + f.index,
+                failure: f.failure,
+            }));
             if stop {
                 break;
             }
@@ -279,6 +271,7 @@ impl<'a, M: Model> BulkWrite<'a, M> {
                 collection: coll.name().to_owned(),
                 result: Box::new(result),
                 failures,
+                write_concern_error: None,
             })
         }
     }
@@ -293,19 +286,21 @@ fn reply_count(reply: &Document, key: &str) -> u64 {
     }
 }
 
-fn write_errors(reply: &Document) -> Vec<(usize, i32, String)> {
+/// The `writeErrors` of a reply, indexed within the command.
+fn write_errors(reply: &Document) -> Vec<BulkFailure> {
     reply
         .get_array("writeErrors")
         .map(|errors| {
             errors
                 .iter()
                 .filter_map(|e| e.as_document())
-                .map(|e| {
-                    (
-                        reply_count(e, "index") as usize,
+                .map(|e| BulkFailure {
+                    index: reply_count(e, "index") as usize,
+                    failure: ServerFailure::new(
                         e.get_i32("code").unwrap_or_default(),
-                        e.get_str("errmsg").unwrap_or_default().to_owned(),
-                    )
+                        e.get_str("codeName").ok(),
+                        e.get_str("errmsg").unwrap_or_default(),
+                    ),
                 })
                 .collect()
         })

@@ -129,15 +129,18 @@ impl std::fmt::Display for FieldViolation {
 }
 
 /// Everything that can go wrong building or running an operation.
-#[derive(Debug, thiserror::Error)]
+///
+/// Every variant that wraps an error of the driver or of `bson` returns it from
+/// [`source`](std::error::Error::source), so it can be downcast
+/// (`err.source()?.downcast_ref::<mongodb::error::Error>()`). The display is one readable
+/// line: a server error shows its code, code name and message, never the raw reply.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A builder was given a value that cannot be stored.
-    #[error(transparent)]
-    Build(#[from] BuildError),
+    Build(BuildError),
 
     /// The document failed the model's validation; nothing was sent.
-    #[error("validation failed for {collection}: {}", list(.fields))]
     Validation {
         /// The model's collection.
         collection: &'static str,
@@ -146,7 +149,6 @@ pub enum Error {
     },
 
     /// A unique index refused the write (server error 11000).
-    #[error("duplicate key in {collection}: index `{index}` already has {key}")]
     DuplicateKey {
         /// The collection written to.
         collection: String,
@@ -155,12 +157,10 @@ pub enum Error {
         /// The duplicated key as the server reported it, e.g. `{ email: "a@b.c" }`.
         key: String,
         /// The driver's error.
-        #[source]
         source: Box<mongodb::error::Error>,
     },
 
     /// No document matched where one was required.
-    #[error("no document in {collection} matches {filter}")]
     NotFound {
         /// The collection read.
         collection: &'static str,
@@ -169,9 +169,6 @@ pub enum Error {
     },
 
     /// A versioned write found another version than expected (optimistic concurrency).
-    #[error(
-        "version conflict in {collection} for _id {id}: the document changed since it was read"
-    )]
     VersionConflict {
         /// The collection written to.
         collection: &'static str,
@@ -182,29 +179,52 @@ pub enum Error {
     /// A transient failure: retrying the operation (or the transaction) may succeed. The
     /// labels are the server's (`TransientTransactionError`, `RetryableWriteError`,
     /// `UnknownTransactionCommitResult`).
-    #[error("transient error ({}): {source}", .labels.join(", "))]
     Transient {
         /// The error labels.
         labels: Vec<String>,
         /// The driver's error.
-        #[source]
+        source: Box<mongodb::error::Error>,
+    },
+
+    /// The server refused the command or its write (any server error other than the ones
+    /// with a variant of their own).
+    Server {
+        /// The collection the operation was on (empty for a command on no collection).
+        collection: String,
+        /// The failure's code, its name and message, as the server reported them.
+        failure: ServerFailure,
+        /// The driver's error.
         source: Box<mongodb::error::Error>,
     },
 
     /// A stored document could not be read as the model.
-    #[error("cannot read the document with _id {} of {collection}: {source}", .id.as_ref().map_or("<none>".to_owned(), |id| id.to_string()))]
     Deserialize {
         /// The collection read.
         collection: String,
         /// The document's `_id`, when it has one.
         id: Option<Box<Bson>>,
         /// What the deserializer reported.
-        #[source]
         source: Box<bson::de::Error>,
     },
 
-    /// Some operations of a bulk write failed; `result` counts what was done.
-    #[error("bulk write on {collection}: {} operation(s) failed, first: {}", .failures.len(), .failures.first().map_or(String::new(), |f| format!("#{} ({}) {}", f.index, f.code, f.message)))]
+    /// A find-and-modify **did** change the database (`operation` says how), but the
+    /// document it returned cannot be read as the model. The document is kept, as stored,
+    /// so that nothing the write removed is lost.
+    WrittenButUnreadable {
+        /// The collection written to.
+        collection: String,
+        /// `find_one_and_update`, `find_one_and_replace` or `find_one_and_delete`.
+        operation: &'static str,
+        /// The document's `_id`, when it has one.
+        id: Option<Box<Bson>>,
+        /// The returned document, as the server sent it.
+        document: Box<bson::RawDocumentBuf>,
+        /// What the deserializer reported.
+        source: Box<bson::de::Error>,
+    },
+
+    /// Some operations of a bulk write (or of an `insert_many`) failed; `result` counts
+    /// what was done, and `failures` lists every failed operation with its position.
     BulkWrite {
         /// The collection written to.
         collection: String,
@@ -212,15 +232,255 @@ pub enum Error {
         result: Box<crate::bulk::BulkResult>,
         /// Every failed operation.
         failures: Vec<crate::bulk::BulkFailure>,
+        /// The write concern the server could not satisfy, if any: the writes counted in
+        /// `result` were applied, but not as durably as asked.
+        write_concern_error: Option<ServerFailure>,
     },
 
     /// The model's index declarations contradict each other.
-    #[error("invalid index declarations: {0}")]
     IndexDeclaration(String),
 
-    /// Any other error of the driver or the server.
-    #[error(transparent)]
+    /// Any other error of the driver (network, selection, authentication, ...).
     Driver(Box<mongodb::error::Error>),
+}
+
+/// A failure the server reported: its code, the code's name and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFailure {
+    /// The error code, e.g. `121`.
+    pub code: i32,
+    /// The code's name, e.g. `DocumentValidationFailure` (the server's when it sent one,
+    /// otherwise the name MongoDB gives the code; empty when the code has none).
+    pub code_name: String,
+    /// The server's message.
+    pub message: String,
+}
+
+impl ServerFailure {
+    /// A failure with `code`, named by `code_name` or, when that is absent, by the name
+    /// MongoDB gives the code.
+    pub fn new(code: i32, code_name: Option<&str>, message: impl Into<String>) -> Self {
+        let code_name = match code_name {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => code_name_of(code).to_owned(),
+        };
+        Self {
+            code,
+            code_name,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ServerFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.code_name.is_empty() {
+            write!(f, "error {}: {}", self.code, self.message)
+        } else {
+            write!(f, "{} ({}): {}", self.code_name, self.code, self.message)
+        }
+    }
+}
+
+/// The names MongoDB gives the error codes applications meet most (the server's
+/// `error_codes.yml`); empty for any other code.
+pub fn code_name_of(code: i32) -> &'static str {
+    match code {
+        1 => "InternalError",
+        2 => "BadValue",
+        4 => "NoSuchKey",
+        9 => "FailedToParse",
+        11 => "UserNotFound",
+        13 => "Unauthorized",
+        14 => "TypeMismatch",
+        18 => "AuthenticationFailed",
+        20 => "IllegalOperation",
+        26 => "NamespaceNotFound",
+        27 => "IndexNotFound",
+        40 => "ConflictingUpdateOperators",
+        48 => "NamespaceExists",
+        50 => "MaxTimeMSExpired",
+        52 => "DollarPrefixedFieldName",
+        56 => "EmptyFieldName",
+        57 => "DottedFieldName",
+        59 => "CommandNotFound",
+        64 => "WriteConcernFailed",
+        66 => "ImmutableField",
+        67 => "CannotCreateIndex",
+        68 => "IndexAlreadyExists",
+        72 => "InvalidOptions",
+        85 => "IndexOptionsConflict",
+        86 => "IndexKeySpecsConflict",
+        112 => "WriteConflict",
+        115 => "CommandNotSupported",
+        121 => "DocumentValidationFailure",
+        166 => "CommandNotSupportedOnView",
+        251 => "NoSuchTransaction",
+        256 => "TransactionCommitted",
+        263 => "OperationNotSupportedInTransaction",
+        11000 => "DuplicateKey",
+        11600 => "InterruptedAtShutdown",
+        10107 => "NotWritablePrimary",
+        _ => "",
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Build(err) => err.fmt(f),
+            Error::Validation { collection, fields } => {
+                write!(f, "validation failed for {collection}: {}", list(fields))
+            }
+            Error::DuplicateKey {
+                collection,
+                index,
+                key,
+                ..
+            } => write!(
+                f,
+                "duplicate key in {collection}: index `{index}` already has {key}"
+            ),
+            Error::NotFound { collection, filter } => {
+                write!(f, "no document in {collection} matches {filter}")
+            }
+            Error::VersionConflict { collection, id } => write!(
+                f,
+                "version conflict in {collection} for _id {id}: the document changed since it was read"
+            ),
+            Error::Transient { labels, source } => {
+                write!(f, "transient error ({}): ", labels.join(", "))?;
+                describe(source, f)
+            }
+            Error::Server {
+                collection,
+                failure,
+                ..
+            } => {
+                if !collection.is_empty() {
+                    write!(f, "{collection}: ")?;
+                }
+                write!(f, "server error {failure}")
+            }
+            Error::Deserialize {
+                collection,
+                id,
+                source,
+            } => write!(
+                f,
+                "cannot read the document with _id {} of {collection}: {source}",
+                id_or_none(id)
+            ),
+            Error::WrittenButUnreadable {
+                collection,
+                operation,
+                id,
+                source,
+                ..
+            } => write!(
+                f,
+                "{operation} on {collection} changed the document with _id {}, but cannot read it as the model: {source} (the write happened; the document as stored is in the error)",
+                id_or_none(id)
+            ),
+            Error::BulkWrite {
+                collection,
+                failures,
+                write_concern_error,
+                ..
+            } => {
+                write!(
+                    f,
+                    "bulk write on {collection}: {} operation(s) failed",
+                    failures.len()
+                )?;
+                if let Some(first) = failures.first() {
+                    write!(f, ", first: #{} {}", first.index, first.failure)?;
+                }
+                if let Some(wc) = write_concern_error {
+                    write!(f, "; write concern not satisfied: {wc}")?;
+                }
+                Ok(())
+            }
+            Error::IndexDeclaration(message) => write!(f, "invalid index declarations: {message}"),
+            Error::Driver(source) => describe(source, f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Build(err) => Some(err),
+            Error::DuplicateKey { source, .. }
+            | Error::Transient { source, .. }
+            | Error::Server { source, .. }
+            | Error::Driver(source) => Some(&**source),
+            Error::Deserialize { source, .. } | Error::WrittenButUnreadable { source, .. } => {
+                Some(&**source)
+            }
+            Error::Validation { .. }
+            | Error::NotFound { .. }
+            | Error::VersionConflict { .. }
+            | Error::BulkWrite { .. }
+            | Error::IndexDeclaration(_) => None,
+        }
+    }
+}
+
+impl From<BuildError> for Error {
+    fn from(err: BuildError) -> Self {
+        Error::Build(err)
+    }
+}
+
+fn id_or_none(id: &Option<Box<Bson>>) -> String {
+    id.as_ref()
+        .map_or_else(|| "<none>".to_owned(), |id| id.to_string())
+}
+
+/// A driver error in one readable line: a server's code, code name and message; the
+/// driver's own description otherwise. The raw server reply is never printed.
+fn describe(err: &mongodb::error::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    if let Some(failure) = server_failure(err) {
+        return write!(f, "{failure}");
+    }
+    match err.kind.as_ref() {
+        ErrorKind::InsertMany(e) => {
+            let failures = e.write_errors.iter().flatten().map(|w| {
+                format!(
+                    "#{} {}",
+                    w.index,
+                    ServerFailure::new(w.code, w.code_name.as_deref(), &w.message)
+                )
+            });
+            let concern = e.write_concern_error.iter().map(|w| {
+                format!(
+                    "write concern not satisfied: {}",
+                    ServerFailure::new(w.code, Some(&w.code_name), &w.message)
+                )
+            });
+            f.write_str(&failures.chain(concern).collect::<Vec<_>>().join("; "))
+        }
+        kind => write!(f, "{kind}"),
+    }
+}
+
+/// The code, name and message of a server error, when the driver error is one.
+fn server_failure(err: &mongodb::error::Error) -> Option<ServerFailure> {
+    match err.kind.as_ref() {
+        ErrorKind::Command(e) => Some(ServerFailure::new(e.code, Some(&e.code_name), &e.message)),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => Some(ServerFailure::new(
+            e.code,
+            e.code_name.as_deref(),
+            &e.message,
+        )),
+        ErrorKind::Write(WriteFailure::WriteConcernError(e)) => Some(ServerFailure::new(
+            e.code,
+            Some(&e.code_name),
+            format!("write concern not satisfied: {}", e.message),
+        )),
+        _ => None,
+    }
 }
 
 fn list(fields: &[FieldViolation]) -> String {
@@ -260,6 +520,13 @@ impl Error {
                 source: Box::new(err),
             };
         }
+        if let Some(failure) = server_failure(&err) {
+            return Error::Server {
+                collection: collection.to_owned(),
+                failure,
+                source: Box::new(err),
+            };
+        }
         Error::Driver(Box::new(err))
     }
 
@@ -267,10 +534,53 @@ impl Error {
     pub fn labels(&self) -> Vec<String> {
         match self {
             Error::Transient { labels, .. } => labels.clone(),
-            Error::DuplicateKey { source, .. } | Error::Driver(source) => {
-                source.labels().iter().cloned().collect()
-            }
+            Error::DuplicateKey { source, .. }
+            | Error::Server { source, .. }
+            | Error::Driver(source) => source.labels().iter().cloned().collect(),
             _ => Vec::new(),
+        }
+    }
+
+    /// The variant's name in snake case (`duplicate_key`, `server`, ...), for logs and
+    /// metrics: it never contains document contents.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Build(_) => "build",
+            Error::Validation { .. } => "validation",
+            Error::DuplicateKey { .. } => "duplicate_key",
+            Error::NotFound { .. } => "not_found",
+            Error::VersionConflict { .. } => "version_conflict",
+            Error::Transient { .. } => "transient",
+            Error::Server { .. } => "server",
+            Error::Deserialize { .. } => "deserialize",
+            Error::WrittenButUnreadable { .. } => "written_but_unreadable",
+            Error::BulkWrite { .. } => "bulk_write",
+            Error::IndexDeclaration(_) => "index_declaration",
+            Error::Driver(_) => "driver",
+        }
+    }
+
+    /// Whether a unique index refused the write, or one of the writes of a bulk write or
+    /// `insert_many`.
+    pub fn is_duplicate_key(&self) -> bool {
+        match self {
+            Error::DuplicateKey { .. } => true,
+            Error::BulkWrite { failures, .. } => failures.iter().any(|f| f.failure.code == 11000),
+            _ => false,
+        }
+    }
+
+    /// The server's error code, when the error is a server's (for a bulk write, the first
+    /// failure's).
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Error::DuplicateKey { .. } => Some(11000),
+            Error::Server { failure, .. } => Some(failure.code),
+            Error::Transient { source, .. } | Error::Driver(source) => {
+                server_failure(source).map(|f| f.code)
+            }
+            Error::BulkWrite { failures, .. } => failures.first().map(|f| f.failure.code),
+            _ => None,
         }
     }
 }

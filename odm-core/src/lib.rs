@@ -18,13 +18,14 @@ pub mod repository;
 pub mod sort;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 pub mod transaction;
 pub mod update;
 pub mod validation;
 pub mod value;
 
 pub use bulk::{BulkFailure, BulkResult};
-pub use error::{BuildError, Error, FieldViolation, Result};
+pub use error::{BuildError, Error, FieldViolation, Result, ServerFailure};
 pub use filter::Filter;
 pub use fixture::{Fixture, FixtureBuilder, FixtureValue, Insertable, Seed};
 pub use index::{sync_all, IndexChange, IndexPlan, SyncIndexes, SyncPolicy};
@@ -33,7 +34,9 @@ pub use path::{Field, FieldMarker, FieldType, TypedPath};
 pub use projection::Projection;
 pub use repository::Repo;
 pub use sort::Sort;
-pub use transaction::{transaction, transaction_with, RetryPolicy, TransactionBody};
+pub use transaction::{
+    transaction, transaction_with, RetryPolicy, TransactionBody, TransactionSession,
+};
 pub use update::{PushEach, Update};
 
 #[doc(hidden)]
@@ -63,6 +66,14 @@ pub mod __private {
             i += 1;
         }
         true
+    }
+
+    /// Compile-time check that the key of a TTL index is a date field.
+    pub fn assert_expirable<P>(_: &P)
+    where
+        P: crate::TypedPath,
+        P::Value: crate::value::Expirable<P::Marker>,
+    {
     }
 
     /// Compile-time check that a projection field has the model field's type.

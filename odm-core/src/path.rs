@@ -224,6 +224,9 @@ impl<R, T, M> TypedPath for Field<R, T, M> {
 pub trait FieldType {
     /// The path type generated for a field of this type.
     type Path<R, M: FieldMarker>;
+    /// What `distinct` on a field of this type returns one of: the type itself, but for
+    /// arrays, whose elements MongoDB counts one by one (`Vec<T>` gives `T`).
+    type Distinct;
     /// The path of a field of this type at `path`.
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M>;
 
@@ -258,6 +261,7 @@ macro_rules! impl_field_type {
         $(
             impl $crate::path::FieldType for $ty {
                 type Path<R, M: $crate::path::FieldMarker> = $crate::Field<R, $ty, M>;
+                type Distinct = $ty;
                 fn path_at<R, M: $crate::path::FieldMarker>(path: $crate::path::Path) -> Self::Path<R, M> {
                     $crate::Field::new(path)
                 }
@@ -293,6 +297,7 @@ impl_field_type!(
 
 impl<T> FieldType for Option<T> {
     type Path<R, M: FieldMarker> = Field<R, Option<T>, M>;
+    type Distinct = Option<T>;
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
         Field::new(path)
     }
@@ -300,6 +305,7 @@ impl<T> FieldType for Option<T> {
 
 impl<T> FieldType for Vec<T> {
     type Path<R, M: FieldMarker> = Field<R, Vec<T>, M>;
+    type Distinct = T;
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
         Field::new(path)
     }
@@ -307,6 +313,7 @@ impl<T> FieldType for Vec<T> {
 
 impl<T> FieldType for Box<T> {
     type Path<R, M: FieldMarker> = Field<R, Box<T>, M>;
+    type Distinct = Box<T>;
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
         Field::new(path)
     }
@@ -314,6 +321,7 @@ impl<T> FieldType for Box<T> {
 
 impl<K, V, S> FieldType for std::collections::HashMap<K, V, S> {
     type Path<R, M: FieldMarker> = Field<R, std::collections::HashMap<K, V, S>, M>;
+    type Distinct = std::collections::HashMap<K, V, S>;
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
         Field::new(path)
     }
@@ -321,6 +329,7 @@ impl<K, V, S> FieldType for std::collections::HashMap<K, V, S> {
 
 impl<K, V> FieldType for std::collections::BTreeMap<K, V> {
     type Path<R, M: FieldMarker> = Field<R, std::collections::BTreeMap<K, V>, M>;
+    type Distinct = std::collections::BTreeMap<K, V>;
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
         Field::new(path)
     }

@@ -4,14 +4,16 @@
 //! ([`Repo::collection`]). Every operation accepts typed or raw filters and updates,
 //! takes an optional [`ClientSession`] (`.session(&mut s)`), validates whole documents
 //! before sending them, maps server errors to [`Error`], and runs inside a `tracing` span
-//! carrying the collection and operation (never document contents).
+//! carrying the collection and operation (never document contents: see [`crate::trace`]).
 
-use crate::error::{Error, Result};
+use crate::bulk::{BulkFailure, BulkResult};
+use crate::error::{Error, Result, ServerFailure};
 use crate::filter::Filter;
 use crate::model::Model;
 use crate::path::Field;
 use crate::projection::Projection;
 use crate::sort::Sort;
+use crate::trace::traced;
 use crate::update::Update;
 use crate::BuildError;
 use bson::{doc, Bson, Document, RawDocumentBuf};
@@ -27,8 +29,7 @@ use serde::de::DeserializeOwned;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -52,27 +53,6 @@ impl<M: Model> Clone for Repo<M> {
             coll: self.coll.clone(),
         }
     }
-}
-
-/// Runs `future` in a span naming the collection and operation, and records its duration.
-async fn traced<T>(
-    collection: &str,
-    operation: &'static str,
-    future: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    let span = tracing::debug_span!("odm", collection, operation);
-    async move {
-        let started = Instant::now();
-        let result = future.await;
-        let elapsed_us = started.elapsed().as_micros() as u64;
-        match &result {
-            Ok(_) => tracing::debug!(elapsed_us, "ok"),
-            Err(err) => tracing::debug!(elapsed_us, error = %err, "failed"),
-        }
-        result
-    }
-    .instrument(span)
-    .await
 }
 
 fn check<M: Model>(doc: &M) -> Result<()> {
@@ -113,15 +93,10 @@ impl<M: Model> Repo<M> {
         Error::from_driver(self.coll.name(), err)
     }
 
-    fn decode<T: DeserializeOwned>(&self, raw: RawDocumentBuf) -> Result<T> {
+    fn decode<T: DeserializeOwned>(&self, raw: &RawDocumentBuf) -> Result<T> {
         bson::from_slice(raw.as_bytes()).map_err(|source| Error::Deserialize {
             collection: self.name().to_owned(),
-            id: raw
-                .get("_id")
-                .ok()
-                .flatten()
-                .and_then(|id| Bson::try_from(id.to_raw_bson()).ok())
-                .map(Box::new),
+            id: raw_id(raw).map(Box::new),
             source: Box::new(source),
         })
     }
@@ -211,21 +186,16 @@ impl<M: Model> Repo<M> {
     }
 
     /// The distinct values of a field among the documents matching `filter`, typed as the
-    /// field. For an array field use [`Repo::distinct_elements`].
-    pub async fn distinct<T: DeserializeOwned, Mk>(
+    /// field; for an array field, its distinct elements (as MongoDB counts them).
+    pub async fn distinct<T, Mk>(
         &self,
         field: &Field<M, T, Mk>,
         filter: impl Into<Filter<M>>,
-    ) -> Result<Vec<T>> {
-        self.distinct_values(field.path(), filter.into()).await
-    }
-
-    /// The distinct elements of an array field among the documents matching `filter`.
-    pub async fn distinct_elements<T: DeserializeOwned, Mk>(
-        &self,
-        field: &Field<M, Vec<T>, Mk>,
-        filter: impl Into<Filter<M>>,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Vec<T::Distinct>>
+    where
+        T: crate::FieldType,
+        T::Distinct: DeserializeOwned,
+    {
         self.distinct_values(field.path(), filter.into()).await
     }
 
@@ -399,6 +369,12 @@ impl<M: Model> Repo<M> {
     }
 }
 
+/// The `_id` of a stored document, when it has one.
+fn raw_id(raw: &RawDocumentBuf) -> Option<Bson> {
+    let id = raw.get("_id").ok().flatten()?;
+    Bson::try_from(id.to_raw_bson()).ok()
+}
+
 /// `{_id: id}` for a model's id type.
 fn id_filter<M: Model>(id: &M::Id) -> Result<Document> {
     let id = bson::to_bson(id).map_err(|e| BuildError::new("_id", e))?;
@@ -499,14 +475,67 @@ impl<'a, M: Model> InsertMany<'a, M> {
             });
         }
         let repo = self.repo;
+        let docs = self.docs;
+        let ordered = self.ordered;
         traced(repo.name(), "insert_many", async move {
-            let action = repo.coll.insert_many(self.docs).ordered(self.ordered);
-            in_session!(action, self.session).map_err(|e| repo.map_err(e))
+            let action = repo.coll.insert_many(docs.iter().copied()).ordered(ordered);
+            in_session!(action, self.session)
+                .map_err(|e| insert_many_error(repo.name(), &docs, ordered, e))
         })
         .await
     }
 }
 awaitable!(InsertMany<'a, M>, InsertManyResult);
+
+/// The error of an `insert_many` that failed: every failed position with its error, and
+/// the `_id`s of the documents inserted (those before the first failure when ordered,
+/// every other one when not).
+fn insert_many_error<M: Model>(
+    collection: &str,
+    docs: &[&M],
+    ordered: bool,
+    err: mongodb::error::Error,
+) -> Error {
+    let mongodb::error::ErrorKind::InsertMany(failed) = err.kind.as_ref() else {
+        return Error::from_driver(collection, err);
+    };
+    let failures: Vec<BulkFailure> = failed
+        .write_errors
+        .iter()
+        .flatten()
+        .map(|w| BulkFailure {
+            index: w.index,
+            failure: ServerFailure::new(w.code, w.code_name.as_deref(), &w.message),
+        })
+        .collect();
+    let write_concern_error = failed
+        .write_concern_error
+        .as_ref()
+        .map(|w| ServerFailure::new(w.code, Some(&w.code_name), &w.message));
+    let first_failure = failures.iter().map(|f| f.index).min();
+    let inserted = |index: usize| {
+        !failures.iter().any(|f| f.index == index)
+            && (!ordered || first_failure.is_none_or(|first| index < first))
+    };
+    let mut result = BulkResult::default();
+    for (index, doc) in docs.iter().enumerate().filter(|(i, _)| inserted(*i)) {
+        result.inserted += 1;
+        // The model's own `_id` (one the driver generated for a document without one is
+        // not known here).
+        if let Some(id) = bson::to_raw_document_buf(doc)
+            .ok()
+            .and_then(|raw| raw_id(&raw))
+        {
+            result.inserted_ids.push((index, id));
+        }
+    }
+    Error::BulkWrite {
+        collection: collection.to_owned(),
+        result: Box::new(result),
+        failures,
+        write_concern_error,
+    }
+}
 
 /// [`Repo::find`]: reads documents as `P` (the model, or a [`Projection`] of it).
 #[must_use = "an operation does nothing until awaited"]
@@ -608,34 +637,42 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Find<'a,
                 }
             }
             .map_err(|e| repo.map_err(e))?;
-            docs.into_iter().map(|d| repo.decode(d)).collect()
+            docs.iter().map(|d| repo.decode(d)).collect()
         })
         .await
     }
 
-    /// The results as a stream, fetched batch by batch. (Streaming inside a session is
-    /// done with the driver's `SessionCursor`; here, pass no session.)
+    /// The results as a stream, fetched batch by batch (inside the session, when the
+    /// find has one).
     pub async fn stream(self) -> Result<impl Stream<Item = Result<P>> + Send + 'a> {
         let filter = self.filter?;
-        if self.session.is_some() {
-            return Err(Error::Build(BuildError::new(
-                "",
-                "Find::stream cannot use a session; use Find::all, or the driver's SessionCursor",
-            )));
-        }
         let repo = self.repo;
-        let cursor = traced(repo.name(), "find", async {
-            repo.coll
-                .clone_with_type::<RawDocumentBuf>()
-                .find(filter)
-                .with_options(self.options)
-                .await
-                .map_err(|e| repo.map_err(e))
-        })
-        .await?;
-        Ok(cursor.map(move |item| {
+        let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
+        let action = raw.find(filter).with_options(self.options);
+        let documents = match self.session {
+            Some(session) => {
+                let cursor = traced(repo.name(), "find", async {
+                    action
+                        .session(&mut *session)
+                        .await
+                        .map_err(|e| repo.map_err(e))
+                })
+                .await?;
+                futures::stream::unfold((cursor, session), |(mut cursor, session)| async move {
+                    let next = cursor.next(session).await?;
+                    Some((next, (cursor, session)))
+                })
+                .left_stream()
+            }
+            None => traced(repo.name(), "find", async {
+                action.await.map_err(|e| repo.map_err(e))
+            })
+            .await?
+            .right_stream(),
+        };
+        Ok(documents.map(move |item| {
             item.map_err(|e| repo.map_err(e))
-                .and_then(|raw| repo.decode(raw))
+                .and_then(|raw| repo.decode(&raw))
         }))
     }
 }
@@ -868,53 +905,80 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
         } else {
             ReturnDocument::Before
         };
-        match self.modify {
+        // Read back as raw BSON and decoded here, so that a document the model cannot read
+        // is still returned to the caller (the write has happened by then).
+        let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
+        let (operation, written) = match self.modify {
             Modify::Update(update) => {
                 let update = update?;
-                traced(repo.name(), "find_one_and_update", async move {
+                let operation = "find_one_and_update";
+                let written = traced(repo.name(), operation, async move {
                     let options = FindOneAndUpdateOptions::builder()
                         .return_document(returned)
                         .upsert(self.upsert)
                         .sort(self.sort)
                         .collation(self.collation)
                         .build();
-                    let action = repo
-                        .coll
+                    let action = raw
                         .find_one_and_update(filter, update)
                         .with_options(options);
                     in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })
-                .await
+                .await?;
+                (operation, written)
             }
             Modify::Replace(doc) => {
                 check(doc)?;
-                traced(repo.name(), "find_one_and_replace", async move {
+                let replacement = bson::to_raw_document_buf(doc).map_err(|e| {
+                    BuildError::new("", format!("cannot convert the document to BSON: {e}"))
+                })?;
+                let operation = "find_one_and_replace";
+                let written = traced(repo.name(), operation, async move {
                     let options = FindOneAndReplaceOptions::builder()
                         .return_document(returned)
                         .upsert(self.upsert)
                         .sort(self.sort)
                         .collation(self.collation)
                         .build();
-                    let action = repo
-                        .coll
-                        .find_one_and_replace(filter, doc)
+                    let action = raw
+                        .find_one_and_replace(filter, replacement)
                         .with_options(options);
                     in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })
-                .await
+                .await?;
+                (operation, written)
             }
             Modify::Delete => {
-                traced(repo.name(), "find_one_and_delete", async move {
+                let operation = "find_one_and_delete";
+                let written = traced(repo.name(), operation, async move {
                     let options = FindOneAndDeleteOptions::builder()
                         .sort(self.sort)
                         .collation(self.collation)
                         .build();
-                    let action = repo.coll.find_one_and_delete(filter).with_options(options);
+                    let action = raw.find_one_and_delete(filter).with_options(options);
                     in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })
-                .await
+                .await?;
+                (operation, written)
             }
-        }
+        };
+        let Some(document) = written else {
+            return Ok(None);
+        };
+        repo.decode(&document).map(Some).map_err(|err| match err {
+            Error::Deserialize {
+                collection,
+                id,
+                source,
+            } => Error::WrittenButUnreadable {
+                collection,
+                operation,
+                id,
+                document: Box::new(document),
+                source,
+            },
+            other => other,
+        })
     }
 }
 awaitable!(FindOneAndModify<'a, M>, Option<M>, collation = collation);

@@ -177,6 +177,20 @@ marker_trait!(
     [bson::DateTime, bson::Timestamp]
 );
 
+/// Field types a TTL index (`expire_after`) can expire documents by: dates, or arrays of
+/// dates (MongoDB expires by the earliest). On any other type a TTL index never removes a
+/// document, so declaring one does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`expire_after` (a TTL index) needs a date field; field `{M}` holds `{Self}`, by which MongoDB never expires a document",
+    label = "not a date field",
+    note = "declare the field as `bson::DateTime` (or an `Option` or `Vec` of it), or remove `expire_after`"
+)]
+pub trait Expirable<M> {}
+
+impl<M> Expirable<M> for bson::DateTime {}
+impl<T: Expirable<M>, M> Expirable<M> for Option<T> {}
+impl<T: Expirable<M>, M> Expirable<M> for Vec<T> {}
+
 /// `Option` fields: the only ones that may be unset or compared with null.
 #[diagnostic::on_unimplemented(
     message = "`$unset` and null checks need an `Option` field; field `{M}` holds `{Self}`, which is always present",

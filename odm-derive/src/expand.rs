@@ -3,7 +3,7 @@
 use crate::ast::{self, Container, Field};
 use crate::case;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 /// The module of zero-sized markers naming each field (`user_fields::email`).
 fn markers(c: &Container) -> TokenStream {
@@ -308,6 +308,7 @@ pub fn embedded(c: &Container) -> TokenStream {
 
         impl #krate::FieldType for #ident {
             type Path<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
+            type Distinct = Self;
             fn path_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Path<R, M> {
                 <Self as #krate::Embedded>::fields_at(path)
             }
@@ -363,6 +364,7 @@ pub fn value(input: &syn::DeriveInput) -> TokenStream {
     quote! {
         impl #krate::FieldType for #ident {
             type Path<R, M: #krate::FieldMarker> = #krate::Field<R, #ident, M>;
+            type Distinct = Self;
             fn path_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Path<R, M> {
                 #krate::Field::new(path)
             }
@@ -517,10 +519,27 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
             }
         }
     }
+    for d in &decls {
+        if d.ttl.is_some() && d.keys.len() != 1 {
+            errors.push(ast::error(
+                d.span,
+                format!(
+                    "a TTL index (expire_after) has exactly one key, a date field; this one has ({})",
+                    key_text(d)
+                ),
+            ));
+        }
+    }
     if !errors.is_empty() {
         return Err(quote!(#(#errors)*));
     }
     let built = decls.iter().map(|d| {
+        let expirable = d.ttl.as_ref().map(|_| {
+            let segments = &d.keys[0].path;
+            quote_spanned! {d.span=>
+                #krate::__private::assert_expirable(&fields.#(#segments).*);
+            }
+        });
         let inserts = d.keys.iter().map(|k| {
             let segments = &k.path;
             let value = match &k.kind {
@@ -555,6 +574,7 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
         let (unique, sparse) = (d.unique, d.sparse);
         quote! {
             {
+                #expirable
                 let mut keys = #krate::__private::bson::Document::new();
                 #(#inserts)*
                 out.push(#krate::index::declared(keys, #name, #unique, #sparse, #ttl, #partial));
