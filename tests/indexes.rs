@@ -197,3 +197,167 @@ async fn several_models_sync_together() {
     assert_eq!(plans[0].0, "accounts");
     assert_eq!(plans[0].1.create.len(), 5);
 }
+
+/// The names of a collection's indexes, sorted.
+async fn index_names(repo: &odm::Repo<Account>) -> Vec<String> {
+    let mut names: Vec<String> = repo
+        .existing_indexes()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.get_str("name").unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Two accounts sharing one address, which a unique index on `mail` refuses.
+async fn with_duplicate_mail(repo: &odm::Repo<Account>) {
+    repo.insert_many(&[account("same@x.test"), account("same@x.test")])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_rebuild_that_cannot_be_built_keeps_the_old_index() {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<Account>();
+    let raw = repo.documents();
+    // The declared indexes, but `mail_1` is not unique yet, and the data has duplicates.
+    repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
+    raw.drop_index("mail_1").await.unwrap();
+    raw.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "mail": 1 })
+            .build(),
+    )
+    .await
+    .unwrap();
+    with_duplicate_mail(&repo).await;
+    let before = index_names(&repo).await;
+
+    let err = repo.sync_indexes(SyncPolicy::Rebuild).await.unwrap_err();
+    let Error::IndexSync {
+        collection,
+        attempted,
+        rolled_back,
+        now,
+        source,
+    } = &err
+    else {
+        panic!("expected IndexSync, got {err:?}")
+    };
+    assert_eq!(collection, "accounts");
+    assert_eq!(attempted, "rebuilding mail_1 (unique)");
+    assert!(*rolled_back);
+    assert!(source.is_duplicate_key(), "{source:?}");
+    let mut now = now.clone();
+    now.sort();
+    assert_eq!(now, before, "the collection keeps every index it had");
+    assert_eq!(index_names(&repo).await, before);
+    // The old index is still there, as it was (not unique).
+    let mail = repo
+        .existing_indexes()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.get_str("name") == Ok("mail_1"))
+        .unwrap();
+    assert!(mail.get("unique").is_none(), "{mail}");
+    assert!(
+        err.to_string()
+            .starts_with("index sync on accounts failed while rebuilding mail_1 (unique): "),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_create_drops_no_extra_index_and_undoes_what_it_built() {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<Account>();
+    let raw = repo.documents();
+    raw.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "legacy": 1 })
+            .build(),
+    )
+    .await
+    .unwrap();
+    with_duplicate_mail(&repo).await;
+    let before = index_names(&repo).await;
+    assert_eq!(before, vec!["_id_", "legacy_1"]);
+
+    // The unique `mail_1` cannot be built: nothing is created, `legacy_1` is not dropped.
+    for policy in [SyncPolicy::DropExtra, SyncPolicy::Rebuild] {
+        let err = repo.sync_indexes(policy).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::IndexSync { attempted, .. } if attempted.starts_with("creating ")),
+            "{err:?}"
+        );
+        assert_eq!(index_names(&repo).await, before, "{policy:?}");
+    }
+
+    // Once the duplicate is gone, the same sync succeeds.
+    let f = Account::fields();
+    repo.delete_one(f.email.eq("same@x.test")).await.unwrap();
+    repo.sync_indexes(SyncPolicy::DropExtra).await.unwrap();
+    assert!(repo.plan_indexes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rebuild_swaps_indexes_without_leaving_a_temporary_one() {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<Account>();
+    let raw = repo.documents();
+    repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
+    // Two changes: `mail_1` not unique, and the TTL of `created_at_1` another duration
+    // (an option the server cannot hold on two indexes of the same keys).
+    raw.drop_index("mail_1").await.unwrap();
+    raw.drop_index("created_at_1").await.unwrap();
+    raw.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "mail": 1 })
+            .build(),
+    )
+    .await
+    .unwrap();
+    raw.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "created_at": 1 })
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .expire_after(std::time::Duration::from_secs(60))
+                    .build(),
+            )
+            .build(),
+    )
+    .await
+    .unwrap();
+    let plan = repo.plan_indexes().await.unwrap();
+    assert_eq!(plan.changed.len(), 2, "{plan:?}");
+
+    repo.sync_indexes(SyncPolicy::Rebuild).await.unwrap();
+    assert!(repo.plan_indexes().await.unwrap().is_empty());
+    let names = index_names(&repo).await;
+    assert!(
+        names.iter().all(|n| !n.contains("odm_rebuild")),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), 6, "{names:?}");
+}
+
+#[tokio::test]
+async fn a_hidden_index_differs_from_its_declaration() {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<Account>();
+    repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
+    t.raw()
+        .run_command(doc! { "collMod": "accounts", "index": { "name": "org_1_created_at_-1", "hidden": true } })
+        .await
+        .unwrap();
+    let plan = repo.plan_indexes().await.unwrap();
+    assert_eq!(plan.changed.len(), 1, "{plan:?}");
+    assert_eq!(plan.changed[0].differences, vec!["hidden"]);
+    repo.sync_indexes(SyncPolicy::Rebuild).await.unwrap();
+    assert!(repo.plan_indexes().await.unwrap().is_empty());
+}

@@ -240,6 +240,21 @@ pub enum Error {
     /// The model's index declarations contradict each other.
     IndexDeclaration(String),
 
+    /// Synchronising a collection's indexes failed. The steps taken before the failure
+    /// were undone (`rolled_back`), so the collection keeps the indexes it had.
+    IndexSync {
+        /// The collection.
+        collection: String,
+        /// The step that failed, e.g. `rebuilding mail_1 (unique)`.
+        attempted: String,
+        /// Whether every earlier step could be undone.
+        rolled_back: bool,
+        /// The indexes the collection has now.
+        now: Vec<String>,
+        /// Why the step failed.
+        source: Box<Error>,
+    },
+
     /// Any other error of the driver (network, selection, authentication, ...).
     Driver(Box<mongodb::error::Error>),
 }
@@ -402,6 +417,22 @@ impl std::fmt::Display for Error {
                 Ok(())
             }
             Error::IndexDeclaration(message) => write!(f, "invalid index declarations: {message}"),
+            Error::IndexSync {
+                collection,
+                attempted,
+                rolled_back,
+                now,
+                source,
+            } => write!(
+                f,
+                "index sync on {collection} failed while {attempted}: {source}; {}, indexes now: {}",
+                if *rolled_back {
+                    "earlier steps undone"
+                } else {
+                    "earlier steps could not all be undone"
+                },
+                now.join(", ")
+            ),
             Error::Driver(source) => describe(source, f),
         }
     }
@@ -411,6 +442,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Build(err) => Some(err),
+            Error::IndexSync { source, .. } => Some(&**source),
             Error::DuplicateKey { source, .. }
             | Error::Transient { source, .. }
             | Error::Server { source, .. }
@@ -556,6 +588,7 @@ impl Error {
             Error::WrittenButUnreadable { .. } => "written_but_unreadable",
             Error::BulkWrite { .. } => "bulk_write",
             Error::IndexDeclaration(_) => "index_declaration",
+            Error::IndexSync { .. } => "index_sync",
             Error::Driver(_) => "driver",
         }
     }
@@ -580,6 +613,7 @@ impl Error {
                 server_failure(source).map(|f| f.code)
             }
             Error::BulkWrite { failures, .. } => failures.first().map(|f| f.failure.code),
+            Error::IndexSync { source, .. } => source.code(),
             _ => None,
         }
     }

@@ -12,8 +12,7 @@
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::repository::Repo;
-use bson::{Bson, Document};
-use futures::TryStreamExt;
+use bson::{doc, Bson, Document};
 use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 use std::time::Duration;
@@ -26,7 +25,8 @@ pub enum SyncPolicy {
     CreateOnly,
     /// Also drop indexes the model does not declare.
     DropExtra,
-    /// Also drop extra indexes and rebuild (drop, then create) changed ones.
+    /// Also drop extra indexes and rebuild changed ones (the new one is built before the
+    /// old one is dropped).
     Rebuild,
 }
 
@@ -191,6 +191,9 @@ pub fn option_differences(declared: &IndexModel, existing: &Document) -> Vec<Str
     if ttl != number(existing.get("expireAfterSeconds")) {
         out.push("expireAfterSeconds".to_owned());
     }
+    if options.hidden.unwrap_or(false) != truthy(existing.get("hidden")) {
+        out.push("hidden".to_owned());
+    }
     let partial = options.partial_filter_expression.as_ref();
     let existing_partial = existing.get_document("partialFilterExpression").ok();
     if partial != existing_partial {
@@ -275,16 +278,29 @@ impl<M: Model> Repo<M> {
     /// collection does not exist yet).
     pub async fn existing_indexes(&self) -> Result<Vec<Document>> {
         let coll = self.documents();
-        match coll.list_indexes().await {
-            Ok(cursor) => {
-                let models: Vec<IndexModel> = cursor.try_collect().await.map_err(Error::from)?;
-                Ok(models.into_iter().map(index_spec).collect())
+        let db = coll.client().database(&coll.namespace().db);
+        // The command itself, so that every option of an index is kept as the server has
+        // it (a rebuild that fails restores the index from this specification).
+        let reply = match db.run_command(doc! { "listIndexes": coll.name() }).await {
+            Ok(reply) => reply,
+            Err(err) if matches!(err.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 26) =>
+            {
+                return Ok(Vec::new());
             }
-            Err(err) if matches!(err.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 26) => {
-                Ok(Vec::new())
-            }
-            Err(err) => Err(Error::from_driver(coll.name(), err)),
-        }
+            Err(err) => return Err(Error::from_driver(coll.name(), err)),
+        };
+        let cursor = reply.get_document("cursor").ok();
+        let specs = cursor
+            .and_then(|c| c.get_array("firstBatch").ok())
+            .map(|batch| {
+                batch
+                    .iter()
+                    .filter_map(|s| s.as_document().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // A collection has at most 64 indexes: one batch holds them all.
+        Ok(specs)
     }
 
     /// The plan [`Repo::sync_indexes`] would apply: a dry run that changes nothing.
@@ -292,56 +308,219 @@ impl<M: Model> Repo<M> {
         plan(&M::indexes()?, &self.existing_indexes().await?)
     }
 
-    /// Creates missing indexes and, as `policy` allows, drops extra ones and rebuilds
-    /// changed ones. Returns the plan that was applied.
+    /// Creates missing indexes and, as `policy` allows, rebuilds changed ones and drops
+    /// extra ones. Returns the plan that was applied.
+    ///
+    /// Nothing is dropped before what replaces it is known to build: missing indexes are
+    /// created first (in one command), a changed index is first built under a temporary
+    /// name (then swapped in for the old one), and extra indexes are dropped last. When any step fails, the
+    /// steps already taken are undone, so the collection keeps the indexes it had, and the
+    /// error ([`Error::IndexSync`]) says what was attempted, why it failed, and which
+    /// indexes exist now.
     pub async fn sync_indexes(&self, policy: SyncPolicy) -> Result<IndexPlan> {
         let plan = self.plan_indexes().await?;
-        let coll = self.documents();
-        let name = coll.name().to_owned();
-        if policy != SyncPolicy::CreateOnly {
-            for extra in &plan.extra {
-                coll.drop_index(extra)
+        let mut sync = Steps {
+            coll: self.documents(),
+            undo: Vec::new(),
+        };
+        let outcome = sync.apply(&plan, policy).await;
+        match outcome {
+            Ok(()) => Ok(plan),
+            Err((attempted, source)) => {
+                let rolled_back = sync.roll_back().await;
+                let now = self
+                    .existing_indexes()
                     .await
-                    .map_err(|e| Error::from_driver(&name, e))?;
+                    .map(|specs| {
+                        specs
+                            .iter()
+                            .filter_map(|s| s.get_str("name").ok().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Err(Error::IndexSync {
+                    collection: self.collection().name().to_owned(),
+                    attempted,
+                    rolled_back,
+                    now,
+                    source: Box::new(source),
+                })
             }
         }
-        let mut create = plan.create.clone();
-        if policy == SyncPolicy::Rebuild {
-            for change in &plan.changed {
-                coll.drop_index(&change.name)
-                    .await
-                    .map_err(|e| Error::from_driver(&name, e))?;
-                create.push(change.declared.clone());
-            }
-        }
-        if !create.is_empty() {
-            coll.create_indexes(create)
-                .await
-                .map_err(|e| Error::from_driver(&name, e))?;
-        }
-        Ok(plan)
     }
 }
 
-/// A driver index model back in `listIndexes` form.
-fn index_spec(model: IndexModel) -> Document {
-    let mut spec = Document::new();
-    spec.insert("key", model.keys);
-    if let Some(options) = model.options {
-        if let Some(name) = options.name {
-            spec.insert("name", name);
+/// One step of a sync to take back if a later one fails.
+enum Undo {
+    /// Drop the index of this name (it was created by the sync).
+    Drop(String),
+    /// Create the index of this `listIndexes` specification (the sync dropped it).
+    Restore(Document),
+}
+
+/// The steps of one [`Repo::sync_indexes`], with what undoes them.
+struct Steps {
+    coll: mongodb::Collection<Document>,
+    undo: Vec<Undo>,
+}
+
+/// A failed step: what it attempted, and why it failed.
+type StepError = (String, Error);
+
+impl Steps {
+    async fn apply(
+        &mut self,
+        plan: &IndexPlan,
+        policy: SyncPolicy,
+    ) -> std::result::Result<(), StepError> {
+        if !plan.create.is_empty() {
+            let names: Vec<String> = plan.create.iter().map(index_name).collect();
+            self.create(plan.create.iter().map(declared_spec).collect())
+                .await
+                .map_err(|e| (format!("creating {}", names.join(", ")), e))?;
+            self.undo.extend(names.into_iter().map(Undo::Drop));
         }
-        if let Some(unique) = options.unique {
-            spec.insert("unique", unique);
+        if policy == SyncPolicy::Rebuild {
+            for change in &plan.changed {
+                self.rebuild(change).await?;
+            }
         }
-        if let Some(sparse) = options.sparse {
-            spec.insert("sparse", sparse);
+        if policy != SyncPolicy::CreateOnly {
+            let existing = self
+                .list()
+                .await
+                .map_err(|e| ("listing indexes".to_owned(), e))?;
+            for extra in &plan.extra {
+                let Some(spec) = existing.iter().find(|s| s.get_str("name") == Ok(extra)) else {
+                    continue;
+                };
+                self.drop(extra)
+                    .await
+                    .map_err(|e| (format!("dropping {extra}"), e))?;
+                self.undo.push(Undo::Restore(spec.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces a changed index. The declared index is first built under a temporary
+    /// name, which proves it can be built (e.g. that a unique index finds no duplicates),
+    /// and dropped again: the server keeps one index per signature, so the declared one is
+    /// then created under its own name once the old one is gone.
+    async fn rebuild(&mut self, change: &IndexChange) -> std::result::Result<(), StepError> {
+        let name = index_name(&change.declared);
+        let attempted = format!(
+            "rebuilding {} ({})",
+            change.name,
+            change.differences.join(", ")
+        );
+        let mut trial = declared_spec(&change.declared);
+        let trial_name = format!("{name}_odm_rebuild");
+        trial.insert("name", trial_name.clone());
+        match self.create(vec![trial]).await {
+            Ok(()) => self
+                .drop(&trial_name)
+                .await
+                .map_err(|e| (format!("{attempted}: dropping {trial_name}"), e))?,
+            // An index of the same signature exists (only a TTL or `hidden` differs): such
+            // options do not depend on the data, so the swap below cannot fail on it.
+            Err(e) if e.code() == Some(85) => {}
+            Err(e) => return Err((attempted, e)),
+        }
+        self.replace(change, &attempted).await
+    }
+
+    /// Drops the changed index and creates the declared one.
+    async fn replace(
+        &mut self,
+        change: &IndexChange,
+        attempted: &str,
+    ) -> std::result::Result<(), StepError> {
+        self.drop(&change.name)
+            .await
+            .map_err(|e| (format!("{attempted}: dropping {}", change.name), e))?;
+        self.undo.push(Undo::Restore(change.existing.clone()));
+        self.create(vec![declared_spec(&change.declared)])
+            .await
+            .map_err(|e| (attempted.to_owned(), e))?;
+        self.undo.push(Undo::Drop(index_name(&change.declared)));
+        Ok(())
+    }
+
+    /// Takes back every step, newest first; whether all of them could be.
+    async fn roll_back(&mut self) -> bool {
+        let mut complete = true;
+        while let Some(step) = self.undo.pop() {
+            let done = match step {
+                Undo::Drop(name) => self.drop(&name).await,
+                Undo::Restore(mut spec) => {
+                    spec.remove("v");
+                    spec.remove("ns");
+                    self.create(vec![spec]).await
+                }
+            };
+            complete &= done.is_ok();
+        }
+        complete
+    }
+
+    async fn create(&self, specs: Vec<Document>) -> Result<()> {
+        let command = doc! { "createIndexes": self.coll.name(), "indexes": specs };
+        self.database()
+            .run_command(command)
+            .await
+            .map(drop)
+            .map_err(|e| Error::from_driver(self.coll.name(), e))
+    }
+
+    async fn drop(&self, name: &str) -> Result<()> {
+        self.coll
+            .drop_index(name)
+            .await
+            .map_err(|e| Error::from_driver(self.coll.name(), e))
+    }
+
+    async fn list(&self) -> Result<Vec<Document>> {
+        let reply = self
+            .database()
+            .run_command(doc! { "listIndexes": self.coll.name() })
+            .await
+            .map_err(|e| Error::from_driver(self.coll.name(), e))?;
+        Ok(reply
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .map(|batch| {
+                batch
+                    .iter()
+                    .filter_map(|s| s.as_document().cloned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn database(&self) -> mongodb::Database {
+        self.coll.client().database(&self.coll.namespace().db)
+    }
+}
+
+/// A declared index in `createIndexes` form.
+fn declared_spec(model: &IndexModel) -> Document {
+    let mut spec = doc! { "key": model.keys.clone(), "name": index_name(model) };
+    if let Some(options) = &model.options {
+        if options.unique == Some(true) {
+            spec.insert("unique", true);
+        }
+        if options.sparse == Some(true) {
+            spec.insert("sparse", true);
         }
         if let Some(ttl) = options.expire_after {
             spec.insert("expireAfterSeconds", ttl.as_secs() as i64);
         }
-        if let Some(partial) = options.partial_filter_expression {
-            spec.insert("partialFilterExpression", partial);
+        if let Some(partial) = &options.partial_filter_expression {
+            spec.insert("partialFilterExpression", partial.clone());
+        }
+        if options.hidden == Some(true) {
+            spec.insert("hidden", true);
         }
     }
     spec
