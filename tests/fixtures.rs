@@ -129,7 +129,7 @@ fn setters_override_defaults() {
 #[tokio::test]
 async fn fixtures_insert_into_a_fresh_database() {
     let db = TestDb::new().await.unwrap();
-    let members = db.repo::<Member>();
+    let members = db.repo::<Member>().await.unwrap();
     let ada = MemberFixture::new()
         .email("ada@example.test")
         .insert(&members)
@@ -170,6 +170,14 @@ async fn fixtures_insert_into_a_fresh_database() {
         .await
         .unwrap();
     assert_eq!(post.author, member.id);
-    assert_eq!(db.repo::<Post>().count(Filter::all()).await.unwrap(), 1);
+    assert_eq!(
+        db.repo::<Post>()
+            .await
+            .unwrap()
+            .count(Filter::all())
+            .await
+            .unwrap(),
+        1
+    );
     db.cleanup().await.unwrap();
 }

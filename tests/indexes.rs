@@ -82,7 +82,7 @@ fn declarations_use_stored_names() {
 #[tokio::test]
 async fn sync_creates_then_is_a_no_op() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<Account>();
+    let repo = odm::Repo::<Account>::new(t.raw());
     let dry = repo.plan_indexes().await.unwrap();
     assert_eq!(dry.create.len(), 5);
     assert!(
@@ -111,7 +111,7 @@ async fn sync_creates_then_is_a_no_op() {
 #[tokio::test]
 async fn unique_declaration_is_enforced() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<Account>();
+    let repo = odm::Repo::<Account>::new(t.raw());
     repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
     repo.insert_one(&account("a@x.test")).await.unwrap();
     let err = repo.insert_one(&account("a@x.test")).await.unwrap_err();
@@ -128,7 +128,7 @@ async fn unique_declaration_is_enforced() {
 #[tokio::test]
 async fn changed_and_extra_indexes_are_reported_then_handled_by_policy() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<Account>();
+    let repo = odm::Repo::<Account>::new(t.raw());
     let raw = repo.documents();
     // A non-unique index where the model declares a unique one, and an undeclared one.
     raw.create_index(
@@ -190,7 +190,7 @@ async fn changed_and_extra_indexes_are_reported_then_handled_by_policy() {
 #[tokio::test]
 async fn several_models_sync_together() {
     let t = TestDb::new().await.unwrap();
-    let accounts = t.repo::<Account>();
+    let accounts = odm::Repo::<Account>::new(t.raw());
     let plans = odm::sync_all(&[&accounts], SyncPolicy::CreateOnly)
         .await
         .unwrap();
@@ -221,7 +221,7 @@ async fn with_duplicate_mail(repo: &odm::Repo<Account>) {
 #[tokio::test]
 async fn a_rebuild_that_cannot_be_built_keeps_the_old_index() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<Account>();
+    let repo = odm::Repo::<Account>::new(t.raw());
     let raw = repo.documents();
     // The declared indexes, but `mail_1` is not unique yet, and the data has duplicates.
     repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
@@ -274,7 +274,7 @@ async fn a_rebuild_that_cannot_be_built_keeps_the_old_index() {
 #[tokio::test]
 async fn a_failed_create_drops_no_extra_index_and_undoes_what_it_built() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<Account>();
+    let repo = odm::Repo::<Account>::new(t.raw());
     let raw = repo.documents();
     raw.create_index(
         mongodb::IndexModel::builder()
@@ -307,7 +307,7 @@ async fn a_failed_create_drops_no_extra_index_and_undoes_what_it_built() {
 #[tokio::test]
 async fn a_rebuild_swaps_indexes_without_leaving_a_temporary_one() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<Account>();
+    let repo = odm::Repo::<Account>::new(t.raw());
     let raw = repo.documents();
     repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
     // Two changes: `mail_1` not unique, and the TTL of `created_at_1` another duration
@@ -349,7 +349,7 @@ async fn a_rebuild_swaps_indexes_without_leaving_a_temporary_one() {
 #[tokio::test]
 async fn a_hidden_index_differs_from_its_declaration() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<Account>();
+    let repo = odm::Repo::<Account>::new(t.raw());
     repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
     t.raw()
         .run_command(doc! { "collMod": "accounts", "index": { "name": "org_1_created_at_-1", "hidden": true } })
@@ -360,4 +360,67 @@ async fn a_hidden_index_differs_from_its_declaration() {
     assert_eq!(plan.changed[0].differences, vec!["hidden"]);
     repo.sync_indexes(SyncPolicy::Rebuild).await.unwrap();
     assert!(repo.plan_indexes().await.unwrap().is_empty());
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Model)]
+#[odm(collection = "handles")]
+struct Handle {
+    #[serde(rename = "_id")]
+    id: i64,
+    #[odm(unique)]
+    name: String,
+}
+
+#[tokio::test]
+async fn one_start_up_call_syncs_every_model_and_unique_holds_from_then_on() {
+    let t = TestDb::new().await.unwrap();
+    let plans = odm::sync_models::<(Account, Handle)>(t.raw(), SyncPolicy::CreateOnly)
+        .await
+        .unwrap();
+    let created: Vec<(&str, usize)> = plans
+        .iter()
+        .map(|(c, p)| (c.as_str(), p.create.len()))
+        .collect();
+    assert_eq!(created, vec![("accounts", 5), ("handles", 1)]);
+    let handles = odm::Repo::<Handle>::new(t.raw());
+    handles
+        .insert_one(&Handle {
+            id: 1,
+            name: "ada".into(),
+        })
+        .await
+        .unwrap();
+    let err = handles
+        .insert_one(&Handle {
+            id: 2,
+            name: "ada".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::DuplicateKey { index, .. } if index == "name_1"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_test_database_hands_out_repositories_with_their_indexes() {
+    let t = TestDb::new().await.unwrap();
+    let handles = t.repo::<Handle>().await.unwrap();
+    assert!(handles.plan_indexes().await.unwrap().is_empty());
+    handles
+        .insert_one(&Handle {
+            id: 1,
+            name: "ada".into(),
+        })
+        .await
+        .unwrap();
+    let err = handles
+        .insert_one(&Handle {
+            id: 2,
+            name: "ada".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_duplicate_key(), "{err:?}");
 }

@@ -49,7 +49,7 @@ struct Card {
 
 async fn seeded(n: i64) -> (TestDb, Repo<User>) {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<User>();
+    let repo = t.repo::<User>().await.unwrap();
     let users: Vec<User> = (0..n)
         .map(|i| {
             user(
@@ -150,7 +150,7 @@ async fn typed_projection_returns_the_partial_struct() {
 #[tokio::test]
 async fn stream_of_ten_thousand_documents_in_batches_of_one_hundred() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<User>();
+    let repo = t.repo::<User>().await.unwrap();
     let users: Vec<User> = (0..10_000)
         .map(|i| user(i, (i % 100) as i32, "Oslo"))
         .collect();
@@ -467,7 +467,7 @@ async fn server_errors_are_readable_and_keep_the_driver_error_as_source() {
 #[tokio::test]
 async fn validation_failure_writes_nothing_and_lists_every_field() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<User>();
+    let repo = t.repo::<User>().await.unwrap();
     let mut bad = user(1, 200, "");
     bad.email = "not-an-email".into();
     let err = repo.insert_one(&bad).await.unwrap_err();
@@ -522,7 +522,7 @@ async fn validation_failure_writes_nothing_and_lists_every_field() {
 #[tokio::test]
 async fn unreadable_documents_name_their_id() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<User>();
+    let repo = t.repo::<User>().await.unwrap();
     repo.documents()
         .insert_one(doc! { "_id": 5_i64, "email": "x@y.z", "age": "old" })
         .await
@@ -699,7 +699,7 @@ async fn collations_make_every_operation_case_insensitive() {
 #[tokio::test]
 async fn find_and_modify_of_an_unreadable_document_reports_the_write_and_keeps_the_document() {
     let t = TestDb::new().await.unwrap();
-    let repo = t.repo::<User>();
+    let repo = t.repo::<User>().await.unwrap();
     // A job the model cannot read (`age` is a string).
     repo.documents()
         .insert_one(doc! { "_id": 7_i64, "email": "x@y.z", "age": "old", "claimed": false })

@@ -58,7 +58,7 @@ fn days_ago(days: i64) -> bson::DateTime {
 #[tokio::test]
 async fn suspends_only_active_customers_unseen_since_the_cutoff() {
     let db = TestDb::new().await.unwrap();
-    let customers = db.repo::<Customer>();
+    let customers = db.repo::<Customer>().await.unwrap();
     customers
         .sync_indexes(odm::SyncPolicy::CreateOnly)
         .await
@@ -98,7 +98,7 @@ async fn suspends_only_active_customers_unseen_since_the_cutoff() {
 #[tokio::test]
 async fn handles_many_customers() {
     let db = TestDb::new().await.unwrap();
-    let customers = db.repo::<Customer>();
+    let customers = db.repo::<Customer>().await.unwrap();
     // 100 customers, one last seen on each of the past 100 days: 70 before the cutoff.
     CustomerFixture::insert_many_with(&customers, 100, |i, c| c.last_seen(days_ago(i as i64 + 1)))
         .await

@@ -67,7 +67,7 @@ async fn balances(accounts: &Repo<Account>) -> Vec<i64> {
 #[tokio::test]
 async fn a_transaction_commits_all_its_writes() {
     let db = TestDb::new().await.unwrap();
-    let accounts = db.repo::<Account>();
+    let accounts = db.repo::<Account>().await.unwrap();
     accounts
         .insert_many(&[
             Account {
@@ -86,7 +86,7 @@ async fn a_transaction_commits_all_its_writes() {
 #[tokio::test]
 async fn a_transaction_that_errors_halfway_leaves_nothing_behind() {
     let db = TestDb::new().await.unwrap();
-    let accounts = db.repo::<Account>();
+    let accounts = db.repo::<Account>().await.unwrap();
     accounts
         .insert_many(&[
             Account { id: 1, balance: 10 },
@@ -118,7 +118,7 @@ async fn a_transient_error_is_retried() {
     if !db.is_embedded() {
         return; // fail points need test commands, which a shared server may not enable
     }
-    let accounts = db.repo::<Account>();
+    let accounts = db.repo::<Account>().await.unwrap();
     accounts
         .insert_many(&[
             Account {
@@ -151,7 +151,7 @@ async fn a_transient_error_is_retried() {
 #[tokio::test]
 async fn a_transaction_body_borrows_from_its_caller_and_runs_in_a_spawned_task() {
     let db = TestDb::new().await.unwrap();
-    let accounts = db.repo::<Account>();
+    let accounts = db.repo::<Account>().await.unwrap();
     let client = db.client().clone();
     // The body borrows `opening` and `accounts` from the task; the task must be `Send`.
     let task = tokio::spawn(async move {
@@ -174,7 +174,7 @@ async fn a_transaction_body_borrows_from_its_caller_and_runs_in_a_spawned_task()
 #[tokio::test]
 async fn a_database_error_in_the_body_aborts_and_comes_back_as_the_callers_error() {
     let db = TestDb::new().await.unwrap();
-    let accounts = db.repo::<Account>();
+    let accounts = db.repo::<Account>().await.unwrap();
     accounts
         .insert_one(&Account { id: 1, balance: 1 })
         .await

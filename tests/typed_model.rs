@@ -452,7 +452,7 @@ fn projections_are_generated_from_the_model() {
 #[tokio::test]
 async fn typed_filters_find_what_serde_stored() {
     let t = TestDb::new().await.unwrap();
-    let coll = t.repo::<Customer>().collection().clone();
+    let coll = t.repo::<Customer>().await.unwrap().collection().clone();
     let value = sample();
     let mut other = sample();
     other.id = ObjectId::new();
@@ -542,7 +542,7 @@ async fn typed_filters_find_what_serde_stored() {
 #[tokio::test]
 async fn typed_updates_change_what_serde_reads_back() {
     let t = TestDb::new().await.unwrap();
-    let coll = t.repo::<Customer>().collection().clone();
+    let coll = t.repo::<Customer>().await.unwrap().collection().clone();
     let value = sample();
     coll.insert_one(&value).await.unwrap();
     let f = Customer::fields();

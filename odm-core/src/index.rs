@@ -526,6 +526,59 @@ fn declared_spec(model: &IndexModel) -> Document {
     spec
 }
 
+/// Synchronises the indexes of every model in `Models` (a tuple of model types) in `db`,
+/// in order, stopping at the first error: the one call an application makes at start-up,
+/// so that what the models declare (`#[odm(unique)]` included) holds from then on.
+///
+/// Index declarations take effect only when synced: here, through [`sync_all`] or
+/// [`Repo::sync_indexes`], or in tests when `TestDb::repo` hands out a repository. Creating
+/// a [`Repo`] never touches indexes.
+///
+/// ```no_run
+/// # use odm_core::{Model, SyncPolicy};
+/// # async fn start<User: Model, Order: Model>(db: &mongodb::Database) -> odm_core::Result<()> {
+/// odm_core::sync_models::<(User, Order)>(db, SyncPolicy::CreateOnly).await?;
+/// # Ok(()) }
+/// ```
+pub async fn sync_models<Models: ModelSet>(
+    db: &mongodb::Database,
+    policy: SyncPolicy,
+) -> Result<Vec<(String, IndexPlan)>> {
+    let repos = Models::repos(db);
+    let refs: Vec<&dyn SyncIndexes> = repos.iter().map(|r| &**r).collect();
+    sync_all(&refs, policy).await
+}
+
+/// A tuple of model types, `(User,)` to `(A, B, ..., L)`: the models [`sync_models`]
+/// synchronises.
+pub trait ModelSet {
+    /// A repository of each model in `db`.
+    fn repos(db: &mongodb::Database) -> Vec<Box<dyn SyncIndexes>>;
+}
+
+macro_rules! model_set {
+    ($($m:ident),+) => {
+        impl<$($m: Model),+> ModelSet for ($($m,)+) {
+            fn repos(db: &mongodb::Database) -> Vec<Box<dyn SyncIndexes>> {
+                vec![$(Box::new(Repo::<$m>::new(db))),+]
+            }
+        }
+    };
+}
+
+model_set!(A);
+model_set!(A, B);
+model_set!(A, B, C);
+model_set!(A, B, C, D);
+model_set!(A, B, C, D, E);
+model_set!(A, B, C, D, E, F);
+model_set!(A, B, C, D, E, F, G);
+model_set!(A, B, C, D, E, F, G, H);
+model_set!(A, B, C, D, E, F, G, H, I);
+model_set!(A, B, C, D, E, F, G, H, I, J);
+model_set!(A, B, C, D, E, F, G, H, I, J, K);
+model_set!(A, B, C, D, E, F, G, H, I, J, K, L);
+
 /// Synchronises the indexes of several models at start-up, in order; stops at the first
 /// error. Returns each collection's applied plan.
 pub async fn sync_all(

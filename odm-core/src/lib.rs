@@ -28,7 +28,7 @@ pub use bulk::{BulkFailure, BulkResult};
 pub use error::{BuildError, Error, FieldViolation, Result, ServerFailure};
 pub use filter::Filter;
 pub use fixture::{Fixture, FixtureBuilder, FixtureValue, Insertable, Seed};
-pub use index::{sync_all, IndexChange, IndexPlan, SyncIndexes, SyncPolicy};
+pub use index::{sync_all, sync_models, IndexChange, IndexPlan, ModelSet, SyncIndexes, SyncPolicy};
 pub use model::{Embedded, Model};
 pub use path::{Field, FieldMarker, FieldType, TypedPath};
 pub use projection::Projection;

@@ -60,9 +60,14 @@ impl TestDb {
         Ok(TestDb { server, client, db })
     }
 
-    /// The repository of model `M` in this database.
-    pub fn repo<M: Model>(&self) -> Repo<M> {
-        Repo::new(&self.db)
+    /// The repository of model `M` in this database, with the indexes `M` declares
+    /// created, so that its unique and other declarations hold in the test as they do in
+    /// an application that syncs them at start-up ([`sync_models`](crate::sync_models)).
+    /// For a repository whose indexes the test manages itself, use `Repo::new(db.raw())`.
+    pub async fn repo<M: Model>(&self) -> crate::Result<Repo<M>> {
+        let repo = Repo::new(&self.db);
+        repo.sync_indexes(crate::SyncPolicy::CreateOnly).await?;
+        Ok(repo)
     }
 
     /// The driver's database.
