@@ -41,6 +41,18 @@ pub trait FieldMarker: 'static {
     const RUST_NAME: &'static str;
 }
 
+/// The markers of fields an update may change: every field but a model's `_id`, which
+/// MongoDB never lets an update change (error 66, `ImmutableField`). The derives implement
+/// it for each marker but that one, so `$set`, `$inc`, `$rename` and the other operators
+/// on `_id` do not compile. (`set_on_insert` stays available: an upsert may choose the
+/// `_id` of the document it inserts.)
+#[diagnostic::on_unimplemented(
+    message = "field `{Self}` is the document's `_id`, which an update cannot change",
+    label = "`_id` is immutable",
+    note = "to give a document another `_id`, insert a copy and delete the original; in an upsert, `set_on_insert` may choose the `_id`"
+)]
+pub trait Mutable: FieldMarker {}
+
 /// A marker for paths built at run time (map keys, array positions).
 #[derive(Debug, Clone, Copy)]
 pub enum Dynamic {}
@@ -49,6 +61,8 @@ impl FieldMarker for Dynamic {
     const NAME: &'static str = "<dynamic>";
     const RUST_NAME: &'static str = "<dynamic>";
 }
+
+impl Mutable for Dynamic {}
 
 /// A typed path to a field holding a `T`, inside documents of model `R`, named by `M`.
 ///

@@ -8,7 +8,7 @@ use crate::error::BuildError;
 use crate::filter::Filter;
 use crate::filter::{merge_entry, value_for, values_for};
 use crate::model::Embedded;
-use crate::path::{Field, FieldMarker, Path};
+use crate::path::{Field, FieldMarker, Mutable, Path};
 use crate::value::{Array, DateLike, FieldValue, Numeric, Optional, Ordered};
 use bson::{doc, Bson, Document};
 use std::fmt;
@@ -138,6 +138,15 @@ impl<R> Update<R> {
         };
         match other {
             Ops::One(op, path, value) => {
+                let rename_target = match (op, &value) {
+                    (Op::Rename, Bson::String(target)) => Some(target.as_str()),
+                    _ => None,
+                };
+                for changed in std::iter::once(path.as_str()).chain(rename_target) {
+                    if let Err(err) = check_conflicts(&doc, op.name(), changed) {
+                        return Self::with(Ops::Failed(err));
+                    }
+                }
                 // The operator's key first, then its fields: the order `doc!{}` builds
                 // them in (the other order measured 4 % slower for three operators).
                 let key = op.key();
@@ -145,9 +154,17 @@ impl<R> Update<R> {
                 fields.insert(path, value);
                 merge_operator(&mut doc, key, op, fields)
             }
-            Ops::Many(more) => more
-                .into_iter()
-                .for_each(|(op, value)| merge_entry(&mut doc, op, value)),
+            Ops::Many(more) => {
+                for (op, fields) in &more {
+                    for changed in changed_paths(op, fields) {
+                        if let Err(err) = check_conflicts(&doc, op, changed) {
+                            return Self::with(Ops::Failed(err));
+                        }
+                    }
+                }
+                more.into_iter()
+                    .for_each(|(op, value)| merge_entry(&mut doc, op, value))
+            }
             failed @ Ops::Failed(_) => return Self::with(failed),
         }
         Self::with(Ops::Many(doc))
@@ -187,6 +204,43 @@ impl<R> Update<R> {
     }
 }
 
+/// The paths the fields of operator `op` change: each field, and for `$rename` the
+/// target as well.
+fn changed_paths<'a>(op: &'a str, fields: &'a Bson) -> impl Iterator<Item = &'a str> + 'a {
+    let fields = fields.as_document().into_iter().flatten();
+    fields.flat_map(move |(path, value)| {
+        let target = match value {
+            Bson::String(target) if op == "$rename" => Some(target.as_str()),
+            _ => None,
+        };
+        std::iter::once(path.as_str()).chain(target)
+    })
+}
+
+/// Whether changing both paths in one update conflicts: the same path, or one inside
+/// the other (`a` and `a.b`).
+fn paths_conflict(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long.starts_with(short) && (long.len() == short.len() || long.as_bytes()[short.len()] == b'.')
+}
+
+/// Refuses a path that an update `doc` already changes, or one inside or around it:
+/// MongoDB refuses the whole update (error 40, `ConflictingUpdateOperators`), and a
+/// merged document would silently keep only one of the two values.
+fn check_conflicts(doc: &Document, op: &str, path: &str) -> Result<(), BuildError> {
+    for (earlier_op, fields) in doc {
+        if let Some(earlier) = changed_paths(earlier_op, fields).find(|p| paths_conflict(p, path)) {
+            return Err(BuildError::new(
+                "",
+                format!(
+                    "the update changes `{earlier}` ({earlier_op}) and `{path}` ({op}) at once, which MongoDB refuses (ConflictingUpdateOperators): change each path once, or send two updates"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `{op: {path: value}}`.
 #[inline(always)]
 fn operator(op: Op, path: String, value: Bson) -> Document {
@@ -221,14 +275,8 @@ fn put_first(doc: &mut Document, op: &str, earlier: Bson) {
     }
 }
 
-/// Update operators on typed fields.
+/// `$setOnInsert`, the one operator allowed on `_id` too.
 impl<R, T, M: FieldMarker> Field<R, T, M> {
-    /// Sets the field (`$set`).
-    #[inline(always)]
-    pub fn set<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
-        Update::op(Op::Set, self.doc_key(), value_for(self.path(), &value))
-    }
-
     /// Sets the field only when an upsert inserts the document (`$setOnInsert`).
     #[inline(always)]
     pub fn set_on_insert<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
@@ -238,11 +286,24 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
             value_for(self.path(), &value),
         )
     }
+}
+
+/// Update operators on typed fields (every field but `_id`: see [`Mutable`]).
+impl<R, T, M: FieldMarker> Field<R, T, M> {
+    /// Sets the field (`$set`).
+    #[inline(always)]
+    pub fn set<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
+    where
+        M: Mutable,
+    {
+        Update::op(Op::Set, self.doc_key(), value_for(self.path(), &value))
+    }
 
     /// Removes the field (`$unset`), on `Option` fields only: a required field must stay.
     #[inline(always)]
     pub fn unset(&self) -> Update<R>
     where
+        M: Mutable,
         T: Optional<M>,
     {
         Update::op(Op::Unset, self.doc_key(), Ok(Bson::String(String::new())))
@@ -252,6 +313,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn inc<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
     where
+        M: Mutable,
         T: Numeric<M>,
     {
         Update::op(Op::Inc, self.doc_key(), value_for(self.path(), &by))
@@ -261,6 +323,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn mul<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
     where
+        M: Mutable,
         T: Numeric<M>,
     {
         Update::op(Op::Mul, self.doc_key(), value_for(self.path(), &by))
@@ -270,6 +333,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn min<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
     where
+        M: Mutable,
         T: Ordered<M>,
     {
         Update::op(Op::Min, self.doc_key(), value_for(self.path(), &value))
@@ -279,6 +343,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn max<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
     where
+        M: Mutable,
         T: Ordered<M>,
     {
         Update::op(Op::Max, self.doc_key(), value_for(self.path(), &value))
@@ -288,6 +353,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn current_date(&self) -> Update<R>
     where
+        M: Mutable,
         T: DateLike<M>,
     {
         Update::op(Op::CurrentDate, self.doc_key(), Ok(Bson::Boolean(true)))
@@ -295,7 +361,10 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Moves the field's value to `to` (`$rename`), which must hold the same type.
     #[inline(always)]
-    pub fn rename<M2: FieldMarker>(&self, to: &Field<R, T, M2>) -> Update<R> {
+    pub fn rename<M2: Mutable>(&self, to: &Field<R, T, M2>) -> Update<R>
+    where
+        M: Mutable,
+    {
         Update::op(
             Op::Rename,
             self.doc_key(),
@@ -307,6 +376,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn push<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         Update::op(
@@ -324,6 +394,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         values: impl IntoIterator<Item = V>,
     ) -> PushEach<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         PushEach {
@@ -338,6 +409,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn add_to_set<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         Update::op(
@@ -354,6 +426,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         values: impl IntoIterator<Item = V>,
     ) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         let each = values_for::<T::Elem, M, V>(self.path(), values)
@@ -365,6 +438,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn pull<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         Update::op(
@@ -379,6 +453,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn pull_matching<F>(&self, filter: F) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
         T::Elem: Embedded,
         F: FnOnce(<T::Elem as Embedded>::Fields<T::Elem, M>) -> Filter<T::Elem>,
@@ -395,6 +470,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
         values: impl IntoIterator<Item = V>,
     ) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         Update::op(
@@ -408,6 +484,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn pop_first(&self) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         Update::op(Op::Pop, self.doc_key(), Ok(Bson::Int32(-1)))
@@ -417,6 +494,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     #[inline(always)]
     pub fn pop_last(&self) -> Update<R>
     where
+        M: Mutable,
         T: Array<M>,
     {
         Update::op(Op::Pop, self.doc_key(), Ok(Bson::Int32(1)))
@@ -478,14 +556,15 @@ mod tests {
     fn operators_merge_in_the_order_given() {
         let (a, b) = (field::<i32>("a"), field::<i32>("b"));
         let tags = field::<Vec<String>>("tags");
+        let c = field::<i32>("c");
         assert_eq!(
             a.inc(1)
                 .and(tags.push("x"))
                 .and(b.inc(2))
-                .and(b.set(3))
+                .and(c.set(3))
                 .into_document()
                 .unwrap(),
-            doc! { "$inc": { "a": 1, "b": 2 }, "$push": { "tags": "x" }, "$set": { "b": 3 } }
+            doc! { "$inc": { "a": 1, "b": 2 }, "$push": { "tags": "x" }, "$set": { "c": 3 } }
         );
         assert_eq!(
             a.set(1)
@@ -495,6 +574,47 @@ mod tests {
                 .into_document()
                 .unwrap(),
             doc! { "$set": { "a": 1, "c": true }, "$unset": { "d": "" } }
+        );
+    }
+
+    #[test]
+    fn a_path_changed_twice_is_a_build_error_naming_both() {
+        let (a, b) = (field::<i32>("a"), field::<i32>("b"));
+        let address = field::<Document>("address");
+        let city = field::<String>("address.city");
+        let cityscape = field::<String>("address.cityscape");
+        let message =
+            |u: Update<crate::path::testing::Doc>| u.into_document().unwrap_err().to_string();
+        // The same path in two operators: MongoDB refuses it; a merge would drop one.
+        assert_eq!(
+            message(a.inc(1).and(a.set(3))),
+            "the update changes `a` ($inc) and `a` ($set) at once, which MongoDB refuses (ConflictingUpdateOperators): change each path once, or send two updates"
+        );
+        // The same path twice in one operator: the later value would replace the earlier.
+        assert!(message(a.set(1).and(b.set(2)).and(a.set(3))).contains("`a` ($set) and `a` ($set)"));
+        // A path and its prefix, either way round.
+        assert!(message(address.set(doc! {}).and(city.set("Oslo")))
+            .contains("`address` ($set) and `address.city` ($set)"));
+        assert!(message(
+            city.set("Oslo")
+                .and(Update::raw(doc! { "$unset": { "address": "" } }))
+        )
+        .contains("`address.city` ($set) and `address` ($unset)"));
+        // `$rename` changes its target too.
+        let c = field::<i32>("c");
+        assert!(message(a.rename(&c).and(c.inc(1))).contains("`c` ($rename) and `c` ($inc)"));
+        // A raw update merged with a typed one is checked the same way.
+        assert!(
+            message(a.inc(1).and(Update::raw(doc! { "$set": { "a": 5 } })))
+                .contains("`a` ($inc) and `a` ($set)")
+        );
+        // Sibling paths that only share a prefix of characters do not conflict.
+        assert_eq!(
+            city.set("Oslo")
+                .and(cityscape.set("fjord"))
+                .into_document()
+                .unwrap(),
+            doc! { "$set": { "address.city": "Oslo", "address.cityscape": "fjord" } }
         );
     }
 

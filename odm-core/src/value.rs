@@ -132,11 +132,37 @@ macro_rules! marker_trait {
     };
 }
 
-marker_trait!(
-    /// Field types `$inc` and `$mul` apply to.
-    Numeric,
-    "`$inc` and `$mul` need a numeric field; field `{M}` holds `{Self}`",
-    [i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bson::Decimal128]
+/// Field types `$inc` and `$mul` apply to: numbers that are always present.
+///
+/// Not `Option`s: serde stores `None` as null, and MongoDB refuses `$inc` and `$mul` on a
+/// null field (error 14, `TypeMismatch`), so such an update would compile and then fail
+/// for every document whose field is `None`. Use `set` on an optional number, or make the
+/// field required (with `#[serde(default)]` for documents that lack it).
+#[diagnostic::on_unimplemented(
+    message = "`$inc` and `$mul` need a numeric field that is always present; field `{M}` holds `{Self}`",
+    label = "not allowed on this field",
+    note = "`Option` numbers are excluded: MongoDB refuses `$inc` and `$mul` on a field stored as null; `set` such a field, or make it required (`#[serde(default)]` reads documents that lack it)"
+)]
+pub trait Numeric<M> {}
+
+macro_rules! numeric {
+    ($($ty:ty),* $(,)?) => {
+        $(impl<M> Numeric<M> for $ty {})*
+    };
+}
+
+numeric!(
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    f32,
+    f64,
+    bson::Decimal128
 );
 
 marker_trait!(

@@ -6,7 +6,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 /// The module of zero-sized markers naming each field (`user_fields::email`).
-fn markers(c: &Container) -> TokenStream {
+///
+/// Every marker but the model's own `_id` is `Mutable`: updates may change those fields.
+fn markers(c: &Container, model: bool) -> TokenStream {
     let krate = &c.krate;
     let vis = &c.vis;
     let module = c.markers_ident();
@@ -19,6 +21,8 @@ fn markers(c: &Container) -> TokenStream {
         let stored = &f.stored;
         let rust = f.rust_name();
         let doc = format!("The field `{rust}`, stored as `{stored}`.");
+        let mutable = (!(model && f.stored == "_id"))
+            .then(|| quote!(impl #krate::path::Mutable for #ident {}));
         quote! {
             #[doc = #doc]
             #[derive(Debug, Clone, Copy)]
@@ -27,6 +31,7 @@ fn markers(c: &Container) -> TokenStream {
                 const NAME: &'static str = #stored;
                 const RUST_NAME: &'static str = #rust;
             }
+            #mutable
         }
     });
     quote! {
@@ -193,7 +198,7 @@ pub fn model(c: &Container) -> TokenStream {
     let inits = paths_in(c, true, &root, &quote!(__ODM_PATHS), 0);
     let table = path_table(c, true);
     let parts = parts(c, true);
-    let markers = markers(c);
+    let markers = markers(c, true);
     let validate = c.odm.validate.is_present().then(|| {
         quote! {
             fn check(&self) -> ::std::result::Result<(), ::std::vec::Vec<#krate::FieldViolation>> {
@@ -265,7 +270,7 @@ pub fn embedded(c: &Container) -> TokenStream {
     let static_inits = paths_in(c, false, &root, &quote!(paths), 1);
     let table = path_table(c, false);
     let parts = parts(c, false);
-    let markers = markers(c);
+    let markers = markers(c, false);
     let struct_doc = format!(
         "Typed paths of the fields of the embedded [`{ident}`]; dereferences to the path of the whole document."
     );
