@@ -53,6 +53,33 @@ pub trait FieldMarker: 'static {
 )]
 pub trait Mutable: FieldMarker {}
 
+/// The markers of fields serde writes with a function of their own
+/// (`#[serde(with = "...")]`, `serialize_with`, `serde_with`'s `#[serde_as]`): values in
+/// filters and updates on such a field go through the same function, so that they match
+/// what is stored. The derives implement it; the field's typed path holds an
+/// [`Adapted`] value.
+pub trait SerializeWith: FieldMarker {
+    /// The field's Rust type.
+    type Value;
+    /// A value as the field's function writes it.
+    fn to_bson(value: &Self::Value) -> Result<bson::Bson, bson::ser::Error>;
+}
+
+/// The value type of the typed path of a field serde writes with a function of its own
+/// (see [`SerializeWith`]): a `T` stored in another form. Such a path offers what needs
+/// only the stored form's equality (`eq`, `ne`, `is_in`, `exists`, `set`, sorting,
+/// indexes); comparisons by order do not compile, since the stored form may not sort as
+/// `T` does.
+pub struct Adapted<T>(PhantomData<fn() -> T>);
+
+impl<T> FieldType for Adapted<T> {
+    type Path<R, M: FieldMarker> = Field<R, Adapted<T>, M>;
+    type Distinct = T;
+    fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
+        Field::new(path)
+    }
+}
+
 /// A marker for paths built at run time (map keys, array positions).
 #[derive(Debug, Clone, Copy)]
 pub enum Dynamic {}

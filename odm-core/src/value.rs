@@ -81,6 +81,28 @@ impl<M> FieldValue<Option<String>, M> for &str {
     }
 }
 
+/// A value for a field serde writes with a function of its own, converted by that
+/// function.
+impl<T, M: crate::path::SerializeWith<Value = T>> FieldValue<crate::path::Adapted<T>, M> for T {
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        M::to_bson(self)
+    }
+}
+
+impl<T, M: crate::path::SerializeWith<Value = T>> FieldValue<crate::path::Adapted<T>, M> for &T {
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        M::to_bson(self)
+    }
+}
+
+impl<M: crate::path::SerializeWith<Value = String>> FieldValue<crate::path::Adapted<String>, M>
+    for &str
+{
+    fn to_bson(&self) -> Result<Bson, bson::ser::Error> {
+        M::to_bson(&(*self).to_owned())
+    }
+}
+
 /// Lossless numeric widenings, so an integer literal (typed `i32` by default) fits an
 /// `i64` or `f64` field; the value is stored with the field's own BSON type.
 macro_rules! widen {

@@ -34,9 +34,22 @@ pub struct Field {
     pub index: bool,
     /// `#[odm(expire_after = ...)]`.
     pub expire_after: Option<syn::LitStr>,
+    /// `#[serde(with = ...)]` or `serialize_with`: the function the field is written
+    /// with, which values in filters and updates go through too.
+    pub serialize_with: Option<syn::ExprPath>,
 }
 
 impl Field {
+    /// The type whose typed path the field gets: the field's own, or
+    /// `Adapted<T>` when serde writes it with a function of its own.
+    pub fn path_ty(&self, krate: &syn::Path) -> syn::Type {
+        let ty = &self.ty;
+        match &self.serialize_with {
+            Some(_) => syn::parse_quote!(#krate::path::Adapted<#ty>),
+            None => ty.clone(),
+        }
+    }
+
     /// The field's name in Rust, without a raw-identifier prefix.
     pub fn rust_name(&self) -> String {
         let name = self.ident.to_string();
@@ -95,6 +108,7 @@ impl Container {
                     unique: f.unique.is_present(),
                     index: f.index.is_present(),
                     expire_after: f.expire_after.as_ref().map(|t| t.0.clone()),
+                    serialize_with: serde_attrs.serialize_with.clone(),
                 });
             }
         }

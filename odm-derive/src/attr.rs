@@ -57,6 +57,9 @@ pub struct SerdeField {
     pub rename: Option<String>,
     pub skip_serializing: bool,
     pub flatten: bool,
+    /// The function serde writes the field with: `path::serialize` for `with = "path"`,
+    /// or the `serialize_with` function.
+    pub serialize_with: Option<syn::ExprPath>,
 }
 
 /// Skips the value of a serde option this derive does not need.
@@ -122,6 +125,13 @@ pub fn serde_field(attrs: &[syn::Attribute], errors: &mut Vec<syn::Error>) -> Se
                 out.skip_serializing = true;
             } else if meta.path.is_ident("flatten") {
                 out.flatten = true;
+            } else if meta.path.is_ident("with") {
+                let module: syn::LitStr = meta.value()?.parse()?;
+                let module: syn::ExprPath = module.parse()?;
+                out.serialize_with = Some(syn::parse_quote!(#module::serialize));
+            } else if meta.path.is_ident("serialize_with") {
+                let function: syn::LitStr = meta.value()?.parse()?;
+                out.serialize_with = Some(function.parse()?);
             } else {
                 skip_value(&meta)?;
             }

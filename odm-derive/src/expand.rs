@@ -23,6 +23,19 @@ fn markers(c: &Container, model: bool) -> TokenStream {
         let doc = format!("The field `{rust}`, stored as `{stored}`.");
         let mutable = (!(model && f.stored == "_id"))
             .then(|| quote!(impl #krate::path::Mutable for #ident {}));
+        let adapter = f.serialize_with.as_ref().map(|function| {
+            let ty = &f.ty;
+            quote! {
+                impl #krate::path::SerializeWith for #ident {
+                    type Value = #ty;
+                    fn to_bson(
+                        value: &#ty,
+                    ) -> ::std::result::Result<#krate::__private::bson::Bson, #krate::__private::bson::ser::Error> {
+                        #function(value, #krate::__private::bson::Serializer::new())
+                    }
+                }
+            }
+        });
         quote! {
             #[doc = #doc]
             #[derive(Debug, Clone, Copy)]
@@ -32,6 +45,7 @@ fn markers(c: &Container, model: bool) -> TokenStream {
                 const RUST_NAME: &'static str = #rust;
             }
             #mutable
+            #adapter
         }
     });
     quote! {
@@ -48,7 +62,7 @@ fn markers(c: &Container, model: bool) -> TokenStream {
 /// `<T as FieldType>::Path<Root, marker>`.
 fn path_type(c: &Container, f: &Field, root: &TokenStream) -> TokenStream {
     let krate = &c.krate;
-    let ty = &f.ty;
+    let ty = &f.path_ty(krate);
     let module = c.markers_ident();
     let ident = &f.ident;
     quote!(<#ty as #krate::FieldType>::Path<#root, #module::#ident>)
@@ -58,7 +72,7 @@ fn path_type(c: &Container, f: &Field, root: &TokenStream) -> TokenStream {
 /// type `&Path`), for the embedded struct's `fields_at`.
 fn path_value(c: &Container, f: &Field, root: &TokenStream, prefix: &TokenStream) -> TokenStream {
     let krate = &c.krate;
-    let ty = &f.ty;
+    let ty = &f.path_ty(krate);
     let module = c.markers_ident();
     let ident = &f.ident;
     let stored = &f.stored;
@@ -90,7 +104,7 @@ fn parts(c: &Container, model: bool) -> TokenStream {
     let ident = &c.ident;
     let name = parts_ident(model);
     let parts = c.path_fields().map(|f| {
-        let ty = &f.ty;
+        let ty = &f.path_ty(krate);
         let stored = if f.flatten { "" } else { f.stored.as_str() };
         quote!((#stored, <#ty as #krate::FieldType>::NESTED))
     });
@@ -119,7 +133,7 @@ fn paths_in(
         .enumerate()
         .map(|(i, f)| {
             let name = &f.ident;
-            let ty = &f.ty;
+            let ty = &f.path_ty(krate);
             let path = quote! {
                 <#ty as #krate::FieldType>::path_in::<#root, #module::#name>({
                     const __ODM_RANGE: (usize, usize) =
@@ -399,7 +413,7 @@ pub fn projection(c: &Container) -> TokenStream {
     let mut id_included = Vec::new();
     for f in c.path_fields() {
         let name = &f.ident;
-        let ty = &f.ty;
+        let ty = &f.path_ty(krate);
         let stored = &f.stored;
         let message = format!(
             "projection field `{}` is stored as `{stored}` here but under another name in the model: give it the model's #[serde(rename)]",
