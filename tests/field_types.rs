@@ -108,3 +108,136 @@ async fn fields_written_by_their_own_serde_function_are_filtered_and_updated_in_
         }]
     );
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, odm::Embedded)]
+struct Item {
+    sku: String,
+    qty: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, odm::Embedded)]
+struct Person {
+    name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[odm(collection = "orders")]
+#[odm(index(keys(items.sku = 1), name = "item_sku"))]
+#[odm(index(keys(manager.name = 1)))]
+struct Order {
+    #[serde(rename = "_id")]
+    id: i64,
+    items: Vec<Item>,
+    manager: Option<Person>,
+    /// Boxed and shared values are stored as the values themselves.
+    shipping: Box<Person>,
+    note: std::sync::Arc<String>,
+    views: u64,
+    weight: u32,
+}
+
+fn order(id: i64, sku: &str, manager: Option<&str>) -> Order {
+    Order {
+        id,
+        items: vec![Item {
+            sku: sku.into(),
+            qty: 2,
+        }],
+        manager: manager.map(|name| Person { name: name.into() }),
+        shipping: Box::new(Person {
+            name: format!("ship-{id}"),
+        }),
+        note: std::sync::Arc::new(format!("note-{id}")),
+        views: 10,
+        weight: 3,
+    }
+}
+
+#[tokio::test]
+async fn arrays_options_boxes_and_unsigned_numbers_round_trip_through_typed_paths() {
+    let db = TestDb::new().await.unwrap();
+    let orders = db.repo::<Order>().await.unwrap();
+    // Index keys through an array's elements and an `Option`'s value.
+    let keys: Vec<bson::Document> = Order::indexes()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.keys)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![doc! { "items.sku": 1 }, doc! { "manager.name": 1 }]
+    );
+    assert!(orders.plan_indexes().await.unwrap().is_empty());
+
+    orders
+        .insert_many(&[order(1, "apple", Some("Ada")), order(2, "pear", None)])
+        .await
+        .unwrap();
+    let f = Order::fields();
+    let by_sku = orders.find(f.items.any().sku.eq("pear")).await.unwrap();
+    assert_eq!(by_sku, vec![order(2, "pear", None)]);
+    let managed = orders.find(f.manager.some().name.eq("Ada")).await.unwrap();
+    assert_eq!(managed, vec![order(1, "apple", Some("Ada"))]);
+    let shipped = orders.find(f.shipping.name.eq("ship-2")).await.unwrap();
+    assert_eq!(shipped.len(), 1);
+    assert_eq!(orders.count(f.note.eq("note-1")).await.unwrap(), 1);
+    assert_eq!(orders.count(f.weight.gte(3_u32)).await.unwrap(), 2);
+    assert_eq!(orders.count(f.views.lt(11_u64)).await.unwrap(), 2);
+
+    orders
+        .update_one(
+            f.id.eq(2),
+            f.manager
+                .set(Person { name: "Bob".into() })
+                .and(f.shipping.name.set("dock"))
+                .and(f.views.inc(5_u64))
+                .and(f.weight.inc(1_u32))
+                .and(f.items.each().qty.inc(3_u32)),
+        )
+        .await
+        .unwrap();
+    let updated = orders.get(&2).await.unwrap();
+    assert_eq!(updated.manager, Some(Person { name: "Bob".into() }));
+    assert_eq!(updated.shipping.name, "dock");
+    assert_eq!((updated.views, updated.weight), (15, 4));
+    assert_eq!(updated.items[0].qty, 5);
+
+    // A `u64` BSON cannot hold is refused before sending, naming the field.
+    let err = orders
+        .update_one(f.id.eq(2), f.views.set(u64::MAX))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, odm::Error::Build(e) if e.path() == "views"),
+        "{err:?}"
+    );
+    assert_eq!(orders.get(&2).await.unwrap().views, 15);
+}
+
+#[tokio::test]
+async fn an_empty_update_is_built_on_conditionally_and_refused_when_sent_empty() {
+    let db = TestDb::new().await.unwrap();
+    let orders = db.repo::<Order>().await.unwrap();
+    orders.insert_one(&order(1, "fig", None)).await.unwrap();
+    let f = Order::fields();
+    let err = orders
+        .update_one(f.id.eq(1), odm::Update::empty())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, odm::Error::Build(e) if e.message().starts_with("the update is empty")),
+        "{err:?}"
+    );
+    let (more_views, new_note): (Option<u64>, Option<&str>) = (Some(1), Some("n1"));
+    let mut update = odm::Update::empty();
+    if let Some(n) = more_views {
+        update = update.and(f.views.inc(n));
+    }
+    if let Some(note) = new_note {
+        update = update.and(f.note.set(note.to_owned()));
+    }
+    update = update.and(f.weight.inc(1_u32));
+    orders.update_one(f.id.eq(1), update).await.unwrap();
+    let read = orders.get(&1).await.unwrap();
+    assert_eq!((read.views, read.weight, read.note.as_str()), (11, 4, "n1"));
+}

@@ -122,7 +122,7 @@ impl<'a, M: Model> BulkWrite<'a, M> {
             .into_document()
             .and_then(|q| {
                 update
-                    .into_document()
+                    .into_sendable()
                     .map(|u| doc! { "q": q, "u": u, "multi": multi, "upsert": upsert })
             })
             .map_err(Error::from);

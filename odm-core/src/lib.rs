@@ -68,6 +68,16 @@ pub mod __private {
         true
     }
 
+    /// The path a dotted index key continues from after `path` (see `InnerPath`).
+    pub fn inner<P>(path: &P) -> <P::Value as crate::path::InnerPath>::Inner<P::Root, P::Marker>
+    where
+        P: crate::TypedPath,
+        P::Value: crate::path::InnerPath,
+        P::Marker: crate::FieldMarker,
+    {
+        <P::Value as crate::path::InnerPath>::inner_at(Cow::Owned(path.path().to_owned()))
+    }
+
     /// Compile-time check that the key of a TTL index is a date field.
     pub fn assert_expirable<P>(_: &P)
     where

@@ -80,6 +80,13 @@ impl<T> FieldType for Adapted<T> {
     }
 }
 
+impl<T> InnerPath for Adapted<T> {
+    type Inner<R, M: FieldMarker> = Field<R, Adapted<T>, M>;
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
+        Field::new(path)
+    }
+}
+
 /// A marker for paths built at run time (map keys, array positions).
 #[derive(Debug, Clone, Copy)]
 pub enum Dynamic {}
@@ -268,6 +275,7 @@ pub trait FieldType {
     /// What `distinct` on a field of this type returns one of: the type itself, but for
     /// arrays, whose elements MongoDB counts one by one (`Vec<T>` gives `T`).
     type Distinct;
+
     /// The path of a field of this type at `path`.
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M>;
 
@@ -288,6 +296,18 @@ pub trait FieldType {
     }
 }
 
+/// How MongoDB continues a dotted path after a field of this type: through an array to
+/// its elements (`items.sku`), through an `Option` or a `Box` to the value (`manager.name`);
+/// at the field itself otherwise. Index keys over nested paths are read this way, so
+/// `#[odm(index(keys(items.sku = 1)))]` names the `sku` of every element of `items`.
+/// Implemented beside [`FieldType`] by the same derives and macro.
+pub trait InnerPath {
+    /// The path a dotted path continues from.
+    type Inner<R, M: FieldMarker>;
+    /// The [`Inner`](InnerPath::Inner) path at `path`.
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M>;
+}
+
 /// Implements [`FieldType`] for value types (enums, newtypes, foreign types) so that they
 /// can be model fields. Derive `odm::Value` instead where you own the type.
 ///
@@ -304,6 +324,12 @@ macro_rules! impl_field_type {
                 type Path<R, M: $crate::path::FieldMarker> = $crate::Field<R, $ty, M>;
                 type Distinct = $ty;
                 fn path_at<R, M: $crate::path::FieldMarker>(path: $crate::path::Path) -> Self::Path<R, M> {
+                    $crate::Field::new(path)
+                }
+            }
+            impl $crate::path::InnerPath for $ty {
+                type Inner<R, M: $crate::path::FieldMarker> = $crate::Field<R, $ty, M>;
+                fn inner_at<R, M: $crate::path::FieldMarker>(path: $crate::path::Path) -> Self::Inner<R, M> {
                     $crate::Field::new(path)
                 }
             }
@@ -344,6 +370,13 @@ impl<T> FieldType for Option<T> {
     }
 }
 
+impl<T: InnerPath> InnerPath for Option<T> {
+    type Inner<R, M: FieldMarker> = T::Inner<R, M>;
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
+        T::inner_at(path)
+    }
+}
+
 impl<T> FieldType for Vec<T> {
     type Path<R, M: FieldMarker> = Field<R, Vec<T>, M>;
     type Distinct = T;
@@ -352,11 +385,52 @@ impl<T> FieldType for Vec<T> {
     }
 }
 
-impl<T> FieldType for Box<T> {
-    type Path<R, M: FieldMarker> = Field<R, Box<T>, M>;
-    type Distinct = Box<T>;
+impl<T: InnerPath> InnerPath for Vec<T> {
+    type Inner<R, M: FieldMarker> = T::Inner<R, M>;
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
+        T::inner_at(path)
+    }
+}
+
+/// A boxed value is stored as the value itself: its paths are the value's.
+impl<T: FieldType> FieldType for Box<T> {
+    type Path<R, M: FieldMarker> = T::Path<R, M>;
+    type Distinct = T::Distinct;
+    const NESTED: &'static [&'static str] = T::NESTED;
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
-        Field::new(path)
+        T::path_at(path)
+    }
+    #[inline]
+    fn path_in<R, M: FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
+        T::path_in(paths)
+    }
+}
+
+impl<T: InnerPath> InnerPath for Box<T> {
+    type Inner<R, M: FieldMarker> = T::Inner<R, M>;
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
+        T::inner_at(path)
+    }
+}
+
+/// A shared value is stored as the value itself: its paths are the value's.
+impl<T: FieldType> FieldType for std::sync::Arc<T> {
+    type Path<R, M: FieldMarker> = T::Path<R, M>;
+    type Distinct = T::Distinct;
+    const NESTED: &'static [&'static str] = T::NESTED;
+    fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
+        T::path_at(path)
+    }
+    #[inline]
+    fn path_in<R, M: FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
+        T::path_in(paths)
+    }
+}
+
+impl<T: InnerPath> InnerPath for std::sync::Arc<T> {
+    type Inner<R, M: FieldMarker> = T::Inner<R, M>;
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
+        T::inner_at(path)
     }
 }
 
@@ -368,10 +442,24 @@ impl<K, V, S> FieldType for std::collections::HashMap<K, V, S> {
     }
 }
 
+impl<K, V, S> InnerPath for std::collections::HashMap<K, V, S> {
+    type Inner<R, M: FieldMarker> = Field<R, Self, M>;
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
+        Field::new(path)
+    }
+}
+
 impl<K, V> FieldType for std::collections::BTreeMap<K, V> {
     type Path<R, M: FieldMarker> = Field<R, std::collections::BTreeMap<K, V>, M>;
     type Distinct = std::collections::BTreeMap<K, V>;
     fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
+        Field::new(path)
+    }
+}
+
+impl<K, V> InnerPath for std::collections::BTreeMap<K, V> {
+    type Inner<R, M: FieldMarker> = Field<R, Self, M>;
+    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
         Field::new(path)
     }
 }

@@ -236,7 +236,7 @@ impl<M: Model> Repo<M> {
             filter.into(),
             update
                 .into()
-                .into_document()
+                .into_sendable()
                 .map(UpdateModifications::Document),
             false,
         )
@@ -253,7 +253,7 @@ impl<M: Model> Repo<M> {
             filter.into(),
             update
                 .into()
-                .into_document()
+                .into_sendable()
                 .map(UpdateModifications::Document),
             true,
         )
@@ -301,7 +301,7 @@ impl<M: Model> Repo<M> {
         FindOneAndModify::new(
             self,
             filter.into(),
-            Modify::Update(update.into().into_document()),
+            Modify::Update(update.into().into_sendable()),
         )
     }
 

@@ -118,6 +118,42 @@ impl<R> Update<R> {
         Self::with(Ops::Many(doc))
     }
 
+    /// An update with no operator yet, to add to conditionally. Sent as it is, it is
+    /// refused before sending: MongoDB refuses an update that changes nothing.
+    ///
+    /// ```
+    /// # use odm_core::{Field, Update, path::Dynamic};
+    /// # struct User;
+    /// # let name: Field<User, String, Dynamic> = Field::new("name".into());
+    /// let new_name: Option<&str> = Some("Ada");
+    /// let mut update = Update::<User>::empty();
+    /// if let Some(n) = new_name {
+    ///     update = update.and(name.set(n));
+    /// }
+    /// assert!(!update.is_empty());
+    /// assert_eq!(update.to_document().unwrap(), bson::doc! { "$set": { "name": "Ada" } });
+    /// ```
+    pub fn empty() -> Self {
+        Self::with(Ops::Many(Document::new()))
+    }
+
+    /// Whether the update has no operator.
+    pub fn is_empty(&self) -> bool {
+        matches!(&self.ops, Ops::Many(doc) if doc.is_empty())
+    }
+
+    /// The update document to send: as [`Update::into_document`], refusing an empty
+    /// update, which the server would refuse.
+    pub(crate) fn into_sendable(self) -> Result<Document, BuildError> {
+        if self.is_empty() {
+            return Err(BuildError::new(
+                "",
+                "the update is empty: it has no operator, so it would change nothing; add an operator or do not send it",
+            ));
+        }
+        self.into_document()
+    }
+
     #[inline(always)]
     fn op(op: Op, key: String, value: Result<Bson, BuildError>) -> Self {
         match value {

@@ -315,6 +315,13 @@ pub fn embedded(c: &Container) -> TokenStream {
             }
         }
 
+        impl #krate::path::InnerPath for #ident {
+            type Inner<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
+            fn inner_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Inner<R, M> {
+                <Self as #krate::Embedded>::fields_at(path)
+            }
+        }
+
         impl #krate::Embedded for #ident {
             type Fields<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
             fn fields_at<R, M: #krate::FieldMarker>(prefix: #krate::path::Path) -> #fields_ident<R, M> {
@@ -385,6 +392,12 @@ pub fn value(input: &syn::DeriveInput) -> TokenStream {
             type Path<R, M: #krate::FieldMarker> = #krate::Field<R, #ident, M>;
             type Distinct = Self;
             fn path_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Path<R, M> {
+                #krate::Field::new(path)
+            }
+        }
+        impl #krate::path::InnerPath for #ident {
+            type Inner<R, M: #krate::FieldMarker> = #krate::Field<R, #ident, M>;
+            fn inner_at<R, M: #krate::FieldMarker>(path: #krate::path::Path) -> Self::Inner<R, M> {
                 #krate::Field::new(path)
             }
         }
@@ -554,19 +567,19 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
     }
     let built = decls.iter().map(|d| {
         let expirable = d.ttl.as_ref().map(|_| {
-            let segments = &d.keys[0].path;
+            let path = key_path(krate, &d.keys[0].path);
             quote_spanned! {d.span=>
-                #krate::__private::assert_expirable(&fields.#(#segments).*);
+                #krate::__private::assert_expirable(&#path);
             }
         });
         let inserts = d.keys.iter().map(|k| {
-            let segments = &k.path;
+            let path = key_path(krate, &k.path);
             let value = match &k.kind {
                 KeyKind::Direction(n) => quote!(#krate::__private::bson::Bson::Int32(#n)),
                 KeyKind::Type(t) => quote!(#krate::__private::bson::Bson::String(::std::string::String::from(#t))),
             };
             quote! {
-                keys.insert(#krate::TypedPath::path(&fields.#(#segments).*), #value);
+                keys.insert(#krate::TypedPath::path(&#path), #value);
             }
         });
         let name = match &d.name {
@@ -611,6 +624,19 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
             ::std::result::Result::Ok(out)
         }
     })
+}
+
+/// The typed path of an index key's segments, read as MongoDB reads a dotted path: each
+/// segment after the first continues through arrays and `Option`s to their values, so
+/// `items.sku` is the `sku` of every element of `items`.
+fn key_path(krate: &syn::Path, segments: &[syn::Ident]) -> TokenStream {
+    // Spanned on the names, so that an error about the path points at the field.
+    let first = &segments[0];
+    let mut path = quote_spanned!(first.span()=> fields.#first);
+    for segment in &segments[1..] {
+        path = quote_spanned!(segment.span()=> #krate::__private::inner(&#path).#segment);
+    }
+    path
 }
 
 /// The error for a model without an `_id` field.
