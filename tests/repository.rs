@@ -819,3 +819,107 @@ async fn an_update_changing_a_path_twice_is_refused_before_sending() {
     );
     assert_eq!(repo.get(&0).await.unwrap(), user(0, 20, "Oslo"));
 }
+
+/// Sets the `failCommand` fail point of an embedded server for the next command named.
+async fn fail_next(t: &TestDb, command: &str, data: Document) {
+    let mut data = data;
+    data.insert("failCommands", vec![command]);
+    t.client()
+        .database("admin")
+        .run_command(
+            doc! { "configureFailPoint": "failCommand", "mode": { "times": 1 }, "data": data },
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_bulk_of_large_documents_is_split_by_size() {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<User>().await.unwrap();
+    // 40 documents of 1 MiB each: 40 MiB, well above what one command may carry.
+    let big = "x".repeat(1024 * 1024);
+    let mut bulk = repo.bulk();
+    let users: Vec<User> = (0..40)
+        .map(|i| {
+            let mut u = user(i, 30, "Oslo");
+            u.nickname = Some(big.clone());
+            u
+        })
+        .collect();
+    for u in &users {
+        bulk = bulk.insert(u);
+    }
+    let result = bulk.await.unwrap();
+    assert_eq!(result.inserted, 40);
+    assert_eq!(result.inserted_ids.len(), 40);
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 40);
+}
+
+#[tokio::test]
+async fn a_bulk_reports_a_write_concern_error_and_a_later_batch_that_failed() {
+    let t = TestDb::new().await.unwrap();
+    if !t.is_embedded() {
+        return; // fail points need test commands, which a shared server may not enable
+    }
+    let repo = t.repo::<User>().await.unwrap();
+    let f = User::fields();
+
+    // The writes are applied, but the write concern is not satisfied: not a success.
+    fail_next(
+        &t,
+        "insert",
+        doc! { "writeConcernError": { "code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out" } },
+    )
+    .await;
+    let err = repo
+        .bulk()
+        .insert(&user(1, 30, "Oslo"))
+        .insert(&user(2, 30, "Oslo"))
+        .await
+        .unwrap_err();
+    let Error::BulkWrite {
+        result,
+        failures,
+        write_concern_error,
+        ..
+    } = &err
+    else {
+        panic!("expected BulkWrite, got {err:?}")
+    };
+    assert_eq!(result.inserted, 2);
+    assert!(failures.is_empty());
+    let wc = write_concern_error.as_ref().unwrap();
+    assert_eq!((wc.code, wc.code_name.as_str()), (64, "WriteConcernFailed"));
+    assert!(
+        err.to_string()
+            .contains("write concern not satisfied: WriteConcernFailed (64)"),
+        "{err}"
+    );
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 2);
+
+    // The inserts are committed, then the update command fails as a whole: the caller gets
+    // the counts of what was done and every operation of the failed command.
+    fail_next(&t, "update", doc! { "errorCode": 2 }).await;
+    let err = repo
+        .bulk()
+        .insert(&user(3, 30, "Oslo"))
+        .update_one(f.id.eq(1), f.age.inc(1))
+        .update_one(f.id.eq(2), f.age.inc(1))
+        .delete_one(f.id.eq(3))
+        .await
+        .unwrap_err();
+    let Error::BulkWrite {
+        result, failures, ..
+    } = &err
+    else {
+        panic!("expected BulkWrite, got {err:?}")
+    };
+    assert_eq!(result.inserted, 1);
+    assert_eq!(result.inserted_ids, vec![(0, Bson::Int64(3))]);
+    let failed: Vec<(usize, i32)> = failures.iter().map(|f| (f.index, f.failure.code)).collect();
+    assert_eq!(failed, vec![(1, 2), (2, 2)]);
+    // Ordered: the delete after the failed command was not sent.
+    assert_eq!(repo.count(Filter::all()).await.unwrap(), 3);
+    assert_eq!(repo.get(&1).await.unwrap().age, 30);
+}

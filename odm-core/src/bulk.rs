@@ -14,8 +14,29 @@ use mongodb::ClientSession;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
-/// How many statements go in one command at most.
-const MAX_BATCH: usize = 1000;
+/// MongoDB's limits on one write command, as every supported server reports them in its
+/// handshake (`hello`): used without asking while a bulk write stays well below them.
+const DEFAULT_LIMITS: Limits = Limits {
+    max_bson_object_size: 16 * 1024 * 1024,
+    max_write_batch_size: 100_000,
+};
+
+/// Statements a bulk write may hold, and their size, before the server's own limits are
+/// asked for.
+const ASK_ABOVE: (usize, usize) = (1_000, 8 * 1024 * 1024);
+
+/// Bytes an array element adds to its document: type, index key and its terminator.
+const ELEMENT_OVERHEAD: usize = 8;
+
+/// The limits of one write command.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// The largest document, and so the largest command's statements (the server allows
+    /// 16 KiB more for the command's other fields).
+    max_bson_object_size: usize,
+    /// The most statements in one command.
+    max_write_batch_size: usize,
+}
 
 /// Counts of what a bulk write did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,6 +74,8 @@ enum Kind {
 struct Op {
     kind: Kind,
     statement: Document,
+    /// The statement as sent.
+    raw: bson::RawDocumentBuf,
 }
 
 /// [`Repo::bulk`]: add operations, then await.
@@ -79,8 +102,21 @@ impl<'a, M: Model> BulkWrite<'a, M> {
     }
 
     fn push(mut self, kind: Kind, statement: Result<Document>) -> Self {
-        match statement {
-            Ok(statement) => self.ops.push(Op { kind, statement }),
+        let op = statement.and_then(|statement| {
+            let raw = bson::RawDocumentBuf::from_document(&statement).map_err(|e| {
+                Error::Build(crate::BuildError::new(
+                    "",
+                    format!("cannot encode operation #{} as BSON: {e}", self.ops.len()),
+                ))
+            })?;
+            Ok(Op {
+                kind,
+                statement,
+                raw,
+            })
+        });
+        match op {
+            Ok(op) => self.ops.push(op),
             Err(err) => {
                 self.error.get_or_insert(err);
             }
@@ -197,36 +233,67 @@ impl<'a, M: Model> BulkWrite<'a, M> {
         }
         let coll = self.repo.collection();
         let db = coll.client().database(&coll.namespace().db);
+        let limits = self.limits(&db).await?;
+        if let Some((index, op)) = self
+            .ops
+            .iter()
+            .enumerate()
+            .find(|(_, op)| op.raw.as_bytes().len() > limits.max_bson_object_size)
+        {
+            return Err(Error::Build(crate::BuildError::new(
+                "",
+                format!(
+                    "operation #{index} is {} bytes of BSON, more than the server's maxBsonObjectSize ({}); nothing was sent",
+                    op.raw.as_bytes().len(),
+                    limits.max_bson_object_size
+                ),
+            )));
+        }
         let mut result = BulkResult::default();
         let mut failures = Vec::new();
+        let mut write_concern_error = None;
         let mut start = 0;
         while start < self.ops.len() {
+            let end = batch_end(&self.ops, start, limits);
             let kind = self.ops[start].kind;
-            let mut end = start;
-            while end < self.ops.len() && self.ops[end].kind == kind && end - start < MAX_BATCH {
-                end += 1;
-            }
-            let statements: Vec<Bson> = self.ops[start..end]
-                .iter()
-                .map(|o| Bson::Document(o.statement.clone()))
-                .collect();
             let (name, field) = match kind {
                 Kind::Insert => ("insert", "documents"),
                 Kind::Update => ("update", "updates"),
                 Kind::Delete => ("delete", "deletes"),
             };
-            let command = doc! { name: coll.name(), field: statements, "ordered": self.ordered };
-            let action = db.run_command(command);
+            let mut statements = bson::RawArrayBuf::new();
+            for op in &self.ops[start..end] {
+                statements.push(op.raw.clone());
+            }
+            let mut command = bson::RawDocumentBuf::new();
+            command.append(name, coll.name());
+            command.append(field, statements);
+            command.append("ordered", self.ordered);
+            let action = db.run_raw_command(command);
             let reply = match self.session.as_deref_mut() {
                 Some(s) => action.session(s).await,
                 None => action.await,
-            }
-            .map_err(|e| Error::from_driver(coll.name(), e))?;
+            };
+            let reply = match reply {
+                Ok(reply) => reply,
+                // Nothing was written yet: the error is the whole story.
+                Err(err) if start == 0 => return Err(Error::from_driver(coll.name(), err)),
+                // Earlier batches were written: report them, and this batch as failed.
+                Err(err) => {
+                    let failure = command_failure(Error::from_driver(coll.name(), err));
+                    failures.extend((start..end).map(|index| BulkFailure {
+                        index,
+                        failure: failure.clone(),
+                    }));
+                    break;
+                }
+            };
+            let errors = write_errors(&reply);
             let n = reply_count(&reply, "n");
             match kind {
                 Kind::Insert => {
                     result.inserted += n;
-                    let failed: Vec<usize> = write_errors(&reply).iter().map(|f| f.index).collect();
+                    let failed: Vec<usize> = errors.iter().map(|f| f.index).collect();
                     for (offset, op) in self.ops[start..end].iter().enumerate() {
                         if !failed.contains(&offset)
                             && (!self.ordered || failed.first().is_none_or(|f| offset < *f))
@@ -253,7 +320,13 @@ impl<'a, M: Model> BulkWrite<'a, M> {
                 }
                 Kind::Delete => result.deleted += n,
             }
-            let errors = write_errors(&reply);
+            if let Ok(wc) = reply.get_document("writeConcernError") {
+                write_concern_error = Some(ServerFailure::new(
+                    wc.get_i32("code").unwrap_or_default(),
+                    wc.get_str("codeName").ok(),
+                    wc.get_str("errmsg").unwrap_or_default(),
+                ));
+            }
             let stop = self.ordered && !errors.is_empty();
             failures.extend(errors.into_iter().map(|f| BulkFailure {
                 index: start + f.index,
@@ -264,16 +337,68 @@ impl<'a, M: Model> BulkWrite<'a, M> {
             }
             start = end;
         }
-        if failures.is_empty() {
+        if failures.is_empty() && write_concern_error.is_none() {
             Ok(result)
         } else {
             Err(Error::BulkWrite {
                 collection: coll.name().to_owned(),
                 result: Box::new(result),
                 failures,
-                write_concern_error: None,
+                write_concern_error,
             })
         }
+    }
+
+    /// The server's limits on one write command: asked for (in the handshake's `hello`)
+    /// only when the bulk write comes near the limits every server has.
+    async fn limits(&self, db: &mongodb::Database) -> Result<Limits> {
+        let bytes: usize = self.ops.iter().map(|op| op.raw.as_bytes().len()).sum();
+        if self.ops.len() <= ASK_ABOVE.0 && bytes <= ASK_ABOVE.1 {
+            return Ok(DEFAULT_LIMITS);
+        }
+        let hello = db
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(|e| Error::from_driver(db.name(), e))?;
+        let read = |key: &str, default: usize| match hello.get(key) {
+            Some(Bson::Int32(n)) if *n > 0 => *n as usize,
+            Some(Bson::Int64(n)) if *n > 0 => *n as usize,
+            _ => default,
+        };
+        Ok(Limits {
+            max_bson_object_size: read("maxBsonObjectSize", DEFAULT_LIMITS.max_bson_object_size),
+            max_write_batch_size: read("maxWriteBatchSize", DEFAULT_LIMITS.max_write_batch_size),
+        })
+    }
+}
+
+/// The end of the batch starting at `start`: consecutive operations of one kind, as many
+/// as one command holds by count and by size.
+fn batch_end(ops: &[Op], start: usize, limits: Limits) -> usize {
+    let kind = ops[start].kind;
+    let mut bytes = 0;
+    let mut end = start;
+    while end < ops.len() && ops[end].kind == kind && end - start < limits.max_write_batch_size {
+        let size = ops[end].raw.as_bytes().len() + ELEMENT_OVERHEAD;
+        // The first statement always goes: it alone fits (checked before sending).
+        if end > start && bytes + size > limits.max_bson_object_size {
+            break;
+        }
+        bytes += size;
+        end += 1;
+    }
+    end
+}
+
+/// What a command that failed as a whole reports for each of its operations.
+fn command_failure(err: Error) -> ServerFailure {
+    match err {
+        Error::Server { failure, .. } => failure,
+        other => ServerFailure::new(
+            other.code().unwrap_or_default(),
+            None,
+            format!("the command failed as a whole: {other}"),
+        ),
     }
 }
 
