@@ -923,3 +923,53 @@ async fn a_bulk_reports_a_write_concern_error_and_a_later_batch_that_failed() {
     assert_eq!(repo.count(Filter::all()).await.unwrap(), 3);
     assert_eq!(repo.get(&1).await.unwrap().age, 30);
 }
+
+#[tokio::test]
+async fn an_increment_past_the_fields_range_is_reported_as_an_overflow_naming_the_field() {
+    let t = TestDb::new().await.unwrap();
+    let repo = t.repo::<User>().await.unwrap();
+    repo.documents()
+        .insert_one(doc! {
+            "_id": 3_i64, "email": "o@x.test", "age": i32::MAX, "nickname": null,
+            "address": { "city": "Oslo" }, "tags": [],
+        })
+        .await
+        .unwrap();
+    let f = User::fields();
+    // The server stores the sum as a 64-bit integer; the update's returned document no
+    // longer fits the model, and the caller is told so, naming the field and `_id`.
+    let err = repo
+        .find_one_and_update(f.id.eq(3), f.age.inc(1))
+        .return_after()
+        .await
+        .unwrap_err();
+    let Error::WrittenButUnreadable { source, .. } = &err else {
+        panic!("expected WrittenButUnreadable, got {err:?}")
+    };
+    let Error::Deserialize {
+        id, path, overflow, ..
+    } = source.as_ref()
+    else {
+        panic!("expected Deserialize, got {source:?}")
+    };
+    assert_eq!(id.as_deref(), Some(&Bson::Int64(3)));
+    assert_eq!(path.as_deref(), Some("age"));
+    assert!(*overflow);
+    let stored = repo
+        .documents()
+        .find_one(doc! { "_id": 3_i64 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.get("age"),
+        Some(&Bson::Int64(i64::from(i32::MAX) + 1))
+    );
+    // Every later read says the same.
+    let err = repo.get(&3).await.unwrap_err();
+    assert!(
+        err.to_string().contains("field `age`")
+            && err.to_string().contains("declare the field `i64`"),
+        "{err}"
+    );
+}

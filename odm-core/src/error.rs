@@ -203,6 +203,12 @@ pub enum Error {
         collection: String,
         /// The document's `_id`, when it has one.
         id: Option<Box<Bson>>,
+        /// The path of the field that could not be read (`lines[1].qty`), when known.
+        path: Option<String>,
+        /// Whether that field holds a number too large for its type: `$inc` and `$mul`
+        /// store a wider number when the result leaves the field's range (an `i32` field
+        /// past `i32::MAX` then holds an Int64). Declare such fields `i64`.
+        overflow: bool,
         /// What the deserializer reported.
         source: Box<bson::de::Error>,
     },
@@ -219,8 +225,8 @@ pub enum Error {
         id: Option<Box<Bson>>,
         /// The returned document, as the server sent it.
         document: Box<bson::RawDocumentBuf>,
-        /// What the deserializer reported.
-        source: Box<bson::de::Error>,
+        /// Why it cannot be read: an [`Error::Deserialize`].
+        source: Box<Error>,
     },
 
     /// Some operations of a bulk write (or of an `insert_many`) failed; `result` counts
@@ -380,12 +386,24 @@ impl std::fmt::Display for Error {
             Error::Deserialize {
                 collection,
                 id,
+                path,
+                overflow,
                 source,
-            } => write!(
-                f,
-                "cannot read the document with _id {} of {collection}: {source}",
-                id_or_none(id)
-            ),
+            } => {
+                write!(
+                    f,
+                    "cannot read the document with _id {} of {collection}: ",
+                    id_or_none(id)
+                )?;
+                if let Some(path) = path {
+                    write!(f, "field `{path}`: ")?;
+                }
+                write!(f, "{source}")?;
+                if *overflow {
+                    f.write_str(" (the stored number is too large for the field's type: an `$inc` or `$mul` past its range stores a wider integer; declare the field `i64`)")?;
+                }
+                Ok(())
+            }
             Error::WrittenButUnreadable {
                 collection,
                 operation,
@@ -394,7 +412,7 @@ impl std::fmt::Display for Error {
                 ..
             } => write!(
                 f,
-                "{operation} on {collection} changed the document with _id {}, but cannot read it as the model: {source} (the write happened; the document as stored is in the error)",
+                "{operation} on {collection} changed the document with _id {} (the write happened; the document as returned is in the error), but cannot read it as the model: {source}",
                 id_or_none(id)
             ),
             Error::BulkWrite {
@@ -447,9 +465,8 @@ impl std::error::Error for Error {
             | Error::Transient { source, .. }
             | Error::Server { source, .. }
             | Error::Driver(source) => Some(&**source),
-            Error::Deserialize { source, .. } | Error::WrittenButUnreadable { source, .. } => {
-                Some(&**source)
-            }
+            Error::Deserialize { source, .. } => Some(&**source),
+            Error::WrittenButUnreadable { source, .. } => Some(&**source),
             Error::Validation { .. }
             | Error::NotFound { .. }
             | Error::VersionConflict { .. }

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod bulk;
+mod decode;
 pub mod error;
 pub mod filter;
 pub mod fixture;

@@ -94,11 +94,7 @@ impl<M: Model> Repo<M> {
     }
 
     fn decode<T: DeserializeOwned>(&self, raw: &RawDocumentBuf) -> Result<T> {
-        bson::from_slice(raw.as_bytes()).map_err(|source| Error::Deserialize {
-            collection: self.name().to_owned(),
-            id: raw_id(raw).map(Box::new),
-            source: Box::new(source),
-        })
+        crate::decode::from_raw(self.name(), raw)
     }
 
     /// Inserts one document, after validating it.
@@ -213,13 +209,7 @@ impl<M: Model> Repo<M> {
                 .map_err(|e| self.map_err(e))?;
             values
                 .into_iter()
-                .map(|v| {
-                    bson::from_bson(v).map_err(|source| Error::Deserialize {
-                        collection: self.name().to_owned(),
-                        id: None,
-                        source: Box::new(source),
-                    })
-                })
+                .map(|v| crate::decode::from_value(self.name(), v))
                 .collect()
         })
         .await
@@ -965,20 +955,15 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
         let Some(document) = written else {
             return Ok(None);
         };
-        repo.decode(&document).map(Some).map_err(|err| match err {
-            Error::Deserialize {
-                collection,
-                id,
-                source,
-            } => Error::WrittenButUnreadable {
-                collection,
+        repo.decode(&document)
+            .map(Some)
+            .map_err(|err| Error::WrittenButUnreadable {
+                collection: repo.name().to_owned(),
                 operation,
-                id,
+                id: raw_id(&document).map(Box::new),
                 document: Box::new(document),
-                source,
-            },
-            other => other,
-        })
+                source: Box::new(err),
+            })
     }
 }
 awaitable!(FindOneAndModify<'a, M>, Option<M>, collation = collation);
@@ -1065,14 +1050,7 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
             }
             .map_err(|e| repo.map_err(e))?;
             docs.into_iter()
-                .map(|d| {
-                    let id = d.get("_id").cloned();
-                    bson::from_document(d).map_err(|source| Error::Deserialize {
-                        collection: repo.name().to_owned(),
-                        id: id.map(Box::new),
-                        source: Box::new(source),
-                    })
-                })
+                .map(|d| crate::decode::from_document(repo.name(), d))
                 .collect()
         })
         .await
