@@ -511,3 +511,77 @@ async fn malformed_statements_fail_the_whole_command() {
     let err = coll.insert_one(doc! {"_id": {"$a": 1}}).await.unwrap_err();
     assert_eq!(code(&err), 52);
 }
+
+#[tokio::test]
+async fn decimals_compare_exactly_in_filters_sorts_and_unique_indexes() {
+    use std::str::FromStr;
+    let dec = |text: &str| Bson::Decimal128(bson::Decimal128::from_str(text).unwrap());
+    let t = Target::new("decimals").await;
+    let coll = seeded(
+        &t,
+        "amounts",
+        vec![
+            doc! { "_id": 1, "v": dec("9007199254740993") },
+            doc! { "_id": 2, "v": dec("9007199254740992") },
+            doc! { "_id": 3, "v": 9_007_199_254_740_993_i64 },
+            doc! { "_id": 4, "v": dec("0.1") },
+            doc! { "_id": 5, "v": 0.1 },
+        ],
+    )
+    .await;
+    let ids = |docs: Vec<Document>| -> Vec<i32> {
+        docs.iter().map(|d| d.get_i32("_id").unwrap()).collect()
+    };
+    let found: Vec<Document> = coll
+        .find(doc! { "v": dec("9007199254740993") })
+        .sort(doc! { "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    // Equal to the same decimal and to the same integer, not to its neighbour.
+    assert_eq!(ids(found), vec![1, 3]);
+    // The double 0.1 is slightly above one tenth: a decimal 0.1 is below it.
+    let found: Vec<Document> = coll
+        .find(doc! { "v": { "$lt": 0.1 } })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(found), vec![4]);
+    let sorted: Vec<Document> = coll
+        .find(doc! { "v": { "$gt": 1 } })
+        .sort(doc! { "v": 1, "_id": 1 })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(ids(sorted), vec![2, 1, 3]);
+
+    // A unique index tells decimals apart that a double would not.
+    let unique = t.db.collection::<Document>("unique_amounts");
+    unique
+        .create_index(common::unique_index(doc! { "v": 1 }))
+        .await
+        .unwrap();
+    unique
+        .insert_one(doc! { "v": dec("1.0000000000000000000000000000001") })
+        .await
+        .unwrap();
+    unique
+        .insert_one(doc! { "v": dec("1.0000000000000000000000000000002") })
+        .await
+        .unwrap();
+    let err = unique
+        .insert_one(doc! { "v": dec("1.00000000000000000000000000000010") })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&err),
+        11000,
+        "the same value written with another exponent"
+    );
+}

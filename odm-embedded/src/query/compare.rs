@@ -49,6 +49,18 @@ fn as_num(value: &Bson) -> Option<Num> {
     }
 }
 
+/// A number as compared with a decimal128.
+fn exact(value: &Bson) -> Option<crate::query::decimal::Exact> {
+    use crate::query::decimal::Exact;
+    match value {
+        Bson::Int32(v) => Some(Exact::from_int(i64::from(*v))),
+        Bson::Int64(v) => Some(Exact::from_int(*v)),
+        Bson::Double(v) => Some(Exact::from_double(*v)),
+        Bson::Decimal128(d) => Some(Exact::from_decimal(d)),
+        _ => None,
+    }
+}
+
 /// Converts a decimal128 to the nearest double (through its string form).
 pub fn decimal_to_f64(d: &bson::Decimal128) -> f64 {
     let text = d.to_string();
@@ -119,6 +131,14 @@ pub fn compare_in(a: &Bson, b: &Bson, collation: Option<&Collation>) -> Ordering
         return ra.cmp(&rb);
     }
     match (a, b) {
+        // A decimal compares exactly, with integers as they are and with doubles rounded
+        // to its 34 digits, as MongoDB compares them.
+        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) if ra == 3 => {
+            match (exact(a), exact(b)) {
+                (Some(x), Some(y)) => crate::query::decimal::compare(x, y),
+                _ => Ordering::Equal,
+            }
+        }
         _ if ra == 3 => match (as_num(a), as_num(b)) {
             (Some(x), Some(y)) => cmp_num(x, y),
             _ => Ordering::Equal,

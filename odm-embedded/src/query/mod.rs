@@ -1,6 +1,7 @@
 //! MongoDB's query language: value order, path resolution, filters, sorts and projections.
 
 pub mod compare;
+pub(crate) mod decimal;
 pub mod json_schema;
 pub mod matcher;
 pub mod path;
