@@ -56,11 +56,21 @@ impl PartialEq for BuildError {
 
 impl Eq for BuildError {}
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 struct BuildErrorDetails {
     path: String,
     message: String,
+    /// The error of `bson`'s serializer the message comes from, if any.
+    source: Option<std::sync::Arc<bson::ser::Error>>,
 }
+
+impl PartialEq for BuildErrorDetails {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.message == other.message
+    }
+}
+
+impl Eq for BuildErrorDetails {}
 
 impl BuildError {
     /// An error about the value for `path` (empty when it is not about one field).
@@ -69,9 +79,18 @@ impl BuildError {
             details: Box::new(BuildErrorDetails {
                 path: path.into(),
                 message: message.to_string(),
+                source: None,
             }),
             _tag_room: [MaybeUninit::uninit(); TAG_ROOM],
         }
+    }
+
+    /// The value for `path` could not be converted: `source` is the serializer's error,
+    /// returned by [`source`](std::error::Error::source).
+    pub fn conversion(path: impl Into<String>, source: bson::ser::Error) -> Self {
+        let mut err = Self::new(path, &source);
+        err.details.source = Some(std::sync::Arc::new(source));
+        err
     }
 
     /// The path the value was meant for (empty when the error is not about one field).
@@ -97,7 +116,14 @@ impl std::fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.details
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl std::fmt::Debug for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -684,6 +710,26 @@ mod tests {
             Some(("email_1".to_owned(), "{ email: \"a@b.c\" }".to_owned()))
         );
         assert_eq!(parse_duplicate_key_message("something else"), None);
+    }
+
+    #[test]
+    fn a_conversion_error_keeps_bsons_error_as_its_source() {
+        use crate::path::testing::field;
+        use std::error::Error as _;
+        let err = field::<u64>("big")
+            .set(u64::MAX)
+            .into_document()
+            .unwrap_err();
+        assert_eq!(err.path(), "big");
+        assert!(err
+            .source()
+            .and_then(|s| s.downcast_ref::<bson::ser::Error>())
+            .is_some());
+        let wrapped = Error::Build(err);
+        let chain = wrapped.source().and_then(|s| s.source());
+        assert!(chain
+            .and_then(|s| s.downcast_ref::<bson::ser::Error>())
+            .is_some());
     }
 
     #[test]

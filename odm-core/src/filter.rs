@@ -320,7 +320,9 @@ pub(crate) fn value_for<T, M, V: FieldValue<T, M>>(
     path: &str,
     value: &V,
 ) -> Result<Bson, BuildError> {
-    value.to_bson().map_err(|err| BuildError::new(path, err))
+    value
+        .to_bson()
+        .map_err(|err| BuildError::conversion(path, err))
 }
 
 pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(
