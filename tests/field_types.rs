@@ -221,7 +221,7 @@ async fn an_empty_update_is_built_on_conditionally_and_refused_when_sent_empty()
     orders.insert_one(&order(1, "fig", None)).await.unwrap();
     let f = Order::fields();
     let err = orders
-        .update_one(f.id.eq(1), odm::Update::empty())
+        .update_one(f.id.eq(1), odm::Update::<Order>::empty())
         .await
         .unwrap_err();
     assert!(
@@ -240,4 +240,64 @@ async fn an_empty_update_is_built_on_conditionally_and_refused_when_sent_empty()
     orders.update_one(f.id.eq(1), update).await.unwrap();
     let read = orders.get(&1).await.unwrap();
     assert_eq!((read.views, read.weight, read.note.as_str()), (11, 4, "n1"));
+}
+
+#[tokio::test]
+async fn array_filters_are_typed_and_must_match_the_updates_identifiers() {
+    let db = TestDb::new().await.unwrap();
+    let orders = db.repo::<Order>().await.unwrap();
+    let mut o = order(1, "fig", None);
+    o.items.push(Item {
+        sku: "kiwi".into(),
+        qty: 9,
+    });
+    orders.insert_one(&o).await.unwrap();
+    let f = Order::fields();
+
+    // Only the elements the typed array filter selects change.
+    orders
+        .update_one(f.id.eq(1), f.items.filtered("big").qty.inc(100_u32))
+        .array_filter("big", &f.items, |item| item.qty.gt(5_u32))
+        .await
+        .unwrap();
+    let qtys: Vec<u32> = orders
+        .get(&1)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.qty)
+        .collect();
+    assert_eq!(qtys, vec![2, 109]);
+
+    // A `$[identifier]` path without its array filter is refused before sending.
+    let err = orders
+        .update_one(f.id.eq(1), f.items.filtered("small").qty.set(0_u32))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, odm::Error::Build(e) if e.message().contains("uses `$[small]` but has no array filter named `small`")),
+        "{err:?}"
+    );
+    // So is an array filter that no path uses, and an identifier MongoDB does not accept.
+    let err = orders
+        .update_one(f.id.eq(1), f.views.inc(1_u64))
+        .array_filter("big", &f.items, |item| item.qty.gt(5_u32))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, odm::Error::Build(e) if e.message().contains("`big` is used by no `$[big]` path")),
+        "{err:?}"
+    );
+    let err = orders
+        .update_one(f.id.eq(1), f.items.filtered("Big").qty.set(0_u32))
+        .array_filter("Big", &f.items, |item| item.qty.gt(5_u32))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, odm::Error::Build(e) if e.message().contains("identifier `Big` is not one MongoDB accepts")),
+        "{err:?}"
+    );
+    let unchanged = orders.get(&1).await.unwrap();
+    assert_eq!((unchanged.views, unchanged.items[1].qty), (10, 109));
 }

@@ -398,7 +398,7 @@ async fn server_errors_are_readable_and_keep_the_driver_error_as_source() {
     let err = repo
         .update_one(
             Filter::raw(doc! { "_id": 0_i64 }),
-            Update::raw(doc! { "$inc": { "email": 1 } }),
+            doc! { "$inc": { "email": 1 } },
         )
         .await
         .unwrap_err();
@@ -707,10 +707,7 @@ async fn find_and_modify_of_an_unreadable_document_reports_the_write_and_keeps_t
         .unwrap();
     let f = User::fields();
     let err = repo
-        .find_one_and_update(
-            f.id.eq(7),
-            Update::raw(doc! { "$set": { "claimed": true } }),
-        )
+        .find_one_and_update(f.id.eq(7), doc! { "$set": { "claimed": true } })
         .await
         .unwrap_err();
     let Error::WrittenButUnreadable {

@@ -487,20 +487,34 @@ impl<R, T: FieldType, M: FieldMarker> Field<R, Vec<T>, M> {
     }
 
     /// The element matched by the query, in updates (`path.$`).
-    pub fn matched(&self) -> T::Path<R, M> {
+    ///
+    /// Positional paths belong to updates only: their root is [`Positional<R>`], so a
+    /// filter or sort built on them is not a filter or sort of `R` and does not compile
+    /// where one is expected, while their updates convert into `Update<R>`.
+    pub fn matched(&self) -> T::Path<Positional<R>, M> {
         T::path_at(join(self.path(), "$"))
     }
 
     /// Every element, in updates (`path.$[]`).
-    pub fn each(&self) -> T::Path<R, M> {
+    pub fn each(&self) -> T::Path<Positional<R>, M> {
         T::path_at(join(self.path(), "$[]"))
     }
 
     /// The elements selected by the array filter named `identifier`, in updates
-    /// (`path.$[identifier]`).
-    pub fn filtered(&self, identifier: &str) -> T::Path<R, M> {
+    /// (`path.$[identifier]`). The update must be sent with an array filter of that
+    /// name (`UpdateOp::array_filter`); one sent without it is refused before sending.
+    pub fn filtered(&self, identifier: &str) -> T::Path<Positional<R>, M> {
         T::path_at(join_owned(self.path(), &format!("$[{identifier}]")))
     }
+}
+
+/// The root of a positional path (`items.$.qty`, `items.$[].qty`, `items.$[id].qty`) of a
+/// document of model `R`. MongoDB accepts such paths only in updates: filters and sorts
+/// over them are of `Positional<R>`, which no operation on `R` takes, so they do not
+/// compile; updates over them convert into updates of `R`.
+pub enum Positional<R> {
+    #[doc(hidden)]
+    _Never(std::convert::Infallible, PhantomData<fn() -> R>),
 }
 
 /// Navigation into maps with string keys.

@@ -755,9 +755,56 @@ impl<'a, M: Model> UpdateOp<'a, M> {
         self
     }
 
-    /// Filters for `$[identifier]` paths (`Field::filtered`).
+    /// Raw filters for `$[identifier]` paths (`Field::filtered`), added to those given
+    /// before.
     pub fn array_filters(mut self, filters: impl IntoIterator<Item = Document>) -> Self {
-        self.options.array_filters = Some(filters.into_iter().collect());
+        self.options
+            .array_filters
+            .get_or_insert_with(Vec::new)
+            .extend(filters);
+        self
+    }
+
+    /// The array filter named `identifier`, for the `$[identifier]` paths of `field`
+    /// (`field.filtered(identifier)`): `condition` is built on the typed paths of
+    /// `field`'s elements.
+    ///
+    /// ```no_run
+    /// # use odm_core::{Model, Repo, Update, Filter, Field, FieldType, path::{Dynamic, Positional}};
+    /// # async fn demo<O: Model>(orders: &Repo<O>, lines: odm_core::Field<O, Vec<i32>, Dynamic>) -> odm_core::Result<()> {
+    /// // Doubles every line quantity above 5 of every order.
+    /// let doubled: Update<Positional<O>> = lines.filtered("big").mul(2);
+    /// orders
+    ///     .update_many(Filter::all(), doubled)
+    ///     .array_filter("big", &lines, |qty| qty.gt(5))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn array_filter<T, Mk, F>(
+        mut self,
+        identifier: &str,
+        field: &Field<M, Vec<T>, Mk>,
+        condition: F,
+    ) -> Self
+    where
+        T: crate::FieldType,
+        Mk: crate::FieldMarker,
+        F: FnOnce(T::Path<T, Mk>) -> Filter<T>,
+    {
+        let _ = field;
+        let element = T::path_at::<T, Mk>(crate::path::Path::Owned(identifier.to_owned()));
+        match condition(element).into_document() {
+            Ok(filter) => self
+                .options
+                .array_filters
+                .get_or_insert_with(Vec::new)
+                .push(filter),
+            Err(err) => {
+                if self.update.is_ok() {
+                    self.update = Err(err);
+                }
+            }
+        }
         self
     }
 
@@ -770,6 +817,12 @@ impl<'a, M: Model> UpdateOp<'a, M> {
     async fn run(self) -> Result<UpdateResult> {
         let filter = self.filter?;
         let update = self.update?;
+        if let UpdateModifications::Document(update) = &update {
+            crate::update::check_array_filters(
+                update,
+                self.options.array_filters.as_deref().unwrap_or_default(),
+            )?;
+        }
         let repo = self.repo;
         let operation = if self.many {
             "update_many"

@@ -98,6 +98,15 @@ impl<R> fmt::Debug for Update<R> {
     }
 }
 
+/// An update over positional paths (`items.$.qty`) is an update of the model. (Combine
+/// updates starting from one over plain paths, `a.set(1).and(items.matched().b.inc(1))`,
+/// or convert the positional one first with `Update::from`.)
+impl<R> From<Update<crate::path::Positional<R>>> for Update<R> {
+    fn from(update: Update<crate::path::Positional<R>>) -> Self {
+        Self::with(update.ops)
+    }
+}
+
 impl<R> From<Document> for Update<R> {
     fn from(doc: Document) -> Self {
         Self::raw(doc)
@@ -114,6 +123,10 @@ impl<R> Update<R> {
     }
 
     /// A raw update document (`{$set: ...}`) for what typed paths do not express.
+    ///
+    /// Every operation also takes the `Document` itself (`repo.update_one(filter, doc!{..})`),
+    /// which needs no model named: `Update::raw` passed straight to an operation does, as
+    /// `Update::<User>::raw(..)`, since an update of positional paths converts too.
     pub fn raw(doc: Document) -> Self {
         Self::with(Ops::Many(doc))
     }
@@ -273,6 +286,61 @@ fn check_conflicts(doc: &Document, op: &str, path: &str) -> Result<(), BuildErro
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks that the `$[identifier]` paths of an update and its array filters match one to
+/// one, as MongoDB requires (an identifier without a filter fails with error 2, a filter
+/// no path uses with error 9), and that each identifier is one MongoDB accepts (a
+/// lowercase letter, then letters and digits).
+pub(crate) fn check_array_filters(
+    update: &Document,
+    filters: &[Document],
+) -> Result<(), BuildError> {
+    let mut used: Vec<&str> = Vec::new();
+    for (op, fields) in update {
+        for path in changed_paths(op, fields) {
+            for segment in path.split('.') {
+                if let Some(identifier) = segment
+                    .strip_prefix("$[")
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .filter(|identifier| !identifier.is_empty())
+                {
+                    used.push(identifier);
+                }
+            }
+        }
+    }
+    let mut given: Vec<&str> = Vec::new();
+    for filter in filters {
+        for key in filter.keys() {
+            let identifier = key.split('.').next().unwrap_or_default();
+            let valid = identifier
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase())
+                && identifier.chars().all(|c| c.is_ascii_alphanumeric());
+            if !valid {
+                return Err(BuildError::new(
+                    "",
+                    format!("the array filter identifier `{identifier}` is not one MongoDB accepts: a lowercase letter, then letters and digits"),
+                ));
+            }
+            given.push(identifier);
+        }
+    }
+    if let Some(missing) = used.iter().find(|id| !given.contains(id)) {
+        return Err(BuildError::new(
+            "",
+            format!("the update uses `$[{missing}]` but has no array filter named `{missing}`: add one with `array_filter(\"{missing}\", ..)`"),
+        ));
+    }
+    if let Some(unused) = given.iter().find(|id| !used.contains(id)) {
+        return Err(BuildError::new(
+            "",
+            format!("the array filter `{unused}` is used by no `$[{unused}]` path of the update, which MongoDB refuses"),
+        ));
     }
     Ok(())
 }
@@ -604,9 +672,9 @@ mod tests {
         );
         assert_eq!(
             a.set(1)
-                .and(Update::raw(
-                    doc! { "$set": { "c": true }, "$unset": { "d": "" } }
-                ))
+                // A raw document mixes in as it is (`Update::raw` would need its model
+                // named here: an update of positional paths converts too).
+                .and(doc! { "$set": { "c": true }, "$unset": { "d": "" } })
                 .into_document()
                 .unwrap(),
             doc! { "$set": { "a": 1, "c": true }, "$unset": { "d": "" } }
@@ -631,19 +699,16 @@ mod tests {
         // A path and its prefix, either way round.
         assert!(message(address.set(doc! {}).and(city.set("Oslo")))
             .contains("`address` ($set) and `address.city` ($set)"));
-        assert!(message(
-            city.set("Oslo")
-                .and(Update::raw(doc! { "$unset": { "address": "" } }))
-        )
-        .contains("`address.city` ($set) and `address` ($unset)"));
+        assert!(
+            message(city.set("Oslo").and(doc! { "$unset": { "address": "" } }))
+                .contains("`address.city` ($set) and `address` ($unset)")
+        );
         // `$rename` changes its target too.
         let c = field::<i32>("c");
         assert!(message(a.rename(&c).and(c.inc(1))).contains("`c` ($rename) and `c` ($inc)"));
         // A raw update merged with a typed one is checked the same way.
-        assert!(
-            message(a.inc(1).and(Update::raw(doc! { "$set": { "a": 5 } })))
-                .contains("`a` ($inc) and `a` ($set)")
-        );
+        assert!(message(a.inc(1).and(doc! { "$set": { "a": 5 } }))
+            .contains("`a` ($inc) and `a` ($set)"));
         // Sibling paths that only share a prefix of characters do not conflict.
         assert_eq!(
             city.set("Oslo")

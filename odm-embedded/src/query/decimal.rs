@@ -170,7 +170,7 @@ fn compare_magnitudes(ca: u128, ea: i32, cb: u128, eb: i32) -> Ordering {
 }
 
 fn strip_zeros(mut c: u128, mut e: i32) -> (u128, i32) {
-    while c % 10 == 0 {
+    while c.is_multiple_of(10) {
         c /= 10;
         e += 1;
     }
