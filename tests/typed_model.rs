@@ -132,7 +132,7 @@ fn paths_are_the_serialized_names() {
     assert_eq!(f.orders.any().total.path(), "orders.total");
     assert_eq!(f.orders.at(1).qty.path(), "orders.1.qty");
     assert_eq!(f.orders.matched().qty.path(), "orders.$.qty");
-    assert_eq!(f.counters.key("logins").path(), "counters.logins");
+    assert_eq!(f.counters.key("logins").unwrap().path(), "counters.logins");
     // Flattened fields sit at the top level, as serde writes them.
     assert_eq!(f.audit.created_by.path(), "created_by");
     assert_eq!(f.audit.revision.path(), "revision");
@@ -508,7 +508,7 @@ async fn typed_filters_find_what_serde_stored() {
             "orders elem",
             f.orders.elem_match(|o| o.sku.eq("A-1").and(o.qty.eq(2))),
         ),
-        ("counters.logins", f.counters.key("logins").eq(7)),
+        ("counters.logins", f.counters.key("logins").unwrap().eq(7)),
         ("joined_at", f.joined_at.eq(value.joined_at)),
         ("vip", f.vip.eq(true)),
         ("audit.created_by", f.audit.created_by.eq("import")),
@@ -554,7 +554,7 @@ async fn typed_updates_change_what_serde_reads_back() {
         .and(f.nickname.unset())
         .and(f.address.city.set("Paris"))
         .and(f.orders.matched().qty.inc(10))
-        .and(f.counters.key("logins").inc(1));
+        .and(f.counters.key("logins").unwrap().inc(1));
     let filter = f.id.eq(value.id).and(f.orders.any().sku.eq("B-2"));
     let r = coll
         .update_one(

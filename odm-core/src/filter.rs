@@ -320,9 +320,24 @@ pub(crate) fn value_for<T, M, V: FieldValue<T, M>>(
     path: &str,
     value: &V,
 ) -> Result<Bson, BuildError> {
-    value
+    let value = value
         .to_bson()
-        .map_err(|err| BuildError::conversion(path, err))
+        .map_err(|err| BuildError::conversion(path, err))?;
+    check_keys(path, &value)?;
+    Ok(value)
+}
+
+/// Refuses a value holding a document key MongoDB cannot take in a query or an update
+/// (a map's key, mostly): empty, `$`-prefixed or dotted, at any depth.
+fn check_keys(path: &str, value: &Bson) -> Result<(), BuildError> {
+    match value {
+        Bson::Document(doc) => doc.iter().try_for_each(|(key, inner)| {
+            crate::path::check_map_key(path, key)?;
+            check_keys(path, inner)
+        }),
+        Bson::Array(items) => items.iter().try_for_each(|item| check_keys(path, item)),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(

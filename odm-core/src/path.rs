@@ -517,20 +517,50 @@ pub enum Positional<R> {
     _Never(std::convert::Infallible, PhantomData<fn() -> R>),
 }
 
+/// A map key MongoDB can address by path: not empty, not starting with `$` (read as an
+/// operator) and without `.` (read as nesting).
+pub fn check_map_key(path: &str, key: &str) -> Result<(), crate::BuildError> {
+    let problem = if key.is_empty() {
+        "is empty"
+    } else if key.starts_with('$') {
+        "starts with `$`, which MongoDB reads as an operator"
+    } else if key.contains('.') {
+        "contains `.`, which MongoDB reads as a nested path"
+    } else {
+        return Ok(());
+    };
+    Err(crate::BuildError::new(
+        "",
+        format!("the map key `{key}` of `{path}` {problem}: such a key cannot be addressed by a query or an update"),
+    ))
+}
+
 /// Navigation into maps with string keys.
 impl<R, V: FieldType, S, M: FieldMarker> Field<R, std::collections::HashMap<String, V, S>, M> {
-    /// The value stored under `key` (`path.key`). The key must not contain `.` or start
-    /// with `$`, as MongoDB reads those as path syntax.
-    pub fn key(&self, key: &str) -> V::Path<R, M> {
-        V::path_at(join_owned(self.path(), key))
+    /// The value stored under `key` (`path.key`), or an error naming the key when it is
+    /// one MongoDB cannot address (see [`check_map_key`]).
+    ///
+    /// ```
+    /// # use odm_core::{Field, path::Dynamic};
+    /// # use std::collections::HashMap;
+    /// # struct User;
+    /// let counters: Field<User, HashMap<String, i64>, Dynamic> = Field::new("counters".into());
+    /// assert_eq!(counters.key("logins").unwrap().path(), "counters.logins");
+    /// assert!(counters.key("a.b").is_err());
+    /// ```
+    pub fn key(&self, key: &str) -> Result<V::Path<R, M>, crate::BuildError> {
+        check_map_key(self.path(), key)?;
+        Ok(V::path_at(join_owned(self.path(), key)))
     }
 }
 
 /// Navigation into maps with string keys.
 impl<R, V: FieldType, M: FieldMarker> Field<R, std::collections::BTreeMap<String, V>, M> {
-    /// The value stored under `key` (`path.key`).
-    pub fn key(&self, key: &str) -> V::Path<R, M> {
-        V::path_at(join_owned(self.path(), key))
+    /// The value stored under `key` (`path.key`), or an error naming the key when it is
+    /// one MongoDB cannot address (see [`check_map_key`]).
+    pub fn key(&self, key: &str) -> Result<V::Path<R, M>, crate::BuildError> {
+        check_map_key(self.path(), key)?;
+        Ok(V::path_at(join_owned(self.path(), key)))
     }
 }
 

@@ -720,6 +720,45 @@ mod tests {
     }
 
     #[test]
+    fn map_keys_mongodb_cannot_address_are_build_errors_naming_the_key() {
+        use std::collections::HashMap;
+        let counters = field::<HashMap<String, i32>>("counters");
+        for (key, problem) in [
+            ("", "is empty"),
+            ("$where", "starts with `$`"),
+            ("a.b", "contains `.`"),
+        ] {
+            let err = counters.key(key).map(|_| ()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("the map key `{key}` of `counters` {problem}")),
+                "{err}"
+            );
+            // The same key inside a value, in an update or a filter.
+            let value = HashMap::from([(key.to_owned(), 1)]);
+            let err = counters.set(value.clone()).into_document().unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("the map key `{key}`")),
+                "{err}"
+            );
+            let err = counters.eq(value).into_document().unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("the map key `{key}`")),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            counters
+                .key("logins")
+                .unwrap()
+                .inc(1)
+                .into_document()
+                .unwrap(),
+            doc! { "$inc": { "counters.logins": 1 } }
+        );
+    }
+
+    #[test]
     fn the_first_error_survives_every_combination() {
         let bad = field::<u64>("big").set(u64::MAX);
         let ok = field::<i32>("a").set(1);
