@@ -301,3 +301,86 @@ async fn array_filters_are_typed_and_must_match_the_updates_identifiers() {
     let unchanged = orders.get(&1).await.unwrap();
     assert_eq!((unchanged.views, unchanged.items[1].qty), (10, 109));
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model, odm::Fixture)]
+#[odm(collection = "events")]
+struct Event {
+    #[serde(rename = "_id")]
+    id: uuid::Uuid,
+    /// Stored as a BSON date: it orders, and a TTL index expires by it.
+    #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
+    #[odm(expire_after = "30d")]
+    at: chrono::DateTime<chrono::Utc>,
+    /// Stored as text by chrono's own serialization: equality only.
+    logged: chrono::DateTime<chrono::Utc>,
+    source: uuid::Uuid,
+}
+
+#[tokio::test]
+async fn chrono_dates_and_uuids_round_trip_through_typed_paths_fixtures_and_bulk_writes() {
+    use chrono::{Duration, TimeZone, Utc};
+    let db = TestDb::new().await.unwrap();
+    let events = db.repo::<Event>().await.unwrap();
+    let day = |d: u32| Utc.with_ymd_and_hms(2026, 1, d, 12, 0, 0).unwrap();
+    let source = uuid::Uuid::new_v4();
+    let event = |d: u32| Event {
+        id: uuid::Uuid::new_v4(),
+        at: day(d),
+        logged: day(d) + Duration::milliseconds(123),
+        source,
+    };
+    let (first, second, third) = (event(1), event(2), event(3));
+    events.insert_one(&first).await.unwrap();
+    // A bulk write stores documents exactly as `insert_one` does (a UUID as binary).
+    events.bulk().insert(&second).insert(&third).await.unwrap();
+    let stored = events.documents().find_one(doc! {}).await.unwrap().unwrap();
+    assert!(
+        matches!(stored.get("_id"), Some(Bson::Binary(_))),
+        "{stored}"
+    );
+    assert!(
+        matches!(stored.get("at"), Some(Bson::DateTime(_))),
+        "{stored}"
+    );
+
+    let f = Event::fields();
+    // Equality on UUIDs, by `_id` and by field, matches what was stored.
+    assert_eq!(events.get(&second.id).await.unwrap(), second);
+    assert_eq!(events.count(f.source.eq(source)).await.unwrap(), 3);
+    assert_eq!(events.count(f.logged.eq(third.logged)).await.unwrap(), 1);
+    // Dates stored as BSON dates compare and sort as dates.
+    let recent = events
+        .find(f.at.gte(day(2)))
+        .sort(f.at.desc())
+        .await
+        .unwrap();
+    assert_eq!(recent, vec![third.clone(), second.clone()]);
+    events
+        .update_one(f.id.eq(first.id), f.at.set(day(9)))
+        .await
+        .unwrap();
+    assert_eq!(events.get(&first.id).await.unwrap().at, day(9));
+    events
+        .update_one(f.id.eq(second.id), f.at.current_date())
+        .await
+        .unwrap();
+    assert!(events.get(&second.id).await.unwrap().at > day(9));
+    // The TTL index is declared on the date.
+    let ttl = events
+        .existing_indexes()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.get_str("name") == Ok("at_1"))
+        .unwrap();
+    assert_eq!(
+        ttl.get_i64("expireAfterSeconds")
+            .ok()
+            .or(ttl.get_i32("expireAfterSeconds").ok().map(i64::from)),
+        Some(2_592_000)
+    );
+
+    // Fixtures make both types.
+    let made = EventFixture::new().insert(&events).await.unwrap();
+    assert_eq!(events.get(&made.id).await.unwrap(), made);
+}

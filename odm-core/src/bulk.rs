@@ -132,12 +132,17 @@ impl<'a, M: Model> BulkWrite<'a, M> {
                 v
             }));
         }
-        bson::to_document(doc).map_err(|e| {
-            Error::Build(crate::BuildError::new(
-                "",
-                format!("cannot convert the document to BSON: {e}"),
-            ))
-        })
+        // Encoded as the driver encodes a document it inserts, so that a document written
+        // by a bulk write is stored exactly as one written by `insert_one`.
+        bson::to_raw_document_buf(doc)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| Document::try_from(raw.as_ref()).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                Error::Build(crate::BuildError::new(
+                    "",
+                    format!("cannot convert the document to BSON: {e}"),
+                ))
+            })
     }
 
     /// Inserts `doc` (an `_id` is generated when it has none).

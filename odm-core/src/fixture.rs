@@ -108,6 +108,21 @@ zero!(
     bson::Document => bson::Document::new(),
 );
 
+#[cfg(feature = "chrono")]
+impl FixtureValue for chrono::DateTime<chrono::Utc> {
+    fn fixture_value(_field: &str, _n: u64) -> Self {
+        bson::DateTime::now().to_chrono()
+    }
+}
+
+#[cfg(feature = "uuid")]
+impl FixtureValue for uuid::Uuid {
+    fn fixture_value(_field: &str, _n: u64) -> Self {
+        // A fresh random UUID, as `bson::Uuid::new` makes one.
+        uuid::Uuid::from_bytes(bson::Uuid::new().bytes())
+    }
+}
+
 impl<T> FixtureValue for Option<T> {
     fn fixture_value(_field: &str, _n: u64) -> Self {
         None

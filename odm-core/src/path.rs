@@ -65,6 +65,12 @@ pub trait SerializeWith: FieldMarker {
     fn to_bson(value: &Self::Value) -> Result<bson::Bson, bson::ser::Error>;
 }
 
+/// The markers of fields whose `serde(with)` function stores a BSON date (such as
+/// `bson::serde_helpers::chrono_datetime_as_bson_datetime`): their values order as dates,
+/// so comparisons, `$min`/`$max`, `$currentDate` and TTL indexes apply. The derive
+/// implements it when it recognises the function.
+pub trait StoresDate: SerializeWith {}
+
 /// The value type of the typed path of a field serde writes with a function of its own
 /// (see [`SerializeWith`]): a `T` stored in another form. Such a path offers what needs
 /// only the stored form's equality (`eq`, `ne`, `is_in`, `exists`, `set`, sorting,
@@ -361,6 +367,15 @@ impl_field_type!(
     bson::Document,
     bson::Regex,
 );
+
+// Stored as text by its own `Serialize`, or as a BSON date with
+// `#[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]`.
+#[cfg(feature = "chrono")]
+impl_field_type!(chrono::DateTime<chrono::Utc>);
+
+// Stored as binary, as the driver encodes it.
+#[cfg(feature = "uuid")]
+impl_field_type!(uuid::Uuid);
 
 impl<T> FieldType for Option<T> {
     type Path<R, M: FieldMarker> = Field<R, Option<T>, M>;

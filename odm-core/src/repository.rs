@@ -367,7 +367,7 @@ fn raw_id(raw: &RawDocumentBuf) -> Option<Bson> {
 
 /// `{_id: id}` for a model's id type.
 fn id_filter<M: Model>(id: &M::Id) -> Result<Document> {
-    let id = bson::to_bson(id).map_err(|e| BuildError::conversion("_id", e))?;
+    let id = crate::value::to_stored_bson(id).map_err(|e| BuildError::conversion("_id", e))?;
     Ok(doc! { "_id": id })
 }
 

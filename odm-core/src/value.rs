@@ -9,10 +9,36 @@ use bson::Bson;
 use serde::Serialize;
 use std::any::Any;
 
+/// Converts a value to BSON exactly as the driver writes it in a document.
+///
+/// The driver encodes documents with `bson`'s raw serializer, which is not
+/// "human-readable": a `uuid::Uuid` becomes binary there, where `bson::to_bson` would
+/// make it a string (and a filter built that way would match nothing). Values are
+/// converted with the same setting.
+pub fn to_stored_bson<T: Serialize + ?Sized>(value: &T) -> Result<Bson, bson::ser::Error> {
+    // The option is the only way `bson` 2 offers to say this of a value on its own.
+    #[allow(deprecated)]
+    let options = bson::SerializerOptions::builder()
+        .human_readable(false)
+        .build();
+    bson::to_bson_with_options(value, options)
+}
+
+/// The serializer that writes a value as [`to_stored_bson`] does, for a field's own
+/// `serialize_with` function.
+pub fn stored_serializer() -> bson::Serializer {
+    #[allow(deprecated)]
+    let options = bson::SerializerOptions::builder()
+        .human_readable(false)
+        .build();
+    bson::Serializer::new_with_options(options)
+}
+
 /// Converts a value to BSON with the same serde rules the document is written with.
 ///
 /// Types BSON stores natively take a direct path (the type test folds away at compile
-/// time); everything else goes through serde, exactly as when the document is written.
+/// time); everything else goes through serde, exactly as when the document is written
+/// ([`to_stored_bson`]).
 pub fn to_bson<T: Serialize + 'static>(value: &T) -> Result<Bson, bson::ser::Error> {
     let any = value as &dyn Any;
     if let Some(v) = any.downcast_ref::<i32>() {
@@ -36,7 +62,7 @@ pub fn to_bson<T: Serialize + 'static>(value: &T) -> Result<Bson, bson::ser::Err
     if let Some(v) = any.downcast_ref::<bson::DateTime>() {
         return Ok(Bson::DateTime(*v));
     }
-    bson::to_bson(value)
+    to_stored_bson(value)
 }
 
 /// A value that may be compared for equality with a field holding `T` (named by `M`):
@@ -186,6 +212,14 @@ numeric!(
     f64,
     bson::Decimal128
 );
+
+/// A field stored as a BSON date by its `serde(with)` function orders as a date.
+impl<T, M: crate::path::StoresDate<Value = T>> Ordered<M> for crate::path::Adapted<T> {}
+impl<T, M: crate::path::StoresDate<Value = T>> DateLike<M> for crate::path::Adapted<T> {}
+impl<T, M: crate::path::StoresDate<Value = T>> Expirable<M> for crate::path::Adapted<T> {}
+
+#[cfg(feature = "uuid")]
+impl<M> Ordered<M> for uuid::Uuid {}
 
 marker_trait!(
     /// Field types with a meaningful order: `$gt`/`$gte`/`$lt`/`$lte`, `$min`/`$max`.

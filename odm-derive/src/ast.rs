@@ -37,6 +37,8 @@ pub struct Field {
     /// `#[serde(with = ...)]` or `serialize_with`: the function the field is written
     /// with, which values in filters and updates go through too.
     pub serialize_with: Option<syn::ExprPath>,
+    /// That function stores a BSON date (its values order as dates).
+    pub stores_date: bool,
 }
 
 impl Field {
@@ -109,6 +111,7 @@ impl Container {
                     index: f.index.is_present(),
                     expire_after: f.expire_after.as_ref().map(|t| t.0.clone()),
                     serialize_with: serde_attrs.serialize_with.clone(),
+                    stores_date: serde_attrs.stores_date,
                 });
             }
         }

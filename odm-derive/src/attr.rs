@@ -60,6 +60,8 @@ pub struct SerdeField {
     /// The function serde writes the field with: `path::serialize` for `with = "path"`,
     /// or the `serialize_with` function.
     pub serialize_with: Option<syn::ExprPath>,
+    /// Whether that function is one known to store a BSON date.
+    pub stores_date: bool,
 }
 
 /// Skips the value of a serde option this derive does not need.
@@ -115,6 +117,12 @@ pub fn serde_container(attrs: &[syn::Attribute], errors: &mut Vec<syn::Error>) -
     out
 }
 
+/// `serde(with)` modules of `bson` known to store a BSON date.
+const STORES_DATE: &[&str] = &[
+    "chrono_datetime_as_bson_datetime",
+    "time_0_3_offsetdatetime_as_bson_datetime",
+];
+
 pub fn serde_field(attrs: &[syn::Attribute], errors: &mut Vec<syn::Error>) -> SerdeField {
     let mut out = SerdeField::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
@@ -128,6 +136,11 @@ pub fn serde_field(attrs: &[syn::Attribute], errors: &mut Vec<syn::Error>) -> Se
             } else if meta.path.is_ident("with") {
                 let module: syn::LitStr = meta.value()?.parse()?;
                 let module: syn::ExprPath = module.parse()?;
+                out.stores_date = module
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| STORES_DATE.contains(&s.ident.to_string().as_str()));
                 out.serialize_with = Some(syn::parse_quote!(#module::serialize));
             } else if meta.path.is_ident("serialize_with") {
                 let function: syn::LitStr = meta.value()?.parse()?;

@@ -25,13 +25,17 @@ fn markers(c: &Container, model: bool) -> TokenStream {
             .then(|| quote!(impl #krate::path::Mutable for #ident {}));
         let adapter = f.serialize_with.as_ref().map(|function| {
             let ty = &f.ty;
+            let date = f
+                .stores_date
+                .then(|| quote!(impl #krate::path::StoresDate for #ident {}));
             quote! {
+                #date
                 impl #krate::path::SerializeWith for #ident {
                     type Value = #ty;
                     fn to_bson(
                         value: &#ty,
                     ) -> ::std::result::Result<#krate::__private::bson::Bson, #krate::__private::bson::ser::Error> {
-                        #function(value, #krate::__private::bson::Serializer::new())
+                        #function(value, #krate::value::stored_serializer())
                     }
                 }
             }
