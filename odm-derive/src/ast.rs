@@ -3,13 +3,33 @@
 
 use crate::attr::{self, OdmContainer};
 use crate::case::{self, RenameRule};
+use crate::ctxt::Ctxt;
 use darling::FromDeriveInput;
-use proc_macro2::Span;
-use quote::quote;
 use syn::spanned::Spanned;
+
+/// Which derive a struct is the input of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derive {
+    Model,
+    Embedded,
+    Projection,
+}
+
+impl Derive {
+    /// The derive's name, as written in `#[derive(...)]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Derive::Model => "Model",
+            Derive::Embedded => "Embedded",
+            Derive::Projection => "Projection",
+        }
+    }
+}
 
 /// A struct as the derives see it.
 pub struct Container {
+    /// The derive this struct is the input of.
+    pub derive: Derive,
     pub ident: syn::Ident,
     pub vis: syn::Visibility,
     pub fields: Vec<Field>,
@@ -60,30 +80,44 @@ impl Field {
 }
 
 impl Container {
-    /// Parses and validates the input; every problem found is returned at once.
-    pub fn from_ast(
-        input: &syn::DeriveInput,
-        derive: &str,
-    ) -> Result<Container, proc_macro2::TokenStream> {
-        let mut errors: Vec<syn::Error> = Vec::new();
+    /// Parses the input, recording every problem in `cx`; `None` when the input cannot be
+    /// read at all.
+    pub fn from_ast(cx: &Ctxt, input: &syn::DeriveInput, derive: Derive) -> Option<Container> {
         if !matches!(&input.data, syn::Data::Struct(s) if matches!(s.fields, syn::Fields::Named(_)))
         {
-            return Err(syn::Error::new(
+            cx.error(
                 input.ident.span(),
-                format!("#[derive({derive})] needs a struct with named fields"),
-            )
-            .to_compile_error());
+                format!(
+                    "#[derive({})] needs a struct with named fields",
+                    derive.name()
+                ),
+            );
+            return None;
         }
         let odm = match OdmContainer::from_derive_input(input) {
             Ok(odm) => odm,
-            Err(err) => return Err(err.write_errors()),
+            Err(err) => {
+                cx.syn_error(err);
+                // A missing `_id` is reported in the same build as the attribute errors.
+                if derive == Derive::Model && lacks_id(input) {
+                    cx.error(
+                        input.ident.span(),
+                        crate::check::missing_id_message(&input.ident),
+                    );
+                }
+                return None;
+            }
         };
         if !odm.generics.params.is_empty() {
-            errors.push(syn::Error::new(
+            cx.error(
                 odm.generics.span(),
-                format!("#[derive({derive})] does not support generic structs"),
-            ));
+                format!(
+                    "#[derive({})] does not support generic structs",
+                    derive.name()
+                ),
+            );
         }
+        let mut errors = Vec::new();
         let serde = attr::serde_container(&input.attrs, &mut errors);
         let rename_all: Option<RenameRule> = serde.rename_all;
         let mut fields = Vec::new();
@@ -115,22 +149,26 @@ impl Container {
                 });
             }
         }
+        for err in errors {
+            cx.syn_error(err);
+        }
         let krate = odm
             .krate
             .clone()
             .unwrap_or_else(|| syn::parse_quote!(::odm));
-        if errors.is_empty() {
-            Ok(Container {
-                ident: odm.ident.clone(),
-                vis: odm.vis.clone(),
-                fields,
-                odm,
-                krate,
-            })
-        } else {
-            let errors = errors.iter().map(syn::Error::to_compile_error);
-            Err(quote!(#(#errors)*))
-        }
+        Some(Container {
+            derive,
+            ident: odm.ident.clone(),
+            vis: odm.vis.clone(),
+            fields,
+            odm,
+            krate,
+        })
+    }
+
+    /// The model's field stored as `_id` (checked to exist for a model).
+    pub fn id_field(&self) -> Option<&Field> {
+        self.fields.iter().find(|f| f.stored == "_id")
     }
 
     /// Fields that get typed paths.
@@ -157,14 +195,9 @@ pub fn markers_ident_for(ident: &syn::Ident) -> syn::Ident {
     )
 }
 
-/// An error spanned on `span`.
-pub fn error(span: Span, message: impl std::fmt::Display) -> proc_macro2::TokenStream {
-    syn::Error::new(span, message.to_string()).to_compile_error()
-}
-
 /// Whether a struct has a field stored as `_id`, read from its `serde` attributes alone
 /// (used to report a missing `_id` together with attribute errors in one build).
-pub fn lacks_id(input: &syn::DeriveInput) -> bool {
+fn lacks_id(input: &syn::DeriveInput) -> bool {
     let syn::Data::Struct(data) = &input.data else {
         return false;
     };

@@ -64,6 +64,28 @@ pub struct SerdeField {
     pub stores_date: bool,
 }
 
+/// Where the `odm` crate is, for the derives that read no other `#[odm(...)]` option of a
+/// container (`Value`, `Fixture`): `#[odm(crate = "path")]`, `::odm` by default. Other
+/// options are left to the derive that reads them.
+pub fn crate_path(cx: &crate::ctxt::Ctxt, attrs: &[syn::Attribute]) -> syn::Path {
+    let mut found = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("odm")) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                found = Some(lit.parse::<syn::Path>()?);
+            } else {
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+        if let Err(err) = result {
+            cx.syn_error(err);
+        }
+    }
+    found.unwrap_or_else(|| syn::parse_quote!(::odm))
+}
+
 /// Skips the value of a serde option this derive does not need.
 fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {

@@ -2,6 +2,7 @@
 
 use crate::ast::{self, Container, Field};
 use crate::case;
+use crate::ctxt::Ctxt;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
@@ -188,23 +189,10 @@ pub fn model(c: &Container) -> TokenStream {
         .collection
         .clone()
         .unwrap_or_else(|| case::collection_name(&ident.to_string()));
-    let id_fields: Vec<&Field> = c.fields.iter().filter(|f| f.stored == "_id").collect();
-    let id = match id_fields.as_slice() {
-        [one] => *one,
-        [] => return ast::error(ident.span(), missing_id_message(ident)),
-        [_, second, ..] => {
-            return ast::error(
-                second.ident.span(),
-                "a model can have only one field stored as `_id`",
-            );
-        }
+    // `check` made sure there is exactly one, and that it is stored.
+    let Some(id) = c.id_field() else {
+        return TokenStream::new();
     };
-    if !id.has_path {
-        return ast::error(
-            id.ident.span(),
-            "the `_id` field must be stored: it cannot be skipped",
-        );
-    }
     let id_ident = &id.ident;
     let id_ty = &id.ty;
     let decls = c.path_fields().map(|f| {
@@ -224,10 +212,7 @@ pub fn model(c: &Container) -> TokenStream {
             }
         }
     });
-    let indexes = match indexes(c) {
-        Ok(tokens) => tokens,
-        Err(err) => return err,
-    };
+    let indexes = indexes(c);
     let struct_doc = format!("Typed paths of the fields of [`{ident}`], from `{ident}::fields()`.");
     let collection_doc = format!("The collection `{collection}`.");
     quote! {
@@ -357,7 +342,8 @@ pub fn embedded(c: &Container) -> TokenStream {
     }
 }
 
-pub fn value(input: &syn::DeriveInput) -> TokenStream {
+/// The value derive: errors go to `cx`.
+pub fn value(cx: &Ctxt, input: &syn::DeriveInput) -> TokenStream {
     use darling::FromDeriveInput;
     #[derive(FromDeriveInput)]
     #[darling(attributes(odm), supports(struct_any, enum_any))]
@@ -371,13 +357,17 @@ pub fn value(input: &syn::DeriveInput) -> TokenStream {
     }
     let attrs = match ValueAttrs::from_derive_input(input) {
         Ok(a) => a,
-        Err(err) => return err.write_errors(),
+        Err(err) => {
+            cx.syn_error(err);
+            return TokenStream::new();
+        }
     };
     if !attrs.generics.params.is_empty() {
-        return ast::error(
+        cx.error(
             attrs.ident.span(),
             "#[derive(Value)] does not support generic types",
         );
+        return TokenStream::new();
     }
     let krate = attrs.krate.unwrap_or_else(|| syn::parse_quote!(::odm));
     let ident = &attrs.ident;
@@ -413,11 +403,9 @@ pub fn value(input: &syn::DeriveInput) -> TokenStream {
 pub fn projection(c: &Container) -> TokenStream {
     let krate = &c.krate;
     let ident = &c.ident;
+    // `check` made sure the model is named.
     let Some(model) = c.odm.model.clone() else {
-        return ast::error(
-            ident.span(),
-            "#[derive(Projection)] needs `#[odm(model = TheModel)]`",
-        );
+        return TokenStream::new();
     };
     // The model's marker module sits beside the model: `a::b::User` -> `a::b::user_fields`.
     let mut markers_path = model.clone();
@@ -471,8 +459,9 @@ pub fn projection(c: &Container) -> TokenStream {
     }
 }
 
-/// `fn indexes()` of a model: container declarations, then field shorthands.
-fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
+/// `fn indexes()` of a model: container declarations, then field shorthands (`check`
+/// made sure they are valid).
+fn indexes(c: &Container) -> TokenStream {
     use crate::index::{IndexKey, KeyKind};
     use syn::LitStr;
     let krate = &c.krate;
@@ -499,16 +488,8 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
             partial: d.partial.clone(),
         })
         .collect();
-    let mut errors = Vec::new();
-    for f in &c.fields {
+    for f in c.path_fields() {
         if !(f.unique || f.index || f.expire_after.is_some()) {
-            continue;
-        }
-        if !f.has_path {
-            errors.push(ast::error(
-                f.ident.span(),
-                format!("`{}` is not stored, so it cannot be indexed", f.rust_name()),
-            ));
             continue;
         }
         decls.push(Decl {
@@ -523,51 +504,6 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
             ttl: f.expire_after.clone(),
             partial: None,
         });
-    }
-    let key_text = |d: &Decl| {
-        d.keys
-            .iter()
-            .map(|k| {
-                let path = k
-                    .path
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(".");
-                match &k.kind {
-                    KeyKind::Direction(n) => format!("{path}: {n}"),
-                    KeyKind::Type(t) => format!("{path}: \"{t}\""),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    for (i, a) in decls.iter().enumerate() {
-        for b in &decls[i + 1..] {
-            if key_text(a) == key_text(b) {
-                errors.push(ast::error(
-                    b.span,
-                    format!(
-                        "an index on ({}) is declared twice; declare it once with all its options",
-                        key_text(b)
-                    ),
-                ));
-            }
-        }
-    }
-    for d in &decls {
-        if d.ttl.is_some() && d.keys.len() != 1 {
-            errors.push(ast::error(
-                d.span,
-                format!(
-                    "a TTL index (expire_after) has exactly one key, a date field; this one has ({})",
-                    key_text(d)
-                ),
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(quote!(#(#errors)*));
     }
     let built = decls.iter().map(|d| {
         let expirable = d.ttl.as_ref().map(|_| {
@@ -618,16 +554,16 @@ fn indexes(c: &Container) -> Result<TokenStream, TokenStream> {
         }
     });
     if decls.is_empty() {
-        return Ok(TokenStream::new());
+        return TokenStream::new();
     }
-    Ok(quote! {
+    quote! {
         fn indexes() -> ::std::result::Result<::std::vec::Vec<#krate::__private::mongodb::IndexModel>, #krate::BuildError> {
             let fields = <Self as #krate::Model>::fields();
             let mut out = ::std::vec::Vec::new();
             #(#built)*
             ::std::result::Result::Ok(out)
         }
-    })
+    }
 }
 
 /// The typed path of an index key's segments, read as MongoDB reads a dotted path: each
@@ -641,9 +577,4 @@ fn key_path(krate: &syn::Path, segments: &[syn::Ident]) -> TokenStream {
         path = quote_spanned!(segment.span()=> #krate::__private::inner(&#path).#segment);
     }
     path
-}
-
-/// The error for a model without an `_id` field.
-pub fn missing_id_message(ident: &syn::Ident) -> String {
-    format!("`{ident}` has no `_id` field: a model needs one, e.g. `#[serde(rename = \"_id\")] id: ObjectId`")
 }

@@ -5,7 +5,7 @@
 //! `FixtureValue` impl (enums). A validation rule no generated value can be known to
 //! satisfy is a compile error naming the field, unless the field has an override.
 
-use crate::ast;
+use crate::ctxt::Ctxt;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
@@ -238,31 +238,41 @@ fn clone_rules(rules: &Rules) -> Rules {
     }
 }
 
-pub fn derive(input: &syn::DeriveInput) -> TokenStream {
-    let krate: syn::Path = syn::parse_quote!(::odm);
+/// The fixture derive: errors go to `cx`; the output is meaningful only when `cx` has
+/// none.
+pub fn derive(cx: &Ctxt, input: &syn::DeriveInput) -> TokenStream {
+    let krate = crate::attr::crate_path(cx, &input.attrs);
     if !input.generics.params.is_empty() {
-        return ast::error(
+        cx.error(
             input.generics.span(),
             "#[derive(Fixture)] does not support generic types",
         );
+        return TokenStream::new();
     }
     match &input.data {
         syn::Data::Struct(data) => match &data.fields {
-            syn::Fields::Named(fields) => structure(input, &krate, fields),
-            _ => ast::error(
-                input.ident.span(),
-                "#[derive(Fixture)] needs a struct with named fields, or an enum",
-            ),
+            syn::Fields::Named(fields) => structure(cx, input, &krate, fields),
+            _ => {
+                cx.error(
+                    input.ident.span(),
+                    "#[derive(Fixture)] needs a struct with named fields, or an enum",
+                );
+                TokenStream::new()
+            }
         },
-        syn::Data::Enum(data) => enumeration(input, &krate, data),
-        syn::Data::Union(_) => ast::error(
-            input.ident.span(),
-            "#[derive(Fixture)] does not support unions",
-        ),
+        syn::Data::Enum(data) => enumeration(cx, input, &krate, data),
+        syn::Data::Union(_) => {
+            cx.error(
+                input.ident.span(),
+                "#[derive(Fixture)] does not support unions",
+            );
+            TokenStream::new()
+        }
     }
 }
 
 fn structure(
+    cx: &Ctxt,
     input: &syn::DeriveInput,
     krate: &syn::Path,
     fields: &syn::FieldsNamed,
@@ -301,8 +311,10 @@ fn structure(
         }));
     }
     if !errors.is_empty() {
-        let errors = errors.iter().map(syn::Error::to_compile_error);
-        return quote!(#(#errors)*);
+        for err in errors {
+            cx.syn_error(err);
+        }
+        return TokenStream::new();
     }
     let names: Vec<&syn::Ident> = fields
         .named
@@ -406,7 +418,12 @@ fn structure(
     }
 }
 
-fn enumeration(input: &syn::DeriveInput, krate: &syn::Path, data: &syn::DataEnum) -> TokenStream {
+fn enumeration(
+    cx: &Ctxt,
+    input: &syn::DeriveInput,
+    krate: &syn::Path,
+    data: &syn::DataEnum,
+) -> TokenStream {
     let ident = &input.ident;
     let marked: Vec<&syn::Variant> = data
         .variants
@@ -418,17 +435,19 @@ fn enumeration(input: &syn::DeriveInput, krate: &syn::Path, data: &syn::DataEnum
         [] => match data.variants.first() {
             Some(first) => first,
             None => {
-                return ast::error(
+                cx.error(
                     ident.span(),
                     "#[derive(Fixture)] needs an enum with at least one variant",
-                )
+                );
+                return TokenStream::new();
             }
         },
         [_, second, ..] => {
-            return ast::error(
+            cx.error(
                 second.ident.span(),
                 "only one variant can be marked #[fixture(default)]",
-            )
+            );
+            return TokenStream::new();
         }
     };
     for attr in chosen.attrs.iter().filter(|a| a.path().is_ident("fixture")) {
@@ -440,7 +459,8 @@ fn enumeration(input: &syn::DeriveInput, krate: &syn::Path, data: &syn::DataEnum
             }
         });
         if let Err(err) = result {
-            return err.to_compile_error();
+            cx.syn_error(err);
+            return TokenStream::new();
         }
     }
     let variant = &chosen.ident;
