@@ -3,27 +3,11 @@
 
 use bson::Bson;
 use mongodb::error::{ErrorKind, WriteFailure};
-use std::mem::{size_of, MaybeUninit};
 
 /// A value given to a builder could not be converted to BSON (for instance a `u64` above
 /// `i64::MAX`, or a map with non-string keys), or an operation was built in a way it cannot
 /// run. Builders keep the first such error and report it when the document is requested,
 /// so nothing is sent.
-///
-/// The details are boxed, and the error is as large as a [`Document`](bson::Document):
-/// a `Result<Document, BuildError>`, what every builder returns, then keeps a tag of its
-/// own instead of sharing a field of the document. Where the builder is inlined, the
-/// optimizer sees from that tag that the result is `Ok`, and drops both the check in
-/// `unwrap` or `?` and a copy of the document (`benches/builders.rs` measures this: an
-/// `_id` filter went from 1.16 to about 1.08 times the time of `doc!{}`).
-///
-/// The error is also aligned to 16 bytes. Without that, where a filter builder was
-/// inlined, the optimizer moved the filter's value through a copy on the stack and then
-/// copied the finished document out of the result in 16-byte moves that began 8 bytes into
-/// the document, each spanning two of its fields that the insertion had just written: an
-/// `_id` filter took 1.23 times the time of `doc!{}` for the same number of instructions.
-/// With the alignment, the value goes straight to the insertion and the document is
-/// copied from its start: 1.03 times.
 ///
 /// ```
 /// # use odm_core::{BuildError, Field, path::Dynamic};
@@ -37,24 +21,12 @@ use std::mem::{size_of, MaybeUninit};
 /// let err = BuildError::new("", "the index spec has no keys");
 /// assert_eq!(err.to_string(), "the index spec has no keys");
 /// ```
-#[derive(Clone)]
-#[repr(align(16))]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BuildError {
+    // Boxed: builders return `Result<Document, BuildError>`, which stays as small as the
+    // document.
     details: Box<BuildErrorDetails>,
-    /// Room that makes the error as large as a document (see above); never read.
-    _tag_room: [MaybeUninit<u8>; TAG_ROOM],
 }
-
-/// What a [`BuildError`] needs besides its details to be as large as a document.
-const TAG_ROOM: usize = size_of::<bson::Document>() - size_of::<Box<BuildErrorDetails>>();
-
-impl PartialEq for BuildError {
-    fn eq(&self, other: &Self) -> bool {
-        self.details == other.details
-    }
-}
-
-impl Eq for BuildError {}
 
 #[derive(Clone)]
 struct BuildErrorDetails {
@@ -81,7 +53,6 @@ impl BuildError {
                 message: message.to_string(),
                 source: None,
             }),
-            _tag_room: [MaybeUninit::uninit(); TAG_ROOM],
         }
     }
 
@@ -733,12 +704,7 @@ mod tests {
     }
 
     #[test]
-    fn a_document_result_keeps_a_tag_of_its_own() {
-        use std::mem::size_of;
-        assert!(size_of::<BuildError>() >= size_of::<bson::Document>());
-        // No field of the document doubles as the tag: the result is larger than it.
-        assert!(size_of::<Result<bson::Document, BuildError>>() > size_of::<bson::Document>());
-        assert_eq!(std::mem::align_of::<BuildError>(), 16);
+    fn build_errors_compare_by_path_and_message() {
         let err = BuildError::new("age", "too large");
         assert_eq!(err.clone(), err);
         assert_ne!(err, BuildError::new("age", "too small"));

@@ -43,7 +43,7 @@ impl Entries {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn into_document(self) -> Result<Document, BuildError> {
         match self {
             Entries::One(k, v) => {
@@ -120,11 +120,7 @@ impl<R> Filter<R> {
     }
 
     /// Builds `{path: {op: value}}` (or the error converting the value).
-    ///
-    /// The value is converted only once the condition's document and key exist: the order
-    /// `doc!{}` builds them in, which measured 1 to 2 % faster for a range filter than
-    /// converting first.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn condition(
         key: String,
         op: &str,
@@ -166,7 +162,7 @@ impl<R> Filter<R> {
     ///     bson::doc! { "age": { "$gte": 18, "$lt": 65 }, "address.city": "Oslo" },
     /// );
     /// ```
-    #[inline(always)]
+    #[inline]
     pub fn and(self, other: Filter<R>) -> Self {
         match self.entries {
             // Two conditions on different fields: the document `doc!{}` would write. Matched
@@ -329,13 +325,23 @@ pub(crate) fn value_for<T, M, V: FieldValue<T, M>>(
 
 /// Refuses a value holding a document key MongoDB cannot take in a query or an update
 /// (a map's key, mostly): empty, `$`-prefixed or dotted, at any depth.
+#[inline]
 fn check_keys(path: &str, value: &Bson) -> Result<(), BuildError> {
+    match value {
+        Bson::Document(_) | Bson::Array(_) => check_nested_keys(path, value),
+        _ => Ok(()),
+    }
+}
+
+fn check_nested_keys(path: &str, value: &Bson) -> Result<(), BuildError> {
     match value {
         Bson::Document(doc) => doc.iter().try_for_each(|(key, inner)| {
             crate::path::check_map_key(path, key)?;
-            check_keys(path, inner)
+            check_nested_keys(path, inner)
         }),
-        Bson::Array(items) => items.iter().try_for_each(|item| check_keys(path, item)),
+        Bson::Array(items) => items
+            .iter()
+            .try_for_each(|item| check_nested_keys(path, item)),
         _ => Ok(()),
     }
 }
@@ -356,10 +362,7 @@ pub(crate) fn values_for<T, M, V: FieldValue<T, M>>(
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Equal to `value` (`{path: value}`; for an array field, also any element equal to it
     /// via [`Field::contains`]).
-    // Every filter builder on a field is always inlined, as every update builder is: the
-    // path of a field from `Model::fields()` is then a constant where the filter is
-    // built, and its key is copied from that constant (see `benches/builders.rs`).
-    #[inline(always)]
+    #[inline]
     pub fn eq<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
         match value_for(self.path(), &value) {
             // A document value goes under `$eq` so its keys are never read as operators.
@@ -370,13 +373,13 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Not equal to `value` (`$ne`); also matches documents without the field.
-    #[inline(always)]
+    #[inline]
     pub fn ne<V: FieldValue<T, M>>(&self, value: V) -> Filter<R> {
         Filter::condition(self.doc_key(), "$ne", || value_for(self.path(), &value))
     }
 
     /// Equal to one of `values` (`$in`).
-    #[inline(always)]
+    #[inline]
     pub fn is_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
         Filter::condition(self.doc_key(), "$in", || {
             values_for(self.path(), values).map(Bson::Array)
@@ -384,7 +387,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Equal to none of `values` (`$nin`).
-    #[inline(always)]
+    #[inline]
     pub fn not_in<V: FieldValue<T, M>>(&self, values: impl IntoIterator<Item = V>) -> Filter<R> {
         Filter::condition(self.doc_key(), "$nin", || {
             values_for(self.path(), values).map(Bson::Array)
@@ -392,13 +395,13 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The field is present (`$exists: true`) or absent (`false`).
-    #[inline(always)]
+    #[inline]
     pub fn exists(&self, present: bool) -> Filter<R> {
         Filter::condition(self.doc_key(), "$exists", || Ok(Bson::Boolean(present)))
     }
 
     /// Greater than `value` (`$gt`), on ordered fields only.
-    #[inline(always)]
+    #[inline]
     pub fn gt<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -407,7 +410,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Greater than or equal to `value` (`$gte`), on ordered fields only.
-    #[inline(always)]
+    #[inline]
     pub fn gte<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -416,7 +419,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Less than `value` (`$lt`), on ordered fields only.
-    #[inline(always)]
+    #[inline]
     pub fn lt<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -425,7 +428,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Less than or equal to `value` (`$lte`), on ordered fields only.
-    #[inline(always)]
+    #[inline]
     pub fn lte<V: FieldValue<T, M>>(&self, value: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -434,7 +437,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Within `[low, high]` (`$gte` and `$lte`), on ordered fields only.
-    #[inline(always)]
+    #[inline]
     pub fn between<V: FieldValue<T, M>>(&self, low: V, high: V) -> Filter<R>
     where
         T: Ordered<M>,
@@ -450,7 +453,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Matches the regular expression (`$regex`, with `$options` such as `"i"`), on
     /// string fields only.
-    #[inline(always)]
+    #[inline]
     pub fn regex(&self, pattern: &str, options: &str) -> Filter<R>
     where
         T: Text<M>,
@@ -463,7 +466,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Starts with `prefix` (an anchored, escaped `$regex`), on string fields only.
-    #[inline(always)]
+    #[inline]
     pub fn starts_with(&self, prefix: &str) -> Filter<R>
     where
         T: Text<M>,
@@ -472,7 +475,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Contains `needle` (an escaped `$regex`), on string fields only.
-    #[inline(always)]
+    #[inline]
     pub fn contains_text(&self, needle: &str) -> Filter<R>
     where
         T: Text<M>,
@@ -481,7 +484,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The field is null or missing (`{path: null}`), on `Option` fields only.
-    #[inline(always)]
+    #[inline]
     pub fn is_null(&self) -> Filter<R>
     where
         T: Optional<M>,
@@ -490,7 +493,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The field holds a non-null value (`$ne: null`), on `Option` fields only.
-    #[inline(always)]
+    #[inline]
     pub fn is_some(&self) -> Filter<R>
     where
         T: Optional<M>,
@@ -499,7 +502,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Some element of the array equals `value` (`{path: value}`), on array fields only.
-    #[inline(always)]
+    #[inline]
     pub fn contains<V: FieldValue<T::Elem, M>>(&self, value: V) -> Filter<R>
     where
         T: Array<M>,
@@ -515,7 +518,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The array holds all of `values`, in any order (`$all`), on array fields only.
-    #[inline(always)]
+    #[inline]
     pub fn contains_all<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -529,7 +532,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// The array has exactly `len` elements (`$size`), on array fields only.
-    #[inline(always)]
+    #[inline]
     pub fn size(&self, len: u32) -> Filter<R>
     where
         T: Array<M>,
@@ -539,7 +542,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Some element of the array matches `filter` (`$elemMatch`), where the filter is
     /// built on the element type's own typed paths: `orders.elem_match(|o| o.total.gt(10))`.
-    #[inline(always)]
+    #[inline]
     pub fn elem_match<F>(&self, filter: F) -> Filter<R>
     where
         T: Array<M>,
@@ -556,7 +559,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Some element of the array satisfies the value filter on elements:
     /// `scores.elem_match_value(|v| v.gte(80).and(v.lt(90)))`.
-    #[inline(always)]
+    #[inline]
     pub fn elem_match_value<F>(&self, filter: F) -> Filter<R>
     where
         T: Array<M>,

@@ -144,11 +144,7 @@ impl<R, T, M> Field<R, T, M> {
 }
 
 impl<R, T, M: FieldMarker> Field<R, T, M> {
-    /// The path as an owned document key.
-    ///
-    /// A top-level field's path is its name, a constant of the field's marker: copied from
-    /// the constant, the key's length is known where it is copied, which makes the copy a
-    /// few moves instead of a call.
+    /// The path as an owned document key (a top-level field's is its marker's name).
     #[inline]
     pub(crate) fn doc_key(&self) -> String {
         let path = self.path();
@@ -182,9 +178,8 @@ impl<R, T, M> fmt::Display for Field<R, T, M> {
 /// fields of an embedded struct, whose path strings are all constants built while
 /// compiling.
 ///
-/// It owns no memory, so dropping it does nothing, and the optimizer sees through it to
-/// the strings: `User::fields().age.gte(18)` copies its key from a constant, as `doc!{}`
-/// does. It dereferences to the path, whose methods are called through it.
+/// It owns no memory, so making and dropping one allocates and frees nothing. It
+/// dereferences to the path, whose methods are called through it.
 ///
 /// ```
 /// use odm_core::path::{Declared, Dynamic};
@@ -292,8 +287,8 @@ pub trait FieldType {
 
     /// The path of a field of this type from a [table] of paths built at compile
     /// time: `paths[0]` is the field's own path and `paths[1..]` the [`NESTED`] paths
-    /// joined to it. `Model::fields()` builds its paths this way, so that they are
-    /// constants the optimizer sees through and building them makes no string.
+    /// joined to it. `Model::fields()` builds its paths this way, so that building them
+    /// makes no string.
     ///
     /// [`NESTED`]: FieldType::NESTED
     #[inline]

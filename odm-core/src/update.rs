@@ -28,13 +28,40 @@ pub struct Update<R> {
 /// building it.
 #[derive(Clone)]
 enum Ops {
-    /// A single operator on one field, `{op: {path: value}}` once the update is used:
-    /// both documents are then built in one place ([`Update::finish_one`]), as `doc!{}`
-    /// builds them.
+    /// A single operator on one field, `{op: {path: value}}` once the update is used.
     One(Op, String, Bson),
-    /// Operators merged into the update document itself.
-    Many(Document),
+    /// Operators merged into the update document itself, and the first bytes of the
+    /// paths they change.
+    Many(Document, FirstBytes),
     Failed(BuildError),
+}
+
+/// The first bytes of a set of paths, as bits: two paths conflict only if they begin
+/// with the same byte, so a path whose bit is not set needs no comparison with the others.
+#[derive(Clone, Copy, Default)]
+struct FirstBytes(u64);
+
+impl FirstBytes {
+    fn bit(path: &str) -> u64 {
+        1 << (path.as_bytes().first().copied().unwrap_or(0) % 64)
+    }
+
+    fn add(&mut self, path: &str) {
+        self.0 |= Self::bit(path);
+    }
+
+    fn may_hold(self, path: &str) -> bool {
+        self.0 & Self::bit(path) != 0
+    }
+
+    /// The first bytes of every path an update document changes.
+    fn of(doc: &Document) -> Self {
+        let mut first = FirstBytes::default();
+        for (op, fields) in doc {
+            changed_paths(op, fields).for_each(|path| first.add(path));
+        }
+        first
+    }
 }
 
 /// Declares [`Op`], the operators typed builders write, with their names.
@@ -54,14 +81,6 @@ macro_rules! operators {
                 }
             }
 
-            /// The name as a document key. Each name is copied from a constant of known
-            /// length: a few moves, where a name of unknown length is copied by a call.
-            #[inline(always)]
-            fn key(self) -> String {
-                match self {
-                    $(Op::$variant => String::from($name)),*
-                }
-            }
         }
     };
 }
@@ -128,7 +147,8 @@ impl<R> Update<R> {
     /// which needs no model named: `Update::raw` passed straight to an operation does, as
     /// `Update::<User>::raw(..)`, since an update of positional paths converts too.
     pub fn raw(doc: Document) -> Self {
-        Self::with(Ops::Many(doc))
+        let first = FirstBytes::of(&doc);
+        Self::with(Ops::Many(doc, first))
     }
 
     /// An update with no operator yet, to add to conditionally. Sent as it is, it is
@@ -147,12 +167,12 @@ impl<R> Update<R> {
     /// assert_eq!(update.to_document().unwrap(), bson::doc! { "$set": { "name": "Ada" } });
     /// ```
     pub fn empty() -> Self {
-        Self::with(Ops::Many(Document::new()))
+        Self::with(Ops::Many(Document::new(), FirstBytes::default()))
     }
 
     /// Whether the update has no operator.
     pub fn is_empty(&self) -> bool {
-        matches!(&self.ops, Ops::Many(doc) if doc.is_empty())
+        matches!(&self.ops, Ops::Many(doc, _) if doc.is_empty())
     }
 
     /// The update document to send: as [`Update::into_document`], refusing an empty
@@ -167,7 +187,7 @@ impl<R> Update<R> {
         self.into_document()
     }
 
-    #[inline(always)]
+    #[inline]
     fn op(op: Op, key: String, value: Result<Bson, BuildError>) -> Self {
         match value {
             Ok(value) => Self::with(Ops::One(op, key, value)),
@@ -177,12 +197,19 @@ impl<R> Update<R> {
 
     /// Both updates, merged operator by operator:
     /// `age.inc(1).and(tags.push("vip"))` is `{$inc: {age: 1}, $push: {tags: "vip"}}`.
-    #[inline(always)]
+    #[inline]
     pub fn and(self, other: impl Into<Update<R>>) -> Self {
         let other = other.into().ops;
-        let mut doc = match self.ops {
-            Ops::Many(doc) => doc,
-            Ops::One(op, path, value) => operator(op, path, value),
+        let (mut doc, mut first) = match self.ops {
+            Ops::Many(doc, first) => (doc, first),
+            Ops::One(op, path, value) => {
+                let mut first = FirstBytes::default();
+                first.add(&path);
+                if let (Op::Rename, Bson::String(target)) = (op, &value) {
+                    first.add(target);
+                }
+                (operator(op, path, value), first)
+            }
             failed @ Ops::Failed(_) => return Self::with(failed),
         };
         match other {
@@ -192,31 +219,41 @@ impl<R> Update<R> {
                     _ => None,
                 };
                 for changed in std::iter::once(path.as_str()).chain(rename_target) {
-                    if let Err(err) = check_conflicts(&doc, op.name(), changed) {
-                        return Self::with(Ops::Failed(err));
-                    }
-                }
-                // The operator's key first, then its fields: the order `doc!{}` builds
-                // them in (the other order measured 4 % slower for three operators).
-                let key = op.key();
-                let mut fields = Document::new();
-                fields.insert(path, value);
-                merge_operator(&mut doc, key, op, fields)
-            }
-            Ops::Many(more) => {
-                for (op, fields) in &more {
-                    for changed in changed_paths(op, fields) {
-                        if let Err(err) = check_conflicts(&doc, op, changed) {
+                    if first.may_hold(changed) {
+                        if let Err(err) = check_conflicts(&doc, op.name(), changed) {
                             return Self::with(Ops::Failed(err));
                         }
                     }
+                    first.add(changed);
                 }
+                match doc.get_mut(op.name()) {
+                    Some(Bson::Document(fields)) => {
+                        fields.insert(path, value);
+                    }
+                    _ => {
+                        let mut fields = Document::new();
+                        fields.insert(path, value);
+                        doc.insert(op.name(), fields);
+                    }
+                }
+            }
+            Ops::Many(more, more_first) => {
+                for (op, fields) in &more {
+                    for changed in changed_paths(op, fields) {
+                        if first.may_hold(changed) {
+                            if let Err(err) = check_conflicts(&doc, op, changed) {
+                                return Self::with(Ops::Failed(err));
+                            }
+                        }
+                    }
+                }
+                first.0 |= more_first.0;
                 more.into_iter()
                     .for_each(|(op, value)| merge_entry(&mut doc, op, value))
             }
             failed @ Ops::Failed(_) => return Self::with(failed),
         }
-        Self::with(Ops::Many(doc))
+        Self::with(Ops::Many(doc, first))
     }
 
     /// The update document, or the error met while building it.
@@ -225,29 +262,11 @@ impl<R> Update<R> {
     }
 
     /// The update document, or the error met while building it.
-    // Always inlined: see `finish_one`.
-    #[inline(always)]
+    #[inline]
     pub fn into_document(self) -> Result<Document, BuildError> {
         match self.ops {
-            one @ Ops::One(..) => Self::finish_one(one),
-            Ops::Many(doc) => Ok(doc),
-            Ops::Failed(err) => Err(err),
-        }
-    }
-
-    /// The document of a single operator, `{op: {path: value}}`, as the update's result.
-    ///
-    /// Always inlined, with `into_document`, like the builders: the operator and the path
-    /// of a field from `Model::fields()` are then constants where the update is built.
-    /// It takes the operators whole. Matched in `into_document` instead, the same
-    /// instructions measured 1.09 times `doc!{}` for a single `$inc` instead of 1.00: the
-    /// document was then copied out in 16-byte moves that each spanned two of its fields
-    /// the insertion had just written, which makes the processor wait for both writes.
-    #[inline(always)]
-    fn finish_one(one: Ops) -> Result<Document, BuildError> {
-        match one {
             Ops::One(op, path, value) => Ok(operator(op, path, value)),
-            Ops::Many(doc) => Ok(doc),
+            Ops::Many(doc, _) => Ok(doc),
             Ops::Failed(err) => Err(err),
         }
     }
@@ -268,9 +287,13 @@ fn changed_paths<'a>(op: &'a str, fields: &'a Bson) -> impl Iterator<Item = &'a 
 
 /// Whether changing both paths in one update conflicts: the same path, or one inside
 /// the other (`a` and `a.b`).
+#[inline]
 fn paths_conflict(a: &str, b: &str) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    long.starts_with(short) && (long.len() == short.len() || long.as_bytes()[short.len()] == b'.')
+    // Most paths differ from their first byte on.
+    short.as_bytes().first() == long.as_bytes().first()
+        && long.starts_with(short)
+        && (long.len() == short.len() || long.as_bytes()[short.len()] == b'.')
 }
 
 /// Refuses a path that an update `doc` already changes, or one inside or around it:
@@ -278,16 +301,31 @@ fn paths_conflict(a: &str, b: &str) -> bool {
 /// merged document would silently keep only one of the two values.
 fn check_conflicts(doc: &Document, op: &str, path: &str) -> Result<(), BuildError> {
     for (earlier_op, fields) in doc {
-        if let Some(earlier) = changed_paths(earlier_op, fields).find(|p| paths_conflict(p, path)) {
-            return Err(BuildError::new(
-                "",
-                format!(
-                    "the update changes `{earlier}` ({earlier_op}) and `{path}` ({op}) at once, which MongoDB refuses (ConflictingUpdateOperators): change each path once, or send two updates"
-                ),
-            ));
+        let Bson::Document(fields) = fields else {
+            continue;
+        };
+        for (earlier, value) in fields {
+            if paths_conflict(earlier, path) {
+                return Err(conflict(earlier, earlier_op, path, op));
+            }
+            if let (Bson::String(target), true) = (value, earlier_op == "$rename") {
+                if paths_conflict(target, path) {
+                    return Err(conflict(target, earlier_op, path, op));
+                }
+            }
         }
     }
     Ok(())
+}
+
+#[cold]
+fn conflict(earlier: &str, earlier_op: &str, path: &str, op: &str) -> BuildError {
+    BuildError::new(
+        "",
+        format!(
+            "the update changes `{earlier}` ({earlier_op}) and `{path}` ({op}) at once, which MongoDB refuses (ConflictingUpdateOperators): change each path once, or send two updates"
+        ),
+    )
 }
 
 /// Checks that the `$[identifier]` paths of an update and its array filters match one to
@@ -346,43 +384,19 @@ pub(crate) fn check_array_filters(
 }
 
 /// `{op: {path: value}}`.
-#[inline(always)]
+#[inline]
 fn operator(op: Op, path: String, value: Bson) -> Document {
     let mut fields = Document::new();
     fields.insert(path, value);
     let mut doc = Document::new();
-    doc.insert(op.key(), fields);
+    doc.insert(op.name(), fields);
     doc
-}
-
-/// Adds operator `op`, keyed by `key` (`op.key()`), with `fields` to `doc`, after
-/// any fields `op` already has there.
-///
-/// The result is what [`merge_entry`] gives for the same entry. Where that goes through
-/// the entry API, a new operator here, the usual case, costs a single insertion. The rare
-/// merge with earlier fields is kept out of line, so that this stays small enough to
-/// inline.
-#[inline]
-fn merge_operator(doc: &mut Document, key: String, op: Op, fields: Document) {
-    if let Some(earlier) = doc.insert(key, fields) {
-        put_first(doc, op.name(), earlier);
-    }
-}
-
-/// Puts the fields `earlier` of operator `op` back before those `doc` now has for it.
-#[cold]
-#[inline(never)]
-fn put_first(doc: &mut Document, op: &str, earlier: Bson) {
-    if let (Bson::Document(earlier), Some(Bson::Document(slot))) = (earlier, doc.get_mut(op)) {
-        let later = std::mem::replace(slot, earlier);
-        slot.extend(later);
-    }
 }
 
 /// `$setOnInsert`, the one operator allowed on `_id` too.
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Sets the field only when an upsert inserts the document (`$setOnInsert`).
-    #[inline(always)]
+    #[inline]
     pub fn set_on_insert<V: FieldValue<T, M>>(&self, value: V) -> Update<R> {
         Update::op(
             Op::SetOnInsert,
@@ -395,7 +409,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 /// Update operators on typed fields (every field but `_id`: see [`Mutable`]).
 impl<R, T, M: FieldMarker> Field<R, T, M> {
     /// Sets the field (`$set`).
-    #[inline(always)]
+    #[inline]
     pub fn set<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
     where
         M: Mutable,
@@ -404,7 +418,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes the field (`$unset`), on `Option` fields only: a required field must stay.
-    #[inline(always)]
+    #[inline]
     pub fn unset(&self) -> Update<R>
     where
         M: Mutable,
@@ -414,7 +428,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Adds `by` to the field (`$inc`), on numeric fields only.
-    #[inline(always)]
+    #[inline]
     pub fn inc<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
     where
         M: Mutable,
@@ -424,7 +438,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Multiplies the field by `by` (`$mul`), on numeric fields only.
-    #[inline(always)]
+    #[inline]
     pub fn mul<V: FieldValue<T, M>>(&self, by: V) -> Update<R>
     where
         M: Mutable,
@@ -434,7 +448,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Lowers the field to `value` if that is smaller (`$min`), on ordered fields only.
-    #[inline(always)]
+    #[inline]
     pub fn min<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
     where
         M: Mutable,
@@ -444,7 +458,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Raises the field to `value` if that is larger (`$max`), on ordered fields only.
-    #[inline(always)]
+    #[inline]
     pub fn max<V: FieldValue<T, M>>(&self, value: V) -> Update<R>
     where
         M: Mutable,
@@ -454,7 +468,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Sets the field to the server's current date (`$currentDate`), on date fields only.
-    #[inline(always)]
+    #[inline]
     pub fn current_date(&self) -> Update<R>
     where
         M: Mutable,
@@ -464,7 +478,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Moves the field's value to `to` (`$rename`), which must hold the same type.
-    #[inline(always)]
+    #[inline]
     pub fn rename<M2: Mutable>(&self, to: &Field<R, T, M2>) -> Update<R>
     where
         M: Mutable,
@@ -477,7 +491,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Appends `value` to the array (`$push`), on array fields only.
-    #[inline(always)]
+    #[inline]
     pub fn push<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
         M: Mutable,
@@ -492,7 +506,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Appends several values (`$push` with `$each`), with optional `$position`, `$slice`
     /// and `$sort` modifiers set on the returned [`PushEach`].
-    #[inline(always)]
+    #[inline]
     pub fn push_each<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -510,7 +524,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Adds `value` unless the array already holds it (`$addToSet`), on array fields only.
-    #[inline(always)]
+    #[inline]
     pub fn add_to_set<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
         M: Mutable,
@@ -524,7 +538,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Adds each of `values` not yet present (`$addToSet` with `$each`).
-    #[inline(always)]
+    #[inline]
     pub fn add_to_set_each<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -539,7 +553,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes every element equal to `value` (`$pull`), on array fields only.
-    #[inline(always)]
+    #[inline]
     pub fn pull<V: FieldValue<T::Elem, M>>(&self, value: V) -> Update<R>
     where
         M: Mutable,
@@ -554,7 +568,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
 
     /// Removes every embedded element matching `filter` (`$pull` with a condition),
     /// built on the element's typed paths.
-    #[inline(always)]
+    #[inline]
     pub fn pull_matching<F>(&self, filter: F) -> Update<R>
     where
         M: Mutable,
@@ -568,7 +582,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes every element equal to one of `values` (`$pullAll`).
-    #[inline(always)]
+    #[inline]
     pub fn pull_all<V: FieldValue<T::Elem, M>>(
         &self,
         values: impl IntoIterator<Item = V>,
@@ -585,7 +599,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes the first element (`$pop: -1`).
-    #[inline(always)]
+    #[inline]
     pub fn pop_first(&self) -> Update<R>
     where
         M: Mutable,
@@ -595,7 +609,7 @@ impl<R, T, M: FieldMarker> Field<R, T, M> {
     }
 
     /// Removes the last element (`$pop: 1`).
-    #[inline(always)]
+    #[inline]
     pub fn pop_last(&self) -> Update<R>
     where
         M: Mutable,
