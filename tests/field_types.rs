@@ -384,3 +384,111 @@ async fn chrono_dates_and_uuids_round_trip_through_typed_paths_fixtures_and_bulk
     let made = EventFixture::new().insert(&events).await.unwrap();
     assert_eq!(events.get(&made.id).await.unwrap(), made);
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, odm::Embedded)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Payment {
+    Card {
+        last4: String,
+    },
+    BankTransfer {
+        iban: String,
+    },
+    #[serde(rename = "cash")]
+    OnDelivery,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Model)]
+#[odm(collection = "payments")]
+#[odm(index(keys(payment.tag = 1)))]
+struct Purchase {
+    #[serde(rename = "_id")]
+    id: i64,
+    payment: Payment,
+    refunds: Vec<Payment>,
+}
+
+#[tokio::test]
+async fn an_internally_tagged_enums_tag_has_a_typed_path() {
+    let f = Purchase::fields();
+    // The tag's values are the variants, stored as serde stores them.
+    assert_eq!(
+        f.payment
+            .tag
+            .eq(PaymentKind::BankTransfer)
+            .to_document()
+            .unwrap(),
+        doc! { "payment.kind": "bank_transfer" }
+    );
+    assert_eq!(PaymentKind::OnDelivery.as_str(), "cash");
+    assert_eq!(
+        Purchase::indexes().unwrap()[0].keys,
+        doc! { "payment.kind": 1 }
+    );
+
+    let db = TestDb::new().await.unwrap();
+    let purchases = db.repo::<Purchase>().await.unwrap();
+    let card = Payment::Card {
+        last4: "4242".into(),
+    };
+    purchases
+        .insert_many(&[
+            Purchase {
+                id: 1,
+                payment: card.clone(),
+                refunds: vec![],
+            },
+            Purchase {
+                id: 2,
+                payment: Payment::OnDelivery,
+                refunds: vec![card.clone()],
+            },
+            Purchase {
+                id: 3,
+                payment: Payment::BankTransfer {
+                    iban: "NO93".into(),
+                },
+                refunds: vec![],
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        purchases
+            .count(f.payment.tag.eq(PaymentKind::OnDelivery))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        purchases
+            .count(
+                f.payment
+                    .tag
+                    .is_in([PaymentKind::Card, PaymentKind::BankTransfer])
+            )
+            .await
+            .unwrap(),
+        2
+    );
+    // Through an array of tagged values too.
+    assert_eq!(
+        purchases
+            .count(f.refunds.any().tag.eq(PaymentKind::Card))
+            .await
+            .unwrap(),
+        1
+    );
+    purchases
+        .update_one(f.id.eq(2), f.payment.set(card.clone()))
+        .await
+        .unwrap();
+    assert_eq!(purchases.get(&2).await.unwrap().payment, card);
+    assert_eq!(
+        purchases
+            .count(f.payment.tag.eq(PaymentKind::Card))
+            .await
+            .unwrap(),
+        2
+    );
+}

@@ -46,6 +46,7 @@ pub mod __private {
     pub use crate::validation::validate;
     pub use bson;
     pub use mongodb;
+    pub use serde;
     pub use std::borrow::Cow;
 
     /// A model field's path built by `Model::fields()` from constant paths.

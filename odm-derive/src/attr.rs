@@ -49,6 +49,8 @@ pub struct OdmField {
 #[derive(Debug, Default)]
 pub struct SerdeContainer {
     pub rename_all: Option<RenameRule>,
+    /// `tag = "kind"`: an internally tagged enum's tag key.
+    pub tag: Option<String>,
 }
 
 /// What `#[serde(...)]` says about a field.
@@ -127,6 +129,9 @@ pub fn serde_container(attrs: &[syn::Attribute], errors: &mut Vec<syn::Error>) -
                             meta.error(format!("unknown rename_all rule `{rule}`"))
                         })?);
                 }
+            } else if meta.path.is_ident("tag") {
+                let tag: syn::LitStr = meta.value()?.parse()?;
+                out.tag = Some(tag.value());
             } else {
                 skip_value(&meta)?;
             }

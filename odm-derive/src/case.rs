@@ -57,6 +57,27 @@ impl RenameRule {
     }
 }
 
+impl RenameRule {
+    /// Applies the rule to a variant name written in PascalCase, as serde does.
+    pub fn apply_to_variant(self, variant: &str) -> String {
+        match self {
+            Self::Pascal => variant.to_owned(),
+            Self::Lower => variant.to_ascii_lowercase(),
+            Self::Upper => variant.to_ascii_uppercase(),
+            Self::Camel => {
+                let mut chars = variant.chars();
+                match chars.next() {
+                    Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+                    None => String::new(),
+                }
+            }
+            Self::Snake | Self::ScreamingSnake | Self::Kebab | Self::ScreamingKebab => {
+                Self::apply_to_field(self, &snake_case(variant))
+            }
+        }
+    }
+}
+
 /// `OrderItem` → `order_item`.
 pub fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);

@@ -12,6 +12,7 @@ mod ctxt;
 mod expand;
 mod fixture;
 mod index;
+mod tagged;
 
 use ast::{Container, Derive};
 use ctxt::Ctxt;
@@ -116,6 +117,32 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
 /// Index options (`index`, `unique`, `expire_after`) and `collection`/`validate` belong to
 /// the model and are refused here, where they would do nothing.
 ///
+/// On an internally tagged enum (`#[serde(tag = "kind")]`) it gives the tag a typed path,
+/// `tag`, whose values are a generated `{Enum}Kind` enum of the variants, stored as serde
+/// stores them (`rename_all`, `rename`):
+///
+/// ```
+/// use odm::{Embedded, Model};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Embedded, Serialize, Deserialize)]
+/// #[serde(tag = "kind", rename_all = "snake_case")]
+/// enum Payment {
+///     Card { last4: String },
+///     BankTransfer { iban: String },
+/// }
+///
+/// #[derive(Model, Serialize, Deserialize)]
+/// struct Order {
+///     #[serde(rename = "_id")]
+///     id: i64,
+///     payment: Payment,
+/// }
+///
+/// let filter = Order::fields().payment.tag.eq(PaymentKind::BankTransfer);
+/// assert_eq!(filter.to_document().unwrap(), bson::doc! { "payment.kind": "bank_transfer" });
+/// ```
+///
 /// ```
 /// use odm::{Embedded, Model};
 /// use serde::{Deserialize, Serialize};
@@ -137,6 +164,11 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_derive(Embedded, attributes(odm))]
 pub fn derive_embedded(input: TokenStream) -> TokenStream {
+    let parsed = input.clone();
+    let parsed = parse_macro_input!(parsed as DeriveInput);
+    if matches!(parsed.data, syn::Data::Enum(_)) {
+        return run_with(input, tagged::embedded_enum);
+    }
     run(input, Derive::Embedded, expand::embedded)
 }
 
