@@ -1,9 +1,12 @@
 //! `#[derive(Fixture)]`: builders with a valid default for every field.
 //!
-//! Parses `#[fixture(default = EXPR)]`, `#[fixture(seq = "user{n}@example.test")]` and the
-//! field's `#[validate(...)]` rules, then generates `<Type>Fixture` (structs) or a
-//! `FixtureValue` impl (enums). A validation rule no generated value can be known to
-//! satisfy is a compile error naming the field, unless the field has an override.
+//! The same pipeline as the other derives, on its own attributes: `parse` reads
+//! `#[fixture(default = EXPR)]`, `#[fixture(seq = "user{n}@example.test")]` and the
+//! field's `#[validate(...)]` rules (and the crate path) into an [`Input`]; `check` refuses
+//! what cannot be expanded (a validation rule no generated value is known to satisfy, without
+//! an override, is a compile error naming the field); the expansion then generates
+//! `<Type>Fixture` (structs) or a `FixtureValue` impl (enums) and cannot fail. Errors go to
+//! the shared [`Ctxt`].
 
 use crate::ctxt::Ctxt;
 use proc_macro2::TokenStream;
@@ -137,24 +140,22 @@ fn shape(ty: &syn::Type) -> (String, Option<&syn::Type>) {
     (String::new(), None)
 }
 
-/// The default expression of one field (`n` is the fixture's sequence number).
-fn default_for(
-    krate: &syn::Path,
+/// Why no default can be generated for a field, if that is so: a validation rule no
+/// generated value is known to pass, or a length rule on a type other than `String` and
+/// `Vec`, without an override.
+fn field_problem(
     field: &syn::Ident,
     ty: &syn::Type,
     fixture: &FixtureAttr,
     rules: &Rules,
-) -> Result<TokenStream, syn::Error> {
+) -> Option<syn::Error> {
     let name = field.to_string();
     let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-    if let Some(expr) = &fixture.default {
-        return Ok(quote!(::std::convert::Into::into(#expr)));
-    }
-    if let Some(template) = &fixture.seq {
-        return Ok(quote!(::std::convert::Into::into(#krate::fixture::sequence(#template, n))));
+    if fixture.default.is_some() || fixture.seq.is_some() {
+        return None;
     }
     if let Some((rule, span)) = rules.unsatisfiable.first() {
-        return Err(syn::Error::new(
+        return Some(syn::Error::new(
             *span,
             format!(
                 "field `{name}`: a fixture cannot generate a value known to pass #[validate({rule})]; give it #[fixture(default = ...)] or #[fixture(seq = \"...{{n}}...\")]"
@@ -163,11 +164,55 @@ fn default_for(
     }
     let (outer, inner) = shape(ty);
     if outer == "Option" {
+        return match inner {
+            Some(inner) if rules.required => field_problem(
+                field,
+                inner,
+                fixture,
+                &Rules {
+                    required: false,
+                    unsatisfiable: Vec::new(),
+                    ..clone_rules(rules)
+                },
+            ),
+            _ => None,
+        };
+    }
+    let (min, max) = &rules.length;
+    let sized = !rules.email && !rules.url && (min.is_some() || max.is_some());
+    if sized && outer != "String" && outer != "Vec" {
+        return Some(syn::Error::new(
+            ty.span(),
+            format!("field `{name}`: fixtures satisfy length rules on String and Vec only; give it #[fixture(default = ...)]"),
+        ));
+    }
+    None
+}
+
+/// The default expression of one field (`n` is the fixture's sequence number); the
+/// field passed [`field_problem`].
+fn default_for(
+    krate: &syn::Path,
+    field: &syn::Ident,
+    ty: &syn::Type,
+    fixture: &FixtureAttr,
+    rules: &Rules,
+) -> TokenStream {
+    let name = field.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+    if let Some(expr) = &fixture.default {
+        return quote!(::std::convert::Into::into(#expr));
+    }
+    if let Some(template) = &fixture.seq {
+        return quote!(::std::convert::Into::into(#krate::fixture::sequence(#template, n)));
+    }
+    let (outer, inner) = shape(ty);
+    if outer == "Option" {
         let Some(inner) = inner else {
-            return Ok(quote!(::std::option::Option::None));
+            return quote!(::std::option::Option::None);
         };
         if !rules.required {
-            return Ok(quote!(::std::option::Option::None));
+            return quote!(::std::option::Option::None);
         }
         let value = default_for(
             krate,
@@ -179,19 +224,19 @@ fn default_for(
                 unsatisfiable: Vec::new(),
                 ..clone_rules(rules)
             },
-        )?;
-        return Ok(quote!(::std::option::Option::Some(#value)));
+        );
+        return quote!(::std::option::Option::Some(#value));
     }
     let base = quote!(<#ty as #krate::FixtureValue>::fixture_value(#name, n));
     if rules.email {
-        return Ok(quote!(::std::convert::Into::into(
+        return quote!(::std::convert::Into::into(
             ::std::format!("{}{}@example.test", #name, n)
-        )));
+        ));
     }
     if rules.url {
-        return Ok(quote!(::std::convert::Into::into(
+        return quote!(::std::convert::Into::into(
             ::std::format!("https://example.test/{}/{}", #name, n)
-        )));
+        ));
     }
     let (min, max) = &rules.length;
     if min.is_some() || max.is_some() {
@@ -203,28 +248,22 @@ fn default_for(
             quote!(::std::option::Option::None),
             |m| quote!(::std::option::Option::Some((#m) as u64)),
         );
-        return Ok(match outer.as_str() {
-            "String" => quote!(#krate::fixture::fit_length(#base, #min, #max)),
+        return match outer.as_str() {
             "Vec" => quote!(#krate::fixture::fill(#base, #name, n, #min)),
-            _ => {
-                return Err(syn::Error::new(
-                    ty.span(),
-                    format!("field `{name}`: fixtures satisfy length rules on String and Vec only; give it #[fixture(default = ...)]"),
-                ))
-            }
-        });
+            _ => quote!(#krate::fixture::fit_length(#base, #min, #max)),
+        };
     }
     let (min, max) = &rules.range;
     if let Some(min) = min {
-        return Ok(quote!((#min) as #ty));
+        return quote!((#min) as #ty);
     }
     if let Some(max) = max {
-        return Ok(quote!({
+        return quote!({
             let zero = #base;
             if ((#max) as #ty) < zero { (#max) as #ty } else { zero }
-        }));
+        });
     }
-    Ok(base)
+    base
 }
 
 fn clone_rules(rules: &Rules) -> Rules {
@@ -238,64 +277,167 @@ fn clone_rules(rules: &Rules) -> Rules {
     }
 }
 
-/// The fixture derive: errors go to `cx`; the output is meaningful only when `cx` has
-/// none.
+/// The input of `#[derive(Fixture)]`, parsed: what the checks and the expansion read.
+struct Input {
+    ident: syn::Ident,
+    vis: syn::Visibility,
+    /// Where the `odm` crate is (`#[odm(crate = "...")]`, `::odm` by default).
+    krate: syn::Path,
+    data: Data,
+}
+
+enum Data {
+    /// A struct's named fields.
+    Struct(Vec<FixtureField>),
+    /// An enum's variants, and which of them are marked `#[fixture(default)]`.
+    Enum(Vec<syn::Variant>),
+}
+
+/// One field of a struct with what its default depends on.
+struct FixtureField {
+    ident: syn::Ident,
+    ty: syn::Type,
+    fixture: FixtureAttr,
+    rules: Rules,
+}
+
+/// The fixture derive: parse, check, expand; errors go to `cx`, and the output is
+/// meaningful only when `cx` has none.
 pub fn derive(cx: &Ctxt, input: &syn::DeriveInput) -> TokenStream {
+    let Some(input) = parse(cx, input) else {
+        return TokenStream::new();
+    };
+    if !check(cx, &input) {
+        return TokenStream::new();
+    }
+    match &input.data {
+        Data::Struct(fields) => structure(&input, fields),
+        Data::Enum(variants) => enumeration(&input, variants),
+    }
+}
+
+fn parse(cx: &Ctxt, input: &syn::DeriveInput) -> Option<Input> {
     let krate = crate::attr::crate_path(cx, &input.attrs);
     if !input.generics.params.is_empty() {
         cx.error(
             input.generics.span(),
             "#[derive(Fixture)] does not support generic types",
         );
-        return TokenStream::new();
+        return None;
     }
-    match &input.data {
-        syn::Data::Struct(data) => match &data.fields {
-            syn::Fields::Named(fields) => structure(cx, input, &krate, fields),
-            _ => {
-                cx.error(
-                    input.ident.span(),
-                    "#[derive(Fixture)] needs a struct with named fields, or an enum",
-                );
-                TokenStream::new()
+    let data = match &input.data {
+        syn::Data::Struct(syn::DataStruct {
+            fields: syn::Fields::Named(fields),
+            ..
+        }) => {
+            let mut errors = Vec::new();
+            let fields = fields
+                .named
+                .iter()
+                .filter_map(|f| {
+                    Some(FixtureField {
+                        ident: f.ident.clone()?,
+                        ty: f.ty.clone(),
+                        fixture: parse_fixture_attr(&f.attrs, &mut errors),
+                        rules: parse_rules(&f.attrs, &mut errors),
+                    })
+                })
+                .collect();
+            for err in errors {
+                cx.syn_error(err);
             }
-        },
-        syn::Data::Enum(data) => enumeration(cx, input, &krate, data),
+            Data::Struct(fields)
+        }
+        syn::Data::Struct(_) => {
+            cx.error(
+                input.ident.span(),
+                "#[derive(Fixture)] needs a struct with named fields, or an enum",
+            );
+            return None;
+        }
+        syn::Data::Enum(data) => Data::Enum(data.variants.iter().cloned().collect()),
         syn::Data::Union(_) => {
             cx.error(
                 input.ident.span(),
                 "#[derive(Fixture)] does not support unions",
             );
-            TokenStream::new()
+            return None;
         }
-    }
+    };
+    Some(Input {
+        ident: input.ident.clone(),
+        vis: input.vis.clone(),
+        krate,
+        data,
+    })
 }
 
-fn structure(
-    cx: &Ctxt,
-    input: &syn::DeriveInput,
-    krate: &syn::Path,
-    fields: &syn::FieldsNamed,
-) -> TokenStream {
-    let ident = &input.ident;
-    let vis = &input.vis;
+/// Whether the input can be expanded: every field has a default, an enum has one
+/// variant to take.
+fn check(cx: &Ctxt, input: &Input) -> bool {
+    let mut ok = true;
+    match &input.data {
+        Data::Struct(fields) => {
+            for f in fields {
+                if let Some(err) = field_problem(&f.ident, &f.ty, &f.fixture, &f.rules) {
+                    cx.syn_error(err);
+                    ok = false;
+                }
+            }
+        }
+        Data::Enum(variants) => {
+            let marked: Vec<&syn::Variant> = variants.iter().filter(|v| marked(v)).collect();
+            if variants.is_empty() {
+                cx.error(
+                    input.ident.span(),
+                    "#[derive(Fixture)] needs an enum with at least one variant",
+                );
+                ok = false;
+            }
+            if let [_, second, ..] = marked.as_slice() {
+                cx.error(
+                    second.ident.span(),
+                    "only one variant can be marked #[fixture(default)]",
+                );
+                ok = false;
+            }
+            for variant in marked {
+                for attr in variant
+                    .attrs
+                    .iter()
+                    .filter(|a| a.path().is_ident("fixture"))
+                {
+                    let result = attr.parse_nested_meta(|meta| {
+                        if meta.path.is_ident("default") {
+                            Ok(())
+                        } else {
+                            Err(meta.error("on a variant, only #[fixture(default)] is accepted"))
+                        }
+                    });
+                    if let Err(err) = result {
+                        cx.syn_error(err);
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    ok
+}
+
+fn marked(variant: &syn::Variant) -> bool {
+    variant.attrs.iter().any(|a| a.path().is_ident("fixture"))
+}
+
+fn structure(input: &Input, fields: &[FixtureField]) -> TokenStream {
+    let (ident, vis, krate) = (&input.ident, &input.vis, &input.krate);
     let builder = format_ident!("{}Fixture", ident);
-    let mut errors = Vec::new();
     let mut slots = Vec::new();
     let mut setters = Vec::new();
     let mut builds = Vec::new();
-    for f in &fields.named {
-        let Some(name) = &f.ident else { continue };
-        let ty = &f.ty;
-        let fixture = parse_fixture_attr(&f.attrs, &mut errors);
-        let rules = parse_rules(&f.attrs, &mut errors);
-        let default = match default_for(krate, name, ty, &fixture, &rules) {
-            Ok(d) => d,
-            Err(err) => {
-                errors.push(err);
-                continue;
-            }
-        };
+    for f in fields {
+        let (name, ty) = (&f.ident, &f.ty);
+        let default = default_for(krate, name, ty, &f.fixture, &f.rules);
         let doc = format!("Sets `{name}` instead of its default.");
         slots.push(quote!(#name: ::std::option::Option<#ty>));
         setters.push(quote! {
@@ -310,17 +452,7 @@ fn structure(
             ::std::option::Option::None => #default,
         }));
     }
-    if !errors.is_empty() {
-        for err in errors {
-            cx.syn_error(err);
-        }
-        return TokenStream::new();
-    }
-    let names: Vec<&syn::Ident> = fields
-        .named
-        .iter()
-        .filter_map(|f| f.ident.as_ref())
-        .collect();
+    let names: Vec<&syn::Ident> = fields.iter().map(|f| &f.ident).collect();
     let builder_doc = format!(
         "Fixture builder of [`{ident}`]: every field has a valid default; setters override them."
     );
@@ -418,51 +550,16 @@ fn structure(
     }
 }
 
-fn enumeration(
-    cx: &Ctxt,
-    input: &syn::DeriveInput,
-    krate: &syn::Path,
-    data: &syn::DataEnum,
-) -> TokenStream {
-    let ident = &input.ident;
-    let marked: Vec<&syn::Variant> = data
-        .variants
+fn enumeration(input: &Input, variants: &[syn::Variant]) -> TokenStream {
+    let (ident, krate) = (&input.ident, &input.krate);
+    // `check` made sure there is one variant to take.
+    let Some(chosen) = variants
         .iter()
-        .filter(|v| v.attrs.iter().any(|a| a.path().is_ident("fixture")))
-        .collect();
-    let chosen = match marked.as_slice() {
-        [one] => *one,
-        [] => match data.variants.first() {
-            Some(first) => first,
-            None => {
-                cx.error(
-                    ident.span(),
-                    "#[derive(Fixture)] needs an enum with at least one variant",
-                );
-                return TokenStream::new();
-            }
-        },
-        [_, second, ..] => {
-            cx.error(
-                second.ident.span(),
-                "only one variant can be marked #[fixture(default)]",
-            );
-            return TokenStream::new();
-        }
+        .find(|v| marked(v))
+        .or_else(|| variants.first())
+    else {
+        return TokenStream::new();
     };
-    for attr in chosen.attrs.iter().filter(|a| a.path().is_ident("fixture")) {
-        let result = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("default") {
-                Ok(())
-            } else {
-                Err(meta.error("on a variant, only #[fixture(default)] is accepted"))
-            }
-        });
-        if let Err(err) = result {
-            cx.syn_error(err);
-            return TokenStream::new();
-        }
-    }
     let variant = &chosen.ident;
     let value = match &chosen.fields {
         syn::Fields::Unit => quote!(#ident::#variant),

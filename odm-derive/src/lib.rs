@@ -1,8 +1,10 @@
 //! Derive macros of the `odm` crate: `Model`, `Embedded`, `Value` and `Projection`.
 //!
 //! Use them through the `odm` crate, which re-exports them next to the traits they
-//! implement. Each derive parses its input into a validated model of the struct first
-//! (`ast`), reporting every mistake at once, then generates code from that model.
+//! implement. Each derive is a small compiler: it parses its input into a model of the
+//! type (`ast`, or the fixture's and the tagged enum's own), recording every mistake in
+//! one context (`ctxt`) so one build reports them all; a separate pass checks the rules
+//! that span fields (`check`); and only then are expanders run, which cannot fail.
 
 mod ast;
 mod attr;
