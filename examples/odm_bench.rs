@@ -383,6 +383,15 @@ impl<M: Model> Ways<M> {
     async fn drop(&self) {
         self.raw.drop().await.expect("drop the collection");
     }
+
+    /// The driver's way of an update task: `path` of document `id` set to the updated
+    /// value.
+    async fn set_raw(&self, id: ObjectId, path: &str) {
+        self.raw
+            .update_one(doc! { "_id": id }, doc! { "$set": { path: UPDATED_VALUE } })
+            .await
+            .expect("update");
+    }
 }
 
 /// Creation: build an instance from the data set and insert it, `ops` times; the
@@ -517,16 +526,7 @@ impl Operations for PerDocument<SmallDoc> {
                     .await
                     .expect("update");
             }
-            (PerDocumentOp::UpdateField1, false) => {
-                self.ways
-                    .raw
-                    .update_one(
-                        doc! { "_id": id },
-                        doc! { "$set": { "field1": UPDATED_VALUE } },
-                    )
-                    .await
-                    .expect("update");
-            }
+            (PerDocumentOp::UpdateField1, false) => self.ways.set_raw(id, "field1").await,
             (PerDocumentOp::Find(_), true) => {
                 let found = self.ways.repo.find_one(f.id.eq(id)).await.expect("find");
                 assert!(found.is_some());
@@ -556,14 +556,7 @@ impl Operations for PerDocument<LargeDoc> {
                 .await
                 .expect("update");
         } else {
-            self.ways
-                .raw
-                .update_one(
-                    doc! { "_id": id },
-                    doc! { "$set": { "field1": UPDATED_VALUE } },
-                )
-                .await
-                .expect("update");
+            self.ways.set_raw(id, "field1").await;
         }
     }
 }
@@ -581,14 +574,7 @@ impl Operations for PerDocument<NestedDoc> {
                     .expect("update");
             }
             (PerDocumentOp::UpdateNestedField1, false) => {
-                self.ways
-                    .raw
-                    .update_one(
-                        doc! { "_id": id },
-                        doc! { "$set": { "embedded_str_doc_1.field1": UPDATED_VALUE } },
-                    )
-                    .await
-                    .expect("update");
+                self.ways.set_raw(id, "embedded_str_doc_1.field1").await
             }
             (PerDocumentOp::Find(lookup), true) => {
                 let found = match lookup {

@@ -211,6 +211,18 @@ async fn index_names(repo: &odm::Repo<Account>) -> Vec<String> {
     names
 }
 
+/// Replaces the declared unique `mail_1` with a plain index of the same name.
+async fn with_plain_mail_index(raw: &mongodb::Collection<Document>) {
+    raw.drop_index("mail_1").await.unwrap();
+    raw.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! { "mail": 1 })
+            .build(),
+    )
+    .await
+    .unwrap();
+}
+
 /// Two accounts sharing one address, which a unique index on `mail` refuses.
 async fn with_duplicate_mail(repo: &odm::Repo<Account>) {
     repo.insert_many(&[account("same@x.test"), account("same@x.test")])
@@ -225,14 +237,7 @@ async fn a_rebuild_that_cannot_be_built_keeps_the_old_index() {
     let raw = repo.documents();
     // The declared indexes, but `mail_1` is not unique yet, and the data has duplicates.
     repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
-    raw.drop_index("mail_1").await.unwrap();
-    raw.create_index(
-        mongodb::IndexModel::builder()
-            .keys(doc! { "mail": 1 })
-            .build(),
-    )
-    .await
-    .unwrap();
+    with_plain_mail_index(&raw).await;
     with_duplicate_mail(&repo).await;
     let before = index_names(&repo).await;
 
@@ -312,15 +317,8 @@ async fn a_rebuild_swaps_indexes_without_leaving_a_temporary_one() {
     repo.sync_indexes(SyncPolicy::CreateOnly).await.unwrap();
     // Two changes: `mail_1` not unique, and the TTL of `created_at_1` another duration
     // (an option the server cannot hold on two indexes of the same keys).
-    raw.drop_index("mail_1").await.unwrap();
+    with_plain_mail_index(&raw).await;
     raw.drop_index("created_at_1").await.unwrap();
-    raw.create_index(
-        mongodb::IndexModel::builder()
-            .keys(doc! { "mail": 1 })
-            .build(),
-    )
-    .await
-    .unwrap();
     raw.create_index(
         mongodb::IndexModel::builder()
             .keys(doc! { "created_at": 1 })

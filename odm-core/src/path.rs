@@ -402,47 +402,34 @@ impl<T: InnerPath> InnerPath for Vec<T> {
     }
 }
 
-/// A boxed value is stored as the value itself: its paths are the value's.
-impl<T: FieldType> FieldType for Box<T> {
-    type Path<R, M: FieldMarker> = T::Path<R, M>;
-    type Distinct = T::Distinct;
-    const NESTED: &'static [&'static str] = T::NESTED;
-    fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
-        T::path_at(path)
-    }
-    #[inline]
-    fn path_in<R, M: FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
-        T::path_in(paths)
-    }
+/// Implements [`FieldType`] and [`InnerPath`] for wrappers serde stores as the value
+/// itself (`Box<T>`, `Arc<T>`): their paths are the value's.
+macro_rules! transparent {
+    ($($wrapper:ident)::+) => {
+        impl<T: FieldType> FieldType for $($wrapper)::+<T> {
+            type Path<R, M: FieldMarker> = T::Path<R, M>;
+            type Distinct = T::Distinct;
+            const NESTED: &'static [&'static str] = T::NESTED;
+            fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
+                T::path_at(path)
+            }
+            #[inline]
+            fn path_in<R, M: FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
+                T::path_in(paths)
+            }
+        }
+
+        impl<T: InnerPath> InnerPath for $($wrapper)::+<T> {
+            type Inner<R, M: FieldMarker> = T::Inner<R, M>;
+            fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
+                T::inner_at(path)
+            }
+        }
+    };
 }
 
-impl<T: InnerPath> InnerPath for Box<T> {
-    type Inner<R, M: FieldMarker> = T::Inner<R, M>;
-    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
-        T::inner_at(path)
-    }
-}
-
-/// A shared value is stored as the value itself: its paths are the value's.
-impl<T: FieldType> FieldType for std::sync::Arc<T> {
-    type Path<R, M: FieldMarker> = T::Path<R, M>;
-    type Distinct = T::Distinct;
-    const NESTED: &'static [&'static str] = T::NESTED;
-    fn path_at<R, M: FieldMarker>(path: Path) -> Self::Path<R, M> {
-        T::path_at(path)
-    }
-    #[inline]
-    fn path_in<R, M: FieldMarker>(paths: &'static [&'static str]) -> Self::Path<R, M> {
-        T::path_in(paths)
-    }
-}
-
-impl<T: InnerPath> InnerPath for std::sync::Arc<T> {
-    type Inner<R, M: FieldMarker> = T::Inner<R, M>;
-    fn inner_at<R, M: FieldMarker>(path: Path) -> Self::Inner<R, M> {
-        T::inner_at(path)
-    }
-}
+transparent!(Box);
+transparent!(std::sync::Arc);
 
 impl<K, V, S> FieldType for std::collections::HashMap<K, V, S> {
     type Path<R, M: FieldMarker> = Field<R, std::collections::HashMap<K, V, S>, M>;

@@ -277,6 +277,7 @@ pub fn embedded(c: &Container) -> TokenStream {
     let struct_doc = format!(
         "Typed paths of the fields of the embedded [`{ident}`]; dereferences to the path of the whole document."
     );
+    let whole = whole_path(krate, &fields_ident, ident);
     quote! {
         #markers
         #parts
@@ -288,21 +289,7 @@ pub fn embedded(c: &Container) -> TokenStream {
             __self: #krate::Field<R, #ident, M>,
         }
 
-        impl<R, M: #krate::FieldMarker> ::std::ops::Deref for #fields_ident<R, M> {
-            type Target = #krate::Field<R, #ident, M>;
-            fn deref(&self) -> &Self::Target {
-                &self.__self
-            }
-        }
-
-        impl<R, M: #krate::FieldMarker> #krate::TypedPath for #fields_ident<R, M> {
-            type Root = R;
-            type Value = #ident;
-            type Marker = M;
-            fn path(&self) -> &str {
-                self.__self.path()
-            }
-        }
+        #whole
 
         impl #krate::path::InnerPath for #ident {
             type Inner<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
@@ -562,6 +549,28 @@ fn indexes(c: &Container) -> TokenStream {
             let mut out = ::std::vec::Vec::new();
             #(#built)*
             ::std::result::Result::Ok(out)
+        }
+    }
+}
+
+/// What the typed paths of an embedded type (`{Type}Fields`, whose `__self` is the path
+/// of the whole value) share: they dereference to that path, and are a typed path of it.
+pub fn whole_path(krate: &syn::Path, fields_ident: &syn::Ident, ident: &syn::Ident) -> TokenStream {
+    quote! {
+        impl<R, M: #krate::FieldMarker> ::std::ops::Deref for #fields_ident<R, M> {
+            type Target = #krate::Field<R, #ident, M>;
+            fn deref(&self) -> &Self::Target {
+                &self.__self
+            }
+        }
+
+        impl<R, M: #krate::FieldMarker> #krate::TypedPath for #fields_ident<R, M> {
+            type Root = R;
+            type Value = #ident;
+            type Marker = M;
+            fn path(&self) -> &str {
+                self.__self.path()
+            }
         }
     }
 }

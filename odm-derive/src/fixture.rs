@@ -165,16 +165,9 @@ fn field_problem(
     let (outer, inner) = shape(ty);
     if outer == "Option" {
         return match inner {
-            Some(inner) if rules.required => field_problem(
-                field,
-                inner,
-                fixture,
-                &Rules {
-                    required: false,
-                    unsatisfiable: Vec::new(),
-                    ..clone_rules(rules)
-                },
-            ),
+            Some(inner) if rules.required => {
+                field_problem(field, inner, fixture, &rules.of_option_value())
+            }
             _ => None,
         };
     }
@@ -214,17 +207,7 @@ fn default_for(
         if !rules.required {
             return quote!(::std::option::Option::None);
         }
-        let value = default_for(
-            krate,
-            field,
-            inner,
-            fixture,
-            &Rules {
-                required: false,
-                unsatisfiable: Vec::new(),
-                ..clone_rules(rules)
-            },
-        );
+        let value = default_for(krate, field, inner, fixture, &rules.of_option_value());
         return quote!(::std::option::Option::Some(#value));
     }
     let base = quote!(<#ty as #krate::FixtureValue>::fixture_value(#name, n));
@@ -266,14 +249,18 @@ fn default_for(
     base
 }
 
-fn clone_rules(rules: &Rules) -> Rules {
-    Rules {
-        email: rules.email,
-        url: rules.url,
-        required: rules.required,
-        length: rules.length.clone(),
-        range: rules.range.clone(),
-        unsatisfiable: Vec::new(),
+impl Rules {
+    /// The rules the value inside a required `Option` must pass (`required` is met by
+    /// the `Some`; the unsatisfiable rules were checked on the field itself).
+    fn of_option_value(&self) -> Rules {
+        Rules {
+            email: self.email,
+            url: self.url,
+            required: false,
+            length: self.length.clone(),
+            range: self.range.clone(),
+            unsatisfiable: Vec::new(),
+        }
     }
 }
 

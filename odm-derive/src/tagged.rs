@@ -66,6 +66,7 @@ pub fn embedded_enum(cx: &Ctxt, input: &syn::DeriveInput) -> TokenStream {
         "Typed paths of the embedded [`{ident}`]: its tag `{tag}`; dereferences to the path of the whole value."
     );
     let tag_doc = format!("The path of the tag `{tag}`.");
+    let whole = crate::expand::whole_path(&krate, &fields_ident, ident);
     quote! {
         #[doc = #kind_doc]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,21 +125,7 @@ pub fn embedded_enum(cx: &Ctxt, input: &syn::DeriveInput) -> TokenStream {
             __self: #krate::Field<R, #ident, M>,
         }
 
-        impl<R, M: #krate::FieldMarker> ::std::ops::Deref for #fields_ident<R, M> {
-            type Target = #krate::Field<R, #ident, M>;
-            fn deref(&self) -> &Self::Target {
-                &self.__self
-            }
-        }
-
-        impl<R, M: #krate::FieldMarker> #krate::TypedPath for #fields_ident<R, M> {
-            type Root = R;
-            type Value = #ident;
-            type Marker = M;
-            fn path(&self) -> &str {
-                self.__self.path()
-            }
-        }
+        #whole
 
         impl #krate::Embedded for #ident {
             type Fields<R, M: #krate::FieldMarker> = #fields_ident<R, M>;
