@@ -79,3 +79,18 @@ pub use bson;
 pub use mongodb;
 pub use odm_core::*;
 pub use odm_derive::{Embedded, Fixture, Model, Projection, Value};
+
+/// The embedded server (feature `embedded`): an in-process MongoDB-compatible server
+/// speaking the wire protocol, for programs and tests that start one themselves.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = odm::embedded::Server::start().await?;
+/// let client = mongodb::Client::with_uri_str(server.uri()).await?;
+/// client.database("app").run_command(bson::doc! { "ping": 1 }).await?;
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "embedded")]
+pub use odm_embedded as embedded;

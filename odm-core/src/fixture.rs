@@ -29,11 +29,13 @@ pub trait Fixture: Sized {
     fn fixture() -> Self::Builder;
 }
 
+#[doc(hidden)]
 /// The next number of a fixture's sequence (starting at 1).
 pub fn next(counter: &AtomicU64) -> u64 {
     counter.fetch_add(1, Ordering::Relaxed) + 1
 }
 
+#[doc(hidden)]
 /// Pads (with `x`) or truncates `value` to a length within `[min, max]` characters, for
 /// fields validated with `length(min, max)`.
 pub fn fit_length(mut value: String, min: Option<u64>, max: Option<u64>) -> String {
@@ -58,6 +60,7 @@ pub fn fit_length(mut value: String, min: Option<u64>, max: Option<u64>) -> Stri
     value
 }
 
+#[doc(hidden)]
 /// A collection with at least `min` default elements, for `length(min)` on a `Vec`.
 pub fn fill<T: FixtureValue>(mut items: Vec<T>, field: &str, n: u64, min: Option<u64>) -> Vec<T> {
     while (items.len() as u64) < min.unwrap_or(0) {
@@ -66,6 +69,7 @@ pub fn fill<T: FixtureValue>(mut items: Vec<T>, field: &str, n: u64, min: Option
     items
 }
 
+#[doc(hidden)]
 /// Fills a `seq = "user{n}@example.test"` template.
 pub fn sequence(template: &str, n: u64) -> String {
     template.replace("{n}", &n.to_string())

@@ -63,6 +63,7 @@ impl IndexPlan {
     }
 }
 
+#[doc(hidden)]
 /// MongoDB's default index name: `email_1`, `org_id_1_created_at_-1`.
 pub fn default_name(keys: &Document) -> String {
     keys.iter()
@@ -89,6 +90,7 @@ pub fn index_name(model: &IndexModel) -> String {
         .unwrap_or_else(|| default_name(&model.keys))
 }
 
+#[doc(hidden)]
 /// Parses a TTL such as `"30d"`, `"12h"`, `"15m"`, `"90s"` or `"3600"` (seconds).
 pub const fn parse_ttl(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();
@@ -156,6 +158,7 @@ fn number(v: Option<&Bson>) -> Option<f64> {
     }
 }
 
+#[doc(hidden)]
 /// Key patterns are equal when they name the same fields in the same order with the same
 /// directions or types (`1`, `1.0` and `1_i64` are the same direction).
 pub fn same_keys(a: &Document, b: &Document) -> bool {
@@ -177,6 +180,7 @@ fn truthy(v: Option<&Bson>) -> bool {
     }
 }
 
+#[doc(hidden)]
 /// The options in which a declaration and an existing index differ.
 pub fn option_differences(declared: &IndexModel, existing: &Document) -> Vec<String> {
     let options = declared.options.clone().unwrap_or_default();
@@ -207,6 +211,7 @@ pub fn option_differences(declared: &IndexModel, existing: &Document) -> Vec<Str
     out
 }
 
+#[doc(hidden)]
 /// Compares declared index models with the `listIndexes` specifications of a collection.
 pub fn plan(declared: &[IndexModel], existing: &[Document]) -> Result<IndexPlan> {
     for (i, a) in declared.iter().enumerate() {

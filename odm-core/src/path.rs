@@ -8,11 +8,13 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 
+#[doc(hidden)]
 pub mod table;
 
 /// A dotted path into a stored document, e.g. `address.city`.
 pub type Path = Cow<'static, str>;
 
+#[doc(hidden)]
 /// Joins a parent path and a child segment (`""` + `a` is `a`).
 pub fn join(prefix: &str, segment: &'static str) -> Path {
     if prefix.is_empty() {
@@ -22,6 +24,7 @@ pub fn join(prefix: &str, segment: &'static str) -> Path {
     }
 }
 
+#[doc(hidden)]
 /// Joins a parent path and a runtime segment.
 pub fn join_owned(prefix: &str, segment: &str) -> Path {
     if prefix.is_empty() {

@@ -24,6 +24,7 @@ pub fn to_stored_bson<T: Serialize + ?Sized>(value: &T) -> Result<Bson, bson::se
     bson::to_bson_with_options(value, options)
 }
 
+#[doc(hidden)]
 /// The serializer that writes a value as [`to_stored_bson`] does, for a field's own
 /// `serialize_with` function.
 pub fn stored_serializer() -> bson::Serializer {
