@@ -282,30 +282,7 @@ impl<M: Model> Repo<M> {
     /// The collection's index specifications as `listIndexes` returns them (none when the
     /// collection does not exist yet).
     pub async fn existing_indexes(&self) -> Result<Vec<Document>> {
-        let coll = self.documents();
-        let db = coll.client().database(&coll.namespace().db);
-        // The command itself, so that every option of an index is kept as the server has
-        // it (a rebuild that fails restores the index from this specification).
-        let reply = match db.run_command(doc! { "listIndexes": coll.name() }).await {
-            Ok(reply) => reply,
-            Err(err) if matches!(err.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 26) =>
-            {
-                return Ok(Vec::new());
-            }
-            Err(err) => return Err(Error::from_driver(coll.name(), err)),
-        };
-        let cursor = reply.get_document("cursor").ok();
-        let specs = cursor
-            .and_then(|c| c.get_array("firstBatch").ok())
-            .map(|batch| {
-                batch
-                    .iter()
-                    .filter_map(|s| s.as_document().cloned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        // A collection has at most 64 indexes: one batch holds them all.
-        Ok(specs)
+        list_indexes(&self.documents()).await
     }
 
     /// The plan [`Repo::sync_indexes`] would apply: a dry run that changes nothing.
@@ -486,26 +463,39 @@ impl Steps {
     }
 
     async fn list(&self) -> Result<Vec<Document>> {
-        let reply = self
-            .database()
-            .run_command(doc! { "listIndexes": self.coll.name() })
-            .await
-            .map_err(|e| Error::from_driver(self.coll.name(), e))?;
-        Ok(reply
-            .get_document("cursor")
-            .and_then(|c| c.get_array("firstBatch"))
-            .map(|batch| {
-                batch
-                    .iter()
-                    .filter_map(|s| s.as_document().cloned())
-                    .collect()
-            })
-            .unwrap_or_default())
+        list_indexes(&self.coll).await
     }
 
     fn database(&self) -> mongodb::Database {
         self.coll.client().database(&self.coll.namespace().db)
     }
+}
+
+/// A collection's index specifications as `listIndexes` returns them (none when the
+/// collection does not exist). The command itself, not the driver's `IndexModel`s, so that
+/// every option of an index is kept as the server has it: a rebuild that fails restores
+/// the index from this specification.
+async fn list_indexes(coll: &mongodb::Collection<Document>) -> Result<Vec<Document>> {
+    let db = coll.client().database(&coll.namespace().db);
+    let reply = match db.run_command(doc! { "listIndexes": coll.name() }).await {
+        Ok(reply) => reply,
+        Err(err) if matches!(err.kind.as_ref(), mongodb::error::ErrorKind::Command(c) if c.code == 26) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(err) => return Err(Error::from_driver(coll.name(), err)),
+    };
+    // A collection has at most 64 indexes: the first batch holds them all.
+    Ok(reply
+        .get_document("cursor")
+        .and_then(|c| c.get_array("firstBatch"))
+        .map(|batch| {
+            batch
+                .iter()
+                .filter_map(|s| s.as_document().cloned())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// A declared index in `createIndexes` form.
