@@ -1,0 +1,203 @@
+//! How the storage engine scales, measured as a user loads it: through the official driver,
+//! in one process, against an embedded server.
+//!
+//! ```text
+//! cargo run --release -p odm-embedded --example engine_bench
+//! ```
+//!
+//! It prints, with the goal of each figure beside it:
+//! - the median time of a one-document transaction (start, update by `_id`, commit) on a
+//!   1,000-document and on a 100,000-document collection, and their ratio (goal ≤ 1.2);
+//! - the resident memory each stored document adds, against its BSON size, for 200,000
+//!   small documents (goal ≤ 2×), and what one secondary index on a short string adds per
+//!   document (goal < 64 bytes plus the key);
+//! - the median round trip of `ping`, insert, find by `_id` and update by `_id` on one
+//!   connection, and each operation's ratio to `ping` (goal ≤ 1.15), and the throughput of
+//!   the same operations from 16 concurrent tasks.
+//!
+//! Memory is read from `/proc/self/statm` (Linux); elsewhere those lines say so.
+
+use bson::{doc, Document};
+use mongodb::{Client, Collection, IndexModel};
+use std::time::{Duration, Instant};
+
+/// Transactions measured on each collection size.
+const TRANSACTIONS: usize = 30;
+/// Round trips measured per operation.
+const ROUND_TRIPS: usize = 2_000;
+/// Documents loaded for the memory figures.
+const MEMORY_DOCS: i64 = 200_000;
+
+fn small(i: i64) -> Document {
+    doc! { "_id": i, "name": format!("user-{i:08}"), "group": i % 100, "active": true, "score": 0.5 }
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+/// The process's resident memory in bytes, when the platform tells it.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+async fn load(coll: &Collection<Document>, from: i64, count: i64) -> mongodb::error::Result<()> {
+    let mut start = from;
+    while start < from + count {
+        let end = (start + 10_000).min(from + count);
+        coll.insert_many((start..end).map(small)).await?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// The median time of a one-document transaction on a collection of `size` documents.
+async fn transaction_median(client: &Client, size: i64) -> mongodb::error::Result<Duration> {
+    let coll = client
+        .database("engine_bench")
+        .collection::<Document>(&format!("tx_{size}"));
+    coll.drop().await?;
+    load(&coll, 0, size).await?;
+    let mut session = client.start_session().await?;
+    let mut times = Vec::with_capacity(TRANSACTIONS);
+    for i in 0..TRANSACTIONS as i64 {
+        let started = Instant::now();
+        session.start_transaction().await?;
+        coll.update_one(
+            doc! { "_id": (i * 7_919) % size },
+            doc! { "$inc": { "group": 1 } },
+        )
+        .session(&mut session)
+        .await?;
+        session.commit_transaction().await?;
+        times.push(started.elapsed());
+    }
+    coll.drop().await?;
+    Ok(median(times))
+}
+
+async fn memory(client: &Client) -> mongodb::error::Result<()> {
+    let coll = client
+        .database("engine_bench")
+        .collection::<Document>("memory");
+    coll.drop().await?;
+    let bson_size = bson::to_vec(&small(MEMORY_DOCS / 2)).map_or(0, |v| v.len());
+    let Some(before) = resident_bytes() else {
+        println!("memory: /proc/self/statm is not available here");
+        return Ok(());
+    };
+    load(&coll, 0, MEMORY_DOCS).await?;
+    let loaded = resident_bytes().unwrap_or(before);
+    let per_doc = loaded.saturating_sub(before) as f64 / MEMORY_DOCS as f64;
+    println!(
+        "memory: {per_doc:.0} bytes per document of {bson_size} BSON bytes: {:.1}×   (goal ≤ 2×)",
+        per_doc / bson_size as f64
+    );
+    coll.create_index(IndexModel::builder().keys(doc! { "name": 1 }).build())
+        .await?;
+    let indexed = resident_bytes().unwrap_or(loaded);
+    let per_entry = indexed.saturating_sub(loaded) as f64 / MEMORY_DOCS as f64;
+    println!(
+        "memory: an index on `name` (13-byte keys) adds {per_entry:.0} bytes per document   (goal < 64 + key)"
+    );
+    coll.drop().await?;
+    Ok(())
+}
+
+async fn round_trips(client: &Client) -> mongodb::error::Result<()> {
+    let db = client.database("engine_bench");
+    let coll = db.collection::<Document>("round_trips");
+    coll.drop().await?;
+    load(&coll, 0, 10_000).await?;
+    let mut ping = Vec::new();
+    let mut insert = Vec::new();
+    let mut find = Vec::new();
+    let mut update = Vec::new();
+    // Interleaved, so what else the machine does falls on every operation alike.
+    for i in 0..ROUND_TRIPS as i64 {
+        let started = Instant::now();
+        db.run_command(doc! { "ping": 1 }).await?;
+        ping.push(started.elapsed());
+        let started = Instant::now();
+        coll.insert_one(small(1_000_000 + i)).await?;
+        insert.push(started.elapsed());
+        let started = Instant::now();
+        coll.find_one(doc! { "_id": i % 10_000 }).await?;
+        find.push(started.elapsed());
+        let started = Instant::now();
+        coll.update_one(doc! { "_id": i % 10_000 }, doc! { "$inc": { "group": 1 } })
+            .await?;
+        update.push(started.elapsed());
+    }
+    let ping = median(ping);
+    println!("round trips (medians, one connection):   (goal: each ≤ 1.15 × ping)");
+    println!("  ping             {}", micros(ping));
+    for (name, times) in [
+        ("insert", insert),
+        ("find by _id", find),
+        ("update by _id", update),
+    ] {
+        let m = median(times);
+        println!(
+            "  {name:<16} {}   {:.2} × ping",
+            micros(m),
+            m.as_secs_f64() / ping.as_secs_f64()
+        );
+    }
+
+    // 16 tasks, each a find by `_id` and an update by `_id` in turn.
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..16_i64)
+        .map(|t| {
+            let coll = coll.clone();
+            tokio::spawn(async move {
+                for i in 0..500_i64 {
+                    let id = (t * 500 + i) % 10_000;
+                    coll.find_one(doc! { "_id": id }).await?;
+                    coll.update_one(doc! { "_id": id }, doc! { "$inc": { "group": 1 } })
+                        .await?;
+                }
+                Ok::<_, mongodb::error::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a task panicked")?;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "  16 concurrent tasks: {:.0} operations per second (find and update by _id)",
+        16.0 * 1_000.0 / elapsed.as_secs_f64()
+    );
+    coll.drop().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = odm_embedded::Server::start().await?;
+    let client = Client::with_uri_str(server.uri()).await?;
+
+    // Memory first: memory freed by later steps stays with the process and would hide
+    // what the documents take.
+    memory(&client).await?;
+    let small_tx = transaction_median(&client, 1_000).await?;
+    let large_tx = transaction_median(&client, 100_000).await?;
+    println!(
+        "one-document transaction: {} on 1,000 documents, {} on 100,000: {:.2}×   (goal ≤ 1.2)",
+        micros(small_tx),
+        micros(large_tx),
+        large_tx.as_secs_f64() / small_tx.as_secs_f64()
+    );
+    round_trips(&client).await?;
+
+    server.shutdown().await;
+    Ok(())
+}
