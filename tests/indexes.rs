@@ -369,6 +369,16 @@ struct Handle {
     name: String,
 }
 
+/// Inserts two handles named alike; the second insert's error.
+async fn same_name_twice(handles: &odm::Repo<Handle>) -> Error {
+    let handle = |id| Handle {
+        id,
+        name: "ada".into(),
+    };
+    handles.insert_one(&handle(1)).await.unwrap();
+    handles.insert_one(&handle(2)).await.unwrap_err()
+}
+
 #[tokio::test]
 async fn one_start_up_call_syncs_every_model_and_unique_holds_from_then_on() {
     let t = TestDb::new().await.unwrap();
@@ -381,20 +391,7 @@ async fn one_start_up_call_syncs_every_model_and_unique_holds_from_then_on() {
         .collect();
     assert_eq!(created, vec![("accounts", 5), ("handles", 1)]);
     let handles = odm::Repo::<Handle>::new(t.raw());
-    handles
-        .insert_one(&Handle {
-            id: 1,
-            name: "ada".into(),
-        })
-        .await
-        .unwrap();
-    let err = handles
-        .insert_one(&Handle {
-            id: 2,
-            name: "ada".into(),
-        })
-        .await
-        .unwrap_err();
+    let err = same_name_twice(&handles).await;
     assert!(
         matches!(&err, Error::DuplicateKey { index, .. } if index == "name_1"),
         "{err:?}"
@@ -406,19 +403,6 @@ async fn a_test_database_hands_out_repositories_with_their_indexes() {
     let t = TestDb::new().await.unwrap();
     let handles = t.repo::<Handle>().await.unwrap();
     assert!(handles.plan_indexes().await.unwrap().is_empty());
-    handles
-        .insert_one(&Handle {
-            id: 1,
-            name: "ada".into(),
-        })
-        .await
-        .unwrap();
-    let err = handles
-        .insert_one(&Handle {
-            id: 2,
-            name: "ada".into(),
-        })
-        .await
-        .unwrap_err();
+    let err = same_name_twice(&handles).await;
     assert!(err.is_duplicate_key(), "{err:?}");
 }

@@ -19,14 +19,6 @@ pub(crate) fn from_raw<T: DeserializeOwned>(
     })
 }
 
-/// Reads a stored document as `T`.
-pub(crate) fn from_document<T: DeserializeOwned>(
-    collection: &str,
-    doc: Document,
-) -> Result<T, Error> {
-    bson::from_document(doc.clone()).map_err(|source| failure::<T>(collection, Some(doc), source))
-}
-
 /// Reads one value (of `distinct`, say) as `T`.
 pub(crate) fn from_value<T: DeserializeOwned>(collection: &str, value: Bson) -> Result<T, Error> {
     bson::from_bson(value).map_err(|source| Error::Deserialize {
@@ -122,7 +114,8 @@ mod tests {
     #[test]
     fn the_failing_path_and_an_overflow_are_named() {
         let stored = doc! { "_id": 7_i64, "lines": [{ "qty": 1 }, { "qty": "many" }], "hits": 1 };
-        let err = from_document::<Order>("orders", stored).unwrap_err();
+        let raw = RawDocumentBuf::from_document(&stored).unwrap();
+        let err = from_raw::<Order>("orders", &raw).unwrap_err();
         let Error::Deserialize {
             path, overflow, id, ..
         } = &err

@@ -1081,11 +1081,15 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
     async fn run(self) -> Result<Vec<T>> {
         let repo = self.repo;
         traced(repo.name(), "aggregate", async move {
-            let mut action = repo.coll.aggregate(self.pipeline);
+            // Read as raw BSON and decoded here, as `find` does.
+            let mut action = repo
+                .coll
+                .aggregate(self.pipeline)
+                .with_type::<RawDocumentBuf>();
             if let Some(collation) = self.collation {
                 action = action.collation(collation);
             }
-            let docs: Vec<Document> = match self.session {
+            let docs: Vec<RawDocumentBuf> = match self.session {
                 Some(session) => {
                     let mut cursor = action
                         .session(&mut *session)
@@ -1102,9 +1106,7 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
                 }
             }
             .map_err(|e| repo.map_err(e))?;
-            docs.into_iter()
-                .map(|d| crate::decode::from_document(repo.name(), d))
-                .collect()
+            docs.iter().map(|d| repo.decode(d)).collect()
         })
         .await
     }
