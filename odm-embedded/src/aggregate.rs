@@ -1043,7 +1043,7 @@ impl Lookup {
                     None => catalog.storage.collection(catalog.db, &self.from),
                 };
                 match source {
-                    Some(c) => c.read().iter().map(|(_, d)| d.clone()).collect(),
+                    Some(c) => c.read().documents()?,
                     None => Vec::new(),
                 }
             }
@@ -1460,10 +1460,11 @@ impl Merge {
                 None
             } else {
                 let filter = Filter::parse(&equality)?;
-                guard
-                    .candidates(&filter)
-                    .find(|(_, d)| filter.matches(d))
-                    .map(|(slot, d)| (slot, d.clone()))
+                let found = guard.select(&filter).find_map(Result::ok);
+                match found {
+                    Some(hit) => Some((hit.slot, hit.doc.decode()?)),
+                    None => None,
+                }
             };
             match (existing, self.when_matched, self.when_not_matched) {
                 (Some(_), WhenMatched::KeepExisting, _) => {}

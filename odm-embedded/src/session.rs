@@ -370,9 +370,12 @@ fn apply(
             }
         }
         for (id, slot, doc) in replaces {
-            let before = guards[i].get(slot).cloned();
-            match guards[i].replace(slot, doc.clone()) {
-                Ok(()) => undo.push(Undo {
+            let replaced = guards[i].get_document(slot).and_then(|before| {
+                guards[i].replace(slot, doc.decode()?)?;
+                Ok(before)
+            });
+            match replaced {
+                Ok(before) => undo.push(Undo {
                     collection: i,
                     id: id.clone(),
                     before,
@@ -384,7 +387,7 @@ fn apply(
             }
         }
         for (_, id, doc) in inserts {
-            match guards[i].insert(&ns, doc.clone()) {
+            match doc.decode().and_then(|doc| guards[i].insert(&ns, doc)) {
                 Ok(_) => undo.push(Undo {
                     collection: i,
                     id: id.clone(),
@@ -984,10 +987,7 @@ mod tests {
             .unwrap();
         a.after_statement(false).unwrap();
         // Invisible outside, and a plain write meets the intent.
-        assert_eq!(
-            live.read().iter().next().unwrap().1.get_i32("v").unwrap(),
-            0
-        );
+        assert_eq!(live.read().documents().unwrap()[0].get_i32("v").unwrap(), 0);
         assert_eq!(live.write().remove(0).unwrap_err().code, 112);
         let tb = b
             .begin_or_continue(&info(1, true), "update", 2, &timeline, life)
@@ -1002,10 +1002,7 @@ mod tests {
         a.begin_or_continue(&info(1, false), "commitTransaction", 1, &timeline, life)
             .unwrap();
         a.commit(&storage).unwrap();
-        assert_eq!(
-            live.read().iter().next().unwrap().1.get_i32("v").unwrap(),
-            1
-        );
+        assert_eq!(live.read().documents().unwrap()[0].get_i32("v").unwrap(), 1);
         // Committing again is accepted; aborting now is not.
         a.begin_or_continue(&info(1, false), "commitTransaction", 1, &timeline, life)
             .unwrap();

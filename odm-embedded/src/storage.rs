@@ -1,12 +1,15 @@
 //! In-memory storage: databases of collections of BSON documents.
 //!
-//! Documents are kept exactly as the client sent them (field order preserved), in natural
-//! (insertion) order, with a unique ordered index on `_id` keyed by MongoDB's value order.
+//! Documents are kept exactly as the client sent them (field order preserved), encoded as
+//! BSON ([`StoredDoc`]), in natural (insertion) order, with a unique ordered index on `_id`
+//! keyed by MongoDB's value order ([`key::IndexKey`]). Documents and indexes live in
+//! persistent ordered maps (`imbl`): a copy of a collection shares everything with the
+//! original, and a write copies only the few tree nodes on its path.
 //! Each collection sits behind its own lock, so a single write is atomic and readers see
 //! either the whole write or none of it.
 //!
-//! Transactions (see [`crate::session`]) work on private copies of collections
-//! ([`Collection::snapshot_copy`]) that journal the `_id`s they write. While a transaction
+//! Transactions (see [`crate::session`]) work on private versions of collections
+//! ([`Collection::snapshot_copy`], whose cost does not grow with the collection) that journal the `_id`s they write. While a transaction
 //! has written a document, the live collection holds a write intent on its `_id`: other
 //! writers are refused with 112 `WriteConflict` (a write outside transactions is then
 //! re-run by the server until the transaction ends, as MongoDB makes it wait).
@@ -14,6 +17,8 @@
 //! can tell that a document changed after its snapshot.
 
 pub mod index;
+pub mod key;
+pub mod stored;
 
 use crate::display;
 use crate::error::{CommandError, CommandResult};
@@ -21,13 +26,16 @@ use crate::query::matcher::Cond;
 use crate::query::{Filter, KeyValue};
 use crate::validation::Validator;
 use bson::{doc, Bson, Document};
+use imbl::OrdMap;
 use index::{FieldPlan, Index, IndexSpec, KeyBounds, MAX_INDEXES};
+use key::IndexKey;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use stored::StoredDoc;
 
 /// The server's logical clock (its cluster time) and the count of open transactions.
 ///
@@ -121,8 +129,8 @@ pub fn write_conflict() -> CommandError {
 #[derive(Debug)]
 pub struct Collection {
     ns: String,
-    docs: BTreeMap<u64, Document>,
-    ids: BTreeMap<KeyValue, u64>,
+    docs: OrdMap<Slot, StoredDoc>,
+    ids: OrdMap<IndexKey, Slot>,
     indexes: Vec<Index>,
     next_slot: u64,
     /// The collection's UUID, reported by `listCollections`.
@@ -167,7 +175,7 @@ pub struct Capped {
     /// Most documents it keeps (`None`: no limit).
     pub max: Option<i64>,
     bytes: i64,
-    sizes: BTreeMap<Slot, i64>,
+    sizes: OrdMap<Slot, i64>,
 }
 
 impl Capped {
@@ -183,7 +191,7 @@ impl Capped {
             size,
             max: max.filter(|m| *m > 0),
             bytes: 0,
-            sizes: BTreeMap::new(),
+            sizes: OrdMap::new(),
         }
     }
 
@@ -192,12 +200,12 @@ impl Capped {
         self.bytes
     }
 
-    fn note(&mut self, slot: Slot, doc: Option<&Document>) {
+    fn note(&mut self, slot: Slot, doc: Option<&StoredDoc>) {
         if let Some(old) = self.sizes.remove(&slot) {
             self.bytes -= old;
         }
         if let Some(doc) = doc {
-            let size = bson::to_vec(doc).map_or(0, |b| b.len() as i64);
+            let size = doc.size() as i64;
             self.sizes.insert(slot, size);
             self.bytes += size;
         }
@@ -248,8 +256,53 @@ fn set_flag(info: &mut Document, key: &str, on: bool) {
 pub type Slot = u64;
 
 /// Documents an index lookup (or a scan) offers as candidates for a filter, in natural
-/// order; the caller still applies the filter to each.
-pub type Candidates<'a> = Box<dyn Iterator<Item = (Slot, &'a Document)> + 'a>;
+/// order; the caller still applies the filter to each (see [`Collection::select`]).
+pub type Candidates<'a> = Box<dyn Iterator<Item = (Slot, &'a StoredDoc)> + 'a>;
+
+/// The documents of a collection matching a filter (see [`Collection::select`]).
+pub struct Selection<'a> {
+    candidates: Candidates<'a>,
+    filter: &'a Filter,
+    /// The top-level fields the filter reads (`None`: the whole document).
+    fields: Option<Vec<&'a str>>,
+}
+
+/// A document a filter matched.
+#[derive(Debug, Clone, Copy)]
+pub struct Selected<'a> {
+    /// Where it sits in its collection.
+    pub slot: Slot,
+    /// The stored document.
+    pub doc: &'a StoredDoc,
+    /// The array position the match went through, if any.
+    pub position: Option<usize>,
+}
+
+impl<'a> Iterator for Selection<'a> {
+    type Item = CommandResult<Selected<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        for (slot, doc) in self.candidates.by_ref() {
+            let seen = match &self.fields {
+                Some(fields) => doc.decode_fields(fields),
+                None => doc.decode(),
+            };
+            let hit = seen.and_then(|seen| self.filter.hit(&seen));
+            match hit {
+                Ok(Some(position)) => {
+                    return Some(Ok(Selected {
+                        slot,
+                        doc,
+                        position,
+                    }))
+                }
+                Ok(None) => {}
+                Err(err) => return Some(Err(err)),
+            }
+        }
+        None
+    }
+}
 
 impl Collection {
     /// An empty collection named `db.coll` (the name appears in E11000 messages).
@@ -261,8 +314,8 @@ impl Collection {
     pub fn with_timeline(ns: String, timeline: Arc<Timeline>) -> Self {
         Self {
             ns,
-            docs: BTreeMap::new(),
-            ids: BTreeMap::new(),
+            docs: OrdMap::new(),
+            ids: OrdMap::new(),
             indexes: Vec::new(),
             next_slot: 0,
             uuid: bson::Uuid::new(),
@@ -279,8 +332,9 @@ impl Collection {
         }
     }
 
-    /// A private copy for a transaction or a snapshot read: the documents and indexes as
-    /// they are now, with a journal of the `_id`s written to it (see
+    /// A private version for a transaction or a snapshot read: the documents and indexes
+    /// as they are now (shared with `self` until either writes, so this costs the same
+    /// whatever the collection holds), with a journal of the `_id`s written to it (see
     /// [`Collection::take_journal`]) when `journaled`. Write intents stay with `self`.
     pub fn snapshot_copy(&self, journaled: bool) -> Collection {
         Collection {
@@ -393,8 +447,24 @@ impl Collection {
     }
 
     /// Documents in natural order, with their slots.
-    pub fn iter(&self) -> impl Iterator<Item = (Slot, &Document)> {
+    pub fn iter(&self) -> impl Iterator<Item = (Slot, &StoredDoc)> {
         self.docs.iter().map(|(slot, doc)| (*slot, doc))
+    }
+
+    /// Every document, decoded, in natural order.
+    pub fn documents(&self) -> CommandResult<Vec<Document>> {
+        self.docs.values().map(StoredDoc::decode).collect()
+    }
+
+    /// The documents matching `filter`, in natural order, with the array position each
+    /// matched at (see [`Filter::hit`]). Only the top-level fields the filter names are
+    /// decoded to test a document.
+    pub fn select<'a>(&'a self, filter: &'a Filter) -> Selection<'a> {
+        Selection {
+            candidates: self.candidates(filter),
+            fields: filter.top_level_fields(),
+            filter,
+        }
     }
 
     /// The documents that may match `filter`, in natural order: those an index lookup
@@ -418,18 +488,23 @@ impl Collection {
     }
 
     /// The document at `slot`.
-    pub fn get(&self, slot: Slot) -> Option<&Document> {
+    pub fn get(&self, slot: Slot) -> Option<&StoredDoc> {
         self.docs.get(&slot)
+    }
+
+    /// The document at `slot`, decoded.
+    pub fn get_document(&self, slot: Slot) -> CommandResult<Option<Document>> {
+        self.docs.get(&slot).map(StoredDoc::decode).transpose()
     }
 
     /// The slot of the document with this `_id`.
     pub fn find_id(&self, id: &Bson) -> Option<Slot> {
-        self.ids.get(&KeyValue(id.clone())).copied()
+        self.ids.get(&IndexKey::one(id)).copied()
     }
 
     /// The keys `doc` has in every secondary index, checked against unique indexes for
     /// the document at `slot` (a new slot for an insert).
-    fn index_keys(&self, doc: &Document, slot: Slot) -> CommandResult<Vec<Vec<Vec<KeyValue>>>> {
+    fn index_keys(&self, doc: &Document, slot: Slot) -> CommandResult<Vec<Vec<IndexKey>>> {
         let mut all = Vec::with_capacity(self.indexes.len());
         for index in &self.indexes {
             let keys = index.spec.keys(doc)?;
@@ -446,19 +521,21 @@ impl Collection {
             validator.check(None, &doc)?;
         }
         self.check_capped_write()?;
-        self.check_capped_size(&doc)?;
+        let stored = StoredDoc::encode(&doc)?;
+        self.check_capped_size(&stored)?;
         self.check_measurement(&doc)?;
         let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-        let key = KeyValue(id);
+        let key = IndexKey::one(&id);
         // Time-series collections have no `_id` index: measurements may share an `_id`.
         let unique_ids = self.timeseries.is_none();
         if unique_ids && self.ids.contains_key(&key) {
-            return Err(duplicate_id(ns, &key.0));
+            return Err(duplicate_id(ns, &id));
         }
-        self.check_intent(&key)?;
+        let id = KeyValue(id);
+        self.check_intent(&id)?;
         let slot = self.next_slot;
         let keys = self.index_keys(&doc, slot)?;
-        self.note_write(&key);
+        self.note_write(&id);
         self.next_slot += 1;
         if unique_ids {
             self.ids.insert(key, slot);
@@ -467,9 +544,9 @@ impl Collection {
             index.add(keys, slot);
         }
         if let Some(capped) = &mut self.capped {
-            capped.note(slot, Some(&doc));
+            capped.note(slot, Some(&stored));
         }
-        self.docs.insert(slot, doc);
+        self.docs.insert(slot, stored);
         self.trim_capped(slot);
         Ok(slot)
     }
@@ -477,14 +554,15 @@ impl Collection {
     /// Replaces the document at `slot`. Refuses (changing nothing) a new `_id` that
     /// another document has, or a key a unique index holds for another document.
     pub fn replace(&mut self, slot: Slot, doc: Document) -> CommandResult<()> {
-        let Some(old) = self.docs.get(&slot) else {
+        let Some(old) = self.get_document(slot)? else {
             return Ok(());
         };
         if let Some(validator) = &self.validator {
-            validator.check(Some(old), &doc)?;
+            validator.check(Some(&old), &doc)?;
         }
         self.check_capped_write()?;
-        self.check_capped_size(&doc)?;
+        let stored = StoredDoc::encode(&doc)?;
+        self.check_capped_size(&stored)?;
         if self.timeseries.is_some() {
             return Err(CommandError::unsupported(
                 "updating measurements of a time-series collection",
@@ -493,7 +571,8 @@ impl Collection {
         let old_id = KeyValue(old.get("_id").cloned().unwrap_or(Bson::Null));
         let new_id = KeyValue(doc.get("_id").cloned().unwrap_or(Bson::Null));
         let id_changed = old_id.0 != new_id.0;
-        if id_changed && self.ids.get(&new_id).is_some_and(|s| *s != slot) {
+        let new_key = IndexKey::one(&new_id.0);
+        if id_changed && self.ids.get(&new_key).is_some_and(|s| *s != slot) {
             return Err(duplicate_id(&self.ns, &new_id.0));
         }
         self.check_intent(&old_id)?;
@@ -502,7 +581,7 @@ impl Collection {
         let old_keys = self
             .indexes
             .iter()
-            .map(|index| index.spec.keys(old).unwrap_or_default())
+            .map(|index| index.spec.keys(&old).unwrap_or_default())
             .collect::<Vec<_>>();
         self.note_write(&old_id);
         if id_changed {
@@ -513,35 +592,32 @@ impl Collection {
             index.add(new, slot);
         }
         if id_changed {
-            self.ids.remove(&old_id);
-            self.ids.insert(new_id, slot);
+            self.ids.remove(&IndexKey::one(&old_id.0));
+            self.ids.insert(new_key, slot);
         }
         if let Some(capped) = &mut self.capped {
-            capped.note(slot, Some(&doc));
+            capped.note(slot, Some(&stored));
         }
-        self.docs.insert(slot, doc);
+        self.docs.insert(slot, stored);
         Ok(())
     }
 
     /// Removes the document at `slot` and returns it (`None` when there is none); refused
     /// with 112 `WriteConflict` while a transaction holds the document's write intent.
     pub fn remove(&mut self, slot: Slot) -> CommandResult<Option<Document>> {
-        let Some(id) = self
-            .docs
-            .get(&slot)
-            .map(|d| KeyValue(d.get("_id").cloned().unwrap_or(Bson::Null)))
-        else {
+        let Some(doc) = self.get_document(slot)? else {
             return Ok(None);
         };
+        let id = KeyValue(doc.get("_id").cloned().unwrap_or(Bson::Null));
         self.check_intent(&id)?;
         self.check_capped_write()?;
-        let Some(doc) = self.docs.remove(&slot) else {
+        if self.docs.remove(&slot).is_none() {
             return Ok(None);
-        };
+        }
         if let Some(capped) = &mut self.capped {
             capped.note(slot, None);
         }
-        self.ids.remove(&id);
+        self.ids.remove(&IndexKey::one(&id.0));
         self.note_write(&id);
         for index in &mut self.indexes {
             let keys = index.spec.keys(&doc).unwrap_or_default();
@@ -571,14 +647,14 @@ impl Collection {
 
     /// The documents a view computed, in order, as a read-only collection for one read
     /// (documents may lack `_id` or share one).
-    pub fn materialized(ns: String, docs: Vec<Document>) -> Collection {
+    pub fn materialized(ns: String, docs: Vec<Document>) -> CommandResult<Collection> {
         let mut out = Collection::new(ns);
         out.materialized = true;
         for doc in docs {
-            out.docs.insert(out.next_slot, doc);
+            out.docs.insert(out.next_slot, StoredDoc::encode(&doc)?);
             out.next_slot += 1;
         }
-        out
+        Ok(out)
     }
 
     /// Takes `other`'s options and validation (a new version of the same collection).
@@ -648,11 +724,11 @@ impl Collection {
     /// Refuses writes to a capped collection inside a transaction (this is a
     /// transaction's copy when it keeps a journal), as MongoDB does.
     /// Refuses a document larger than a capped collection's size, before anything changes.
-    fn check_capped_size(&self, doc: &Document) -> CommandResult<()> {
+    fn check_capped_size(&self, doc: &StoredDoc) -> CommandResult<()> {
         let Some(capped) = &self.capped else {
             return Ok(());
         };
-        let size = bson::to_vec(doc).map_or(0, |b| b.len() as i64);
+        let size = doc.size() as i64;
         if size > capped.size {
             return Err(CommandError::bad_value(format!(
                 "object to insert exceeds cappedMaxSize: {size} > {}",
@@ -685,7 +761,7 @@ impl Collection {
             };
             let over = capped.bytes > capped.size
                 || capped.max.is_some_and(|max| self.docs.len() as i64 > max);
-            let oldest = self.docs.keys().next().copied();
+            let oldest = self.docs.get_min().map(|(slot, _)| *slot);
             match oldest {
                 Some(oldest) if over && oldest != newest => {
                     if self.remove(oldest).is_err() {
@@ -759,12 +835,8 @@ impl Collection {
             bson::to_vec(&key).map_or(0, |b| b.len() as i64)
         };
         match self.indexes.iter().find(|i| i.spec.name == name) {
-            Some(index) => index.key_values().map(|key| bytes(&key)).sum(),
-            None => self
-                .docs
-                .values()
-                .map(|d| bytes(&[d.get("_id").cloned().unwrap_or(Bson::Null)]))
-                .sum(),
+            Some(index) => index.keys().map(|key| bytes(&key.values())).sum(),
+            None => self.ids.keys().map(|key| bytes(&[key.first()])).sum(),
         }
     }
 
@@ -838,7 +910,7 @@ impl Collection {
         }
         let mut index = Index::new(spec);
         for (slot, doc) in &self.docs {
-            let keys = index.spec.keys(doc)?;
+            let keys = index.spec.keys(&doc.decode()?)?;
             index.check_unique(&self.ns, &keys, *slot)?;
             index.add(keys, *slot);
         }
@@ -894,7 +966,7 @@ impl Collection {
                         let ids: Vec<Bson> = slots
                             .iter()
                             .filter_map(|slot| self.docs.get(slot))
-                            .map(|d| d.get("_id").cloned().unwrap_or(Bson::Null))
+                            .map(|d| d.id().unwrap_or(Bson::Null))
                             .collect();
                         Bson::Document(doc! { "ids": ids })
                     })
@@ -990,14 +1062,13 @@ impl Collection {
             let cutoff = now
                 .timestamp_millis()
                 .saturating_sub(seconds.saturating_mul(1000));
-            expired.extend(
-                self.docs
-                    .iter()
-                    .filter_map(|(slot, doc)| match doc.get(time_field) {
-                        Some(Bson::DateTime(at)) if at.timestamp_millis() <= cutoff => Some(*slot),
-                        _ => None,
-                    }),
-            );
+            let fields = [time_field.as_str()];
+            expired.extend(self.docs.iter().filter_map(|(slot, doc)| {
+                match doc.decode_fields(&fields).ok()?.get(time_field) {
+                    Some(Bson::DateTime(at)) if at.timestamp_millis() <= cutoff => Some(*slot),
+                    _ => None,
+                }
+            }));
         }
         expired
             .into_iter()
@@ -1097,12 +1168,12 @@ impl Collection {
     /// Slots whose `_id` lies within `bounds`, through the `_id` index.
     fn scan_ids(&self, bounds: &KeyBounds) -> BTreeSet<Slot> {
         let start = match bounds.start() {
-            Some(v) => Bound::Included(KeyValue(v)),
+            Some(v) => Bound::Included(IndexKey::one(&v)),
             None => Bound::Unbounded,
         };
         let mut out = BTreeSet::new();
         for (key, slot) in self.ids.range((start, Bound::Unbounded)) {
-            match bounds.position(&key.0) {
+            match bounds.position(&key.first()) {
                 index::Position::Before => {}
                 index::Position::Inside => {
                     out.insert(*slot);
@@ -1477,5 +1548,39 @@ mod tests {
         let slot = c.find_id(&Bson::Int64(1)).unwrap();
         assert!(c.remove(slot).unwrap().is_some());
         assert!(c.insert("d.c", doc! {"_id": 1}).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_and_its_collection_change_independently() {
+        let mut live = Collection::default();
+        for i in 0..100 {
+            live.insert("d.c", doc! { "_id": i, "k": i % 10 }).unwrap();
+        }
+        let spec = IndexSpec::parse(&doc! { "key": { "k": 1 }, "name": "k_1" }).unwrap();
+        let index = live.build_index(spec, 0).unwrap();
+        live.add_index(index);
+        let mut copy = live.snapshot_copy(true);
+        let by_k = |c: &Collection, k: i32| {
+            let filter = Filter::parse(&doc! { "k": k }).unwrap();
+            c.select(&filter).count()
+        };
+        let slot = copy.find_id(&Bson::Int32(3)).unwrap();
+        copy.replace(slot, doc! { "_id": 3, "k": 99 }).unwrap();
+        copy.insert("d.c", doc! { "_id": 100, "k": 99 }).unwrap();
+        let slot = live.find_id(&Bson::Int32(4)).unwrap();
+        live.remove(slot).unwrap();
+
+        assert_eq!(
+            (by_k(&copy, 99), by_k(&copy, 3), by_k(&copy, 4)),
+            (2, 9, 10)
+        );
+        assert_eq!(
+            (by_k(&live, 99), by_k(&live, 3), by_k(&live, 4)),
+            (0, 10, 9)
+        );
+        assert_eq!((copy.len(), live.len()), (101, 99));
+        assert!(copy.find_id(&Bson::Int32(4)).is_some());
+        assert!(live.find_id(&Bson::Int32(100)).is_none());
+        assert_eq!(copy.take_journal().len(), 2);
     }
 }

@@ -185,9 +185,8 @@ fn coll_stats(ctx: Context<'_>, coll: &str, stage: &Document) -> CommandResult<D
                         ))
                     }
                 };
-                let bson_size = |d: &Document| bson::to_vec(d).map_or(0, |b| b.len() as i64);
-                let count = guard.iter().count() as i64;
-                let size: i64 = guard.iter().map(|(_, d)| bson_size(d)).sum();
+                let count = guard.len() as i64;
+                let size: i64 = guard.iter().map(|(_, d)| d.size() as i64).sum();
                 let mut index_sizes = Document::new();
                 for spec in guard.index_specs() {
                     let name = spec.get_str("name").unwrap_or_default().to_owned();

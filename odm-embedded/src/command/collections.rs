@@ -28,12 +28,7 @@ pub fn list_databases(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Documen
             .storage
             .collections(&name)
             .iter()
-            .map(|(_, c)| {
-                c.read()
-                    .iter()
-                    .map(|(_, d)| bson::to_vec(d).map(|b| b.len() as i64).unwrap_or(0))
-                    .sum::<i64>()
-            })
+            .map(|(_, c)| c.read().iter().map(|(_, d)| d.size() as i64).sum::<i64>())
             .sum();
         let entry = doc! { "name": &name, "sizeOnDisk": size, "empty": false };
         if filter.as_ref().is_some_and(|f| !f.matches(&entry)) {

@@ -120,11 +120,12 @@ fn target(
     let Some(sort) = request.sort.as_ref().filter(|s| !s.is_empty()) else {
         return Ok(matching_slots(collection, &request.filter, 1)?.pop());
     };
-    let mut matches: Vec<(Slot, Option<usize>, Document)> =
-        matching_slots(collection, &request.filter, usize::MAX)?
-            .into_iter()
-            .filter_map(|(slot, pos)| collection.get(slot).map(|d| (slot, pos, d.clone())))
-            .collect();
+    let mut matches: Vec<(Slot, Option<usize>, Document)> = Vec::new();
+    for (slot, pos) in matching_slots(collection, &request.filter, usize::MAX)? {
+        if let Some(doc) = collection.get_document(slot)? {
+            matches.push((slot, pos, doc));
+        }
+    }
     sort.sort_by_key(&mut matches, |(_, _, d)| d);
     Ok(matches.into_iter().next().map(|(slot, pos, _)| (slot, pos)))
 }
@@ -171,10 +172,10 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
             },
             Some((slot, position)),
         ) => {
-            let before = guard.get(slot).cloned();
+            let before = guard.get_document(slot)?;
             update_document(&mut guard, slot, update, position)?;
             let shown = if *return_new {
-                guard.get(slot).cloned()
+                guard.get_document(slot)?
             } else {
                 before
             };

@@ -15,9 +15,9 @@ pub fn select(ctx: Context<'_>, coll: &str, filter: &Filter) -> Vec<Document> {
     };
     let guard = collection.read();
     guard
-        .candidates(filter)
-        .filter(|(_, d)| filter.matches(d))
-        .map(|(_, d)| d.clone())
+        .select(filter)
+        .filter_map(Result::ok)
+        .filter_map(|hit| hit.doc.decode().ok())
         .collect()
 }
 
@@ -33,10 +33,9 @@ pub fn select_matches(
     };
     let guard = collection.read();
     let mut out = Vec::new();
-    for (_, doc) in guard.candidates(filter) {
-        if let Some(position) = filter.hit(doc)? {
-            out.push((doc.clone(), position));
-        }
+    for hit in guard.select(filter) {
+        let hit = hit?;
+        out.push((hit.doc.decode()?, hit.position));
     }
     Ok(out)
 }
@@ -258,10 +257,9 @@ pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         Some(c) => {
             let guard = c.read();
             let mut n = 0_usize;
-            for (_, d) in guard.candidates(&filter) {
-                if filter.try_matches(d)? {
-                    n += 1;
-                }
+            for hit in guard.select(&filter) {
+                hit?;
+                n += 1;
             }
             n
         }

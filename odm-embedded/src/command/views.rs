@@ -111,7 +111,7 @@ pub fn materialize(ctx: Context<'_>, name: &str) -> CommandResult<Option<Collect
     let ns = format!("{}.{name}", ctx.db);
     Ok(Some(Arc::new(RwLock::new(Collection::materialized(
         ns, docs,
-    )))))
+    )?))))
 }
 
 /// The documents of the view `catalog.db.name` for a pipeline stage (`$lookup`), or `None`
@@ -124,9 +124,10 @@ pub fn documents(catalog: Catalog<'_>, name: &str) -> CommandResult<Option<Vec<D
         Some(txn) => txn.collection(catalog.storage, catalog.db, &base),
         None => catalog.storage.collection(catalog.db, &base),
     };
-    let input = source
-        .map(|c| c.read().iter().map(|(_, d)| d.clone()).collect())
-        .unwrap_or_default();
+    let input = match source {
+        Some(c) => c.read().documents()?,
+        None => Vec::new(),
+    };
     nested(|| compute(catalog, &pipeline, input)).map(Some)
 }
 

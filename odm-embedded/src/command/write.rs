@@ -317,11 +317,11 @@ pub fn update_document(
     update: &Update,
     position: Option<usize>,
 ) -> CommandResult<bool> {
-    let Some(original) = collection.get(slot) else {
+    let Some(original) = collection.get_document(slot)? else {
         return Ok(false);
     };
-    let updated = update.apply_at(original, false, position)?;
-    if &updated == original {
+    let updated = update.apply_at(&original, false, position)?;
+    if updated == original {
         return Ok(false);
     }
     let size = bson::to_vec(&updated)
@@ -344,13 +344,12 @@ pub fn matching_slots(
     limit: usize,
 ) -> CommandResult<Vec<(Slot, Option<usize>)>> {
     let mut out = Vec::new();
-    for (slot, doc) in collection.candidates(filter) {
+    for hit in collection.select(filter) {
         if out.len() >= limit {
             break;
         }
-        if let Some(position) = filter.hit(doc)? {
-            out.push((slot, position));
-        }
+        let hit = hit?;
+        out.push((hit.slot, hit.position));
     }
     Ok(out)
 }

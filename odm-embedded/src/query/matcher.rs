@@ -212,6 +212,30 @@ impl Filter {
         })
     }
 
+    /// The top-level fields whose values decide the filter (the first part of each path),
+    /// or `None` when it may read the whole document (`$expr`, `$jsonSchema`).
+    pub fn top_level_fields(&self) -> Option<Vec<&str>> {
+        let mut out = Vec::new();
+        self.collect_top_level(&mut out).then_some(out)
+    }
+
+    fn collect_top_level<'a>(&'a self, out: &mut Vec<&'a str>) -> bool {
+        match self {
+            Filter::And(list) | Filter::Or(list) | Filter::Nor(list) => {
+                list.iter().all(|f| f.collect_top_level(out))
+            }
+            Filter::Field { path, .. } => {
+                let top = path.split('.').next().unwrap_or(path);
+                if !out.contains(&top) {
+                    out.push(top);
+                }
+                true
+            }
+            Filter::Const(_) => true,
+            Filter::Expr(_) | Filter::Schema(_) => false,
+        }
+    }
+
     /// The `field: value` equalities a filter pins down, used to seed an upsert: top-level
     /// fields, `$eq`, single-value `$in`, and the same inside `$and` (or an `$or` of one).
     pub fn equalities(&self, out: &mut Vec<(String, Bson)>) {

@@ -5,9 +5,11 @@
 //! holding an array makes the index multikey: one key per element, as the manual's
 //! "Multikey Indexes" describes. A missing field indexes as `null` unless the index is
 //! sparse; a partial index holds only the documents its `partialFilterExpression` matches.
-//! Entries are kept in a `BTreeSet` of `(key, slot)`, so equality and range lookups walk
+//! Entries are kept in a persistent ordered set of `(key, slot)` with compact keys
+//! ([`IndexKey`]), so equality and range lookups walk
 //! only the part of the index they need.
 
+use super::key::IndexKey;
 use super::Slot;
 use crate::display;
 use crate::error::{CommandError, CommandResult};
@@ -16,6 +18,7 @@ use crate::query::matcher::{CmpOp, Cond, InItem};
 use crate::query::path::resolve;
 use crate::query::{Filter, KeyValue};
 use bson::{doc, Bson, Document};
+use imbl::OrdSet;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -433,12 +436,12 @@ impl IndexSpec {
 
     /// The keys a document has in this index (deduplicated), or none when the index
     /// leaves it out. Refuses two array fields in one compound key (error 171).
-    pub fn keys(&self, doc: &Document) -> CommandResult<Vec<Vec<KeyValue>>> {
+    pub fn keys(&self, doc: &Document) -> CommandResult<Vec<IndexKey>> {
         // Index membership (partial filters) never depends on a command's collation.
         crate::collation::scoped(None, || self.keys_in_byte_order(doc))
     }
 
-    fn keys_in_byte_order(&self, doc: &Document) -> CommandResult<Vec<Vec<KeyValue>>> {
+    fn keys_in_byte_order(&self, doc: &Document) -> CommandResult<Vec<IndexKey>> {
         if !self.covers(doc) {
             return Ok(Vec::new());
         }
@@ -489,14 +492,14 @@ impl IndexSpec {
             }
             keys = next;
         }
-        Ok(keys)
+        Ok(keys.iter().map(|key| IndexKey::of(key)).collect())
     }
 
     /// The E11000 error for a key this unique index already holds.
-    pub fn duplicate_key(&self, ns: &str, key: &[KeyValue]) -> CommandError {
+    pub fn duplicate_key(&self, ns: &str, key: &IndexKey) -> CommandError {
         let mut value = Document::new();
-        for (field, part) in self.fields.iter().zip(key) {
-            value.insert(field.clone(), part.0.clone());
+        for (field, part) in self.fields.iter().zip(key.values()) {
+            value.insert(field.clone(), part);
         }
         CommandError::new(
             11000,
@@ -522,11 +525,14 @@ fn key_direction_eq(a: &Bson, b: &Bson) -> bool {
 }
 
 /// One index: its specification and its ordered entries.
+///
+/// Entries are a persistent ordered set: cloning an index (for a transaction's snapshot)
+/// shares them, and a later write copies only the nodes on its path.
 #[derive(Debug, Clone)]
 pub struct Index {
     /// The specification.
     pub spec: IndexSpec,
-    entries: BTreeSet<(Vec<KeyValue>, Slot)>,
+    entries: OrdSet<(IndexKey, Slot)>,
     multikey: bool,
 }
 
@@ -535,16 +541,14 @@ impl Index {
     pub fn new(spec: IndexSpec) -> Index {
         Index {
             spec,
-            entries: BTreeSet::new(),
+            entries: OrdSet::new(),
             multikey: false,
         }
     }
 
-    /// The key of every entry, as BSON values.
-    pub fn key_values(&self) -> impl Iterator<Item = Vec<Bson>> + '_ {
-        self.entries
-            .iter()
-            .map(|(key, _)| key.iter().map(|k| k.0.clone()).collect())
+    /// The key of every entry.
+    pub fn keys(&self) -> impl Iterator<Item = &IndexKey> + '_ {
+        self.entries.iter().map(|(key, _)| key)
     }
 
     /// Number of entries.
@@ -558,17 +562,16 @@ impl Index {
     }
 
     /// Whether `key` is held by a document other than `slot`.
-    pub fn conflicts(&self, key: &[KeyValue], slot: Slot) -> bool {
-        let key = key.to_vec();
+    pub fn conflicts(&self, key: &IndexKey, slot: Slot) -> bool {
         self.entries
-            .range((key.clone(), 0)..=(key, Slot::MAX))
+            .range((key.clone(), 0)..=(key.clone(), Slot::MAX))
             .any(|(_, s)| *s != slot)
     }
 
     /// Checks a document's keys against this index's uniqueness.
     /// A `prepareUnique` index refuses only keys the document does not hold yet, so
     /// duplicates from before it was prepared can still be updated.
-    pub fn check_unique(&self, ns: &str, keys: &[Vec<KeyValue>], slot: Slot) -> CommandResult<()> {
+    pub fn check_unique(&self, ns: &str, keys: &[IndexKey], slot: Slot) -> CommandResult<()> {
         if !self.spec.unique && !self.spec.prepare_unique {
             return Ok(());
         }
@@ -585,7 +588,7 @@ impl Index {
     /// stands in the way of making this index unique.
     pub fn duplicates(&self) -> Vec<Vec<Slot>> {
         let mut out: Vec<Vec<Slot>> = Vec::new();
-        let mut previous: Option<&Vec<KeyValue>> = None;
+        let mut previous: Option<&IndexKey> = None;
         for (key, slot) in &self.entries {
             if previous == Some(key) {
                 if let Some(group) = out.last_mut() {
@@ -603,12 +606,12 @@ impl Index {
     }
 
     /// Adds a document's keys.
-    pub fn add(&mut self, keys: Vec<Vec<KeyValue>>, slot: Slot) {
+    pub fn add(&mut self, keys: Vec<IndexKey>, slot: Slot) {
         if keys.len() > 1 {
             self.multikey = true;
         }
         for key in keys {
-            if !self.multikey && key.iter().any(|k| matches!(k.0, Bson::Undefined)) {
+            if !self.multikey && key.holds_undefined() {
                 self.multikey = true;
             }
             self.entries.insert((key, slot));
@@ -616,7 +619,7 @@ impl Index {
     }
 
     /// Removes a document's keys.
-    pub fn remove(&mut self, keys: &[Vec<KeyValue>], slot: Slot) {
+    pub fn remove(&mut self, keys: &[IndexKey], slot: Slot) {
         for key in keys {
             self.entries.remove(&(key.clone(), slot));
         }
@@ -630,22 +633,19 @@ impl Index {
     /// Slots whose key starts with `prefix` and whose next component lies in `bounds`
     /// (every one of them when `bounds` is `None`).
     pub fn scan(&self, prefix: &[Bson], bounds: Option<&KeyBounds>, out: &mut BTreeSet<Slot>) {
-        let start: Vec<KeyValue> = prefix
-            .iter()
-            .cloned()
-            .chain(bounds.and_then(KeyBounds::start))
-            .map(KeyValue)
-            .collect();
+        let start_bound = bounds.and_then(KeyBounds::start);
+        let start = IndexKey::new(prefix.iter().chain(start_bound.as_ref()));
         let k = prefix.len();
         for (key, slot) in self
             .entries
             .range((Bound::Included((start, 0)), Bound::Unbounded))
         {
+            let key = key.values();
             if key.len() < k
                 || key[..k]
                     .iter()
                     .zip(prefix)
-                    .any(|(a, b)| compare(&a.0, b) != Ordering::Equal)
+                    .any(|(a, b)| compare(a, b) != Ordering::Equal)
             {
                 break;
             }
@@ -653,7 +653,7 @@ impl Index {
                 None => {
                     out.insert(*slot);
                 }
-                Some(bounds) => match key.get(k).map(|v| bounds.position(&v.0)) {
+                Some(bounds) => match key.get(k).map(|v| bounds.position(v)) {
                     Some(Position::Inside) => {
                         out.insert(*slot);
                     }
@@ -932,10 +932,7 @@ mod tests {
     fn keys_are_multikey_and_null_for_missing() {
         let s = spec(doc! {"key": {"a": 1, "b": 1}, "name": "ab"});
         let keys = s.keys(&doc! {"a": [1, 2, 1]}).unwrap();
-        let rendered: Vec<Vec<Bson>> = keys
-            .into_iter()
-            .map(|k| k.into_iter().map(|v| v.0).collect())
-            .collect();
+        let rendered: Vec<Vec<Bson>> = keys.into_iter().map(|k| k.values()).collect();
         assert_eq!(
             rendered,
             vec![
