@@ -677,11 +677,6 @@ pub fn parse_pipeline(stages: &[Bson]) -> CommandResult<Vec<Stage>> {
     stages.iter().map(Stage::parse).collect()
 }
 
-/// Runs a parsed pipeline with no [`Catalog`].
-pub fn run_pipeline(stages: &[Stage], docs: Vec<Document>) -> CommandResult<Vec<Document>> {
-    run_pipeline_in(stages, docs, None)
-}
-
 /// Runs a parsed pipeline; `$lookup`, `$out` and `$merge` use `catalog`.
 pub fn run_pipeline_in(
     stages: &[Stage],

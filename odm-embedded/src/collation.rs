@@ -62,17 +62,6 @@ const FIELDS: &[&str] = &[
 
 impl Collation {
     /// Parses a `collation` option. `None` stands for `simple` (byte order).
-    ///
-    /// ```
-    /// use bson::{bson, doc};
-    /// use odm_embedded::collation::Collation;
-    /// use std::cmp::Ordering;
-    ///
-    /// let ci = Collation::parse(&bson!({ "locale": "en", "strength": 2 })).unwrap().unwrap();
-    /// assert_eq!(ci.compare("PING", "ping"), Ordering::Equal);
-    /// assert!(Collation::parse(&bson!({ "locale": "simple" })).unwrap().is_none());
-    /// assert!(Collation::parse(&bson!({ "locale": "sv" })).is_err());
-    /// ```
     pub fn parse(spec: &Bson) -> CommandResult<Option<Collation>> {
         let Bson::Document(spec) = spec else {
             return Err(CommandError::type_mismatch(format!(
@@ -160,11 +149,6 @@ impl Collation {
             Some(spec) => Collation::parse(spec),
             None => Ok(None),
         }
-    }
-
-    /// The locale, as given.
-    pub fn locale(&self) -> &str {
-        &self.locale
     }
 
     /// Compares two strings under this collation.
@@ -440,6 +424,18 @@ mod tests {
     use super::*;
     use bson::bson;
 
+    #[test]
+    fn parse_reads_strength_and_refuses_unknown_locales() {
+        let ci = Collation::parse(&bson::bson!({ "locale": "en", "strength": 2 }))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ci.compare("PING", "ping"), std::cmp::Ordering::Equal);
+        assert!(Collation::parse(&bson::bson!({ "locale": "simple" }))
+            .unwrap()
+            .is_none());
+        assert!(Collation::parse(&bson::bson!({ "locale": "sv" })).is_err());
+    }
+
     fn collation(spec: Bson) -> Collation {
         Collation::parse(&spec).unwrap().unwrap()
     }
@@ -517,7 +513,7 @@ mod tests {
         scoped(Some(&ci), || {
             assert!(is_active());
             scoped(None, || assert!(!is_active()));
-            assert!(with_active(|c| c.map(|c| c.locale().to_owned())) == Some("en".into()));
+            assert!(with_active(|c| c.map(|c| c.locale.clone())) == Some("en".into()));
         });
         assert!(!is_active());
         let caught = std::panic::catch_unwind(|| scoped(Some(&ci), || panic!("inside")));

@@ -25,21 +25,21 @@
 //! operator or option, rather than answered differently from MongoDB.
 #![deny(missing_docs)]
 
-pub mod aggregate;
-pub mod collation;
-pub mod command;
+mod aggregate;
+mod collation;
+mod command;
 mod display;
-pub mod error;
-pub mod expr;
-pub mod expr_ops;
-pub mod failpoint;
-pub mod query;
+mod error;
+mod expr;
+mod expr_ops;
+mod failpoint;
+mod query;
 mod server;
-pub mod session;
-pub mod storage;
-pub mod update;
-pub mod validation;
-pub mod wire;
+mod session;
+mod storage;
+mod update;
+mod validation;
+mod wire;
 
 pub use error::CommandError;
 pub use server::{Server, ServerBuilder};

@@ -669,11 +669,6 @@ impl Session {
         Ok(txn)
     }
 
-    /// Whether the transaction just continued is past its first statement.
-    pub fn is_first_statement(&self) -> bool {
-        self.txn.as_ref().is_some_and(|t| t.statements <= 1)
-    }
-
     /// The transaction of the session's current number, if it is one.
     pub fn transaction(&self) -> Option<&Transaction> {
         self.txn.as_ref()
@@ -876,16 +871,6 @@ impl Sessions {
         for session in removed {
             session.lock().abort();
         }
-    }
-
-    /// Number of sessions known.
-    pub fn len(&self) -> usize {
-        self.map.lock().len()
-    }
-
-    /// Whether no session is known.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Aborts transactions older than the lifetime limit and forgets sessions idle for

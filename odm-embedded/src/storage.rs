@@ -195,11 +195,6 @@ impl Capped {
         }
     }
 
-    /// Bytes of BSON the documents take.
-    pub fn bytes(&self) -> i64 {
-        self.bytes
-    }
-
     fn note(&mut self, slot: Slot, doc: Option<&StoredDoc>) {
         if let Some(old) = self.sizes.remove(&slot) {
             self.bytes -= old;
@@ -372,11 +367,6 @@ impl Collection {
         fresh
     }
 
-    /// Cluster time (packed, see [`Timeline`]) of the latest write.
-    pub fn modified_at(&self) -> u64 {
-        self.modified_at
-    }
-
     /// The `_id`s written since the last call, in write order (repeats possible).
     pub fn take_journal(&mut self) -> Vec<KeyValue> {
         self.journal
@@ -439,11 +429,6 @@ impl Collection {
     /// Number of documents.
     pub fn len(&self) -> usize {
         self.docs.len()
-    }
-
-    /// Whether the collection holds no documents.
-    pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
     }
 
     /// Documents in natural order, with their slots.
@@ -1327,11 +1312,6 @@ impl Storage {
         let created = self.new_collection(db, coll);
         collections.insert(coll.to_owned(), created.clone());
         (created, true)
-    }
-
-    /// Creates a collection; fails with `NamespaceExists` if it is there already.
-    pub fn create_collection(&self, db: &str, coll: &str) -> CommandResult<CollectionRef> {
-        self.create_collection_with(db, coll, |_| {})
     }
 
     /// Creates a collection set up by `setup` before anyone else can see it; fails with

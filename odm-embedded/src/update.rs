@@ -126,12 +126,6 @@ const PIPELINE_STAGES: &[&str] = &[
 ];
 
 impl Update {
-    /// Parses the `u` of an update statement (or `update` of `findAndModify`), with no
-    /// `let` variables and no `arrayFilters`.
-    pub fn parse(update: &Bson) -> CommandResult<Update> {
-        Self::parse_with(update, &Variables::new(), None)
-    }
-
     /// Parses an update whose pipeline may use the command's `let` variables and whose
     /// `$[<identifier>]` paths refer to `array_filters`.
     pub fn parse_with(
@@ -1342,8 +1336,12 @@ mod tests {
     use super::*;
     use bson::doc;
 
+    fn parse(update: &Bson) -> CommandResult<Update> {
+        Update::parse_with(update, &Variables::new(), None)
+    }
+
     fn apply(update: Document, d: Document) -> CommandResult<Document> {
-        Update::parse(&Bson::Document(update))?.apply(&d, false)
+        parse(&Bson::Document(update))?.apply(&d, false)
     }
 
     #[test]
@@ -1462,7 +1460,7 @@ mod tests {
             )
         );
         for bad in [doc! {"$set": {"$": 1}}, doc! {"$set": {"a.$.b.$": 1}}] {
-            assert_eq!(Update::parse(&Bson::Document(bad)).unwrap_err().code, 2);
+            assert_eq!(parse(&Bson::Document(bad)).unwrap_err().code, 2);
         }
     }
 
@@ -1583,7 +1581,7 @@ mod tests {
         let pipeline =
             |stages: Vec<Document>| Bson::Array(stages.into_iter().map(Bson::Document).collect());
         assert_eq!(
-            Update::parse(&pipeline(vec![
+            parse(&pipeline(vec![
                 doc! {"$replaceRoot": {"newRoot": "$t"}},
                 doc! {"$addFields": {"foo": 1}}
             ]))
@@ -1593,7 +1591,7 @@ mod tests {
             doc! {"_id": 1, "u": {"v": 1}, "foo": 1}
         );
         assert_eq!(
-            Update::parse(&pipeline(vec![
+            parse(&pipeline(vec![
                 doc! {"$project": {"x": 1}},
                 doc! {"$unset": "x"}
             ]))
@@ -1617,7 +1615,7 @@ mod tests {
             doc! {"_id": 1, "x": "foo", "y": 1, "t": {"u": {"v": 1}}, "s": 2}
         );
         assert_eq!(
-            Update::parse(&pipeline(vec![doc! {"$set": {"_id": 2}}]))
+            parse(&pipeline(vec![doc! {"$set": {"_id": 2}}]))
                 .unwrap()
                 .apply(&d, false)
                 .unwrap_err()
@@ -1625,13 +1623,13 @@ mod tests {
             66
         );
         assert_eq!(
-            Update::parse(&pipeline(vec![doc! {"$match": {}}]))
+            parse(&pipeline(vec![doc! {"$match": {}}]))
                 .unwrap_err()
                 .code,
             72
         );
         assert_eq!(
-            Update::parse(&pipeline(vec![doc! {"$set": {"x": "$$nope"}}]))
+            parse(&pipeline(vec![doc! {"$set": {"x": "$$nope"}}]))
                 .unwrap_err()
                 .code,
             17276
@@ -1713,7 +1711,7 @@ mod tests {
         );
         // Modifiers are validated when parsed, even if no document matches.
         assert_eq!(
-            Update::parse(&Bson::Document(
+            parse(&Bson::Document(
                 doc! {"$push": {"xs": {"$each": [1], "$slice": 1.5}}}
             ))
             .unwrap_err()

@@ -115,18 +115,6 @@ impl Validator {
     /// The validation settings a `create` or `collMod` command gives, applied over
     /// `current` (`collMod` may change only the level or the action). `Ok(None)`: the
     /// command does not touch validation.
-    ///
-    /// ```
-    /// use bson::doc;
-    /// use odm_embedded::validation::Validator;
-    ///
-    /// let v = Validator::from_command(&doc! {
-    ///     "create": "users",
-    ///     "validator": { "$jsonSchema": { "required": ["email"] } },
-    /// }, None).unwrap().unwrap();
-    /// assert!(v.check(None, &doc! { "_id": 1, "email": "a@x.test" }).is_ok());
-    /// assert_eq!(v.check(None, &doc! { "_id": 2 }).unwrap_err().code, 121);
-    /// ```
     pub fn from_command(
         cmd: &Document,
         current: Option<&Validator>,
@@ -256,6 +244,26 @@ pub fn bypassing<R>(bypass: bool, f: impl FnOnce() -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_command_builds_a_validator_that_checks_documents() {
+        let v = Validator::from_command(
+            &bson::doc! {
+                "create": "users",
+                "validator": { "$jsonSchema": { "required": ["email"] } },
+            },
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(v
+            .check(None, &bson::doc! { "_id": 1, "email": "a@x.test" })
+            .is_ok());
+        assert_eq!(
+            v.check(None, &bson::doc! { "_id": 2 }).unwrap_err().code,
+            121
+        );
+    }
 
     fn validator(cmd: Document) -> Validator {
         Validator::from_command(&cmd, None).unwrap().unwrap()

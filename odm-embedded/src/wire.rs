@@ -21,8 +21,6 @@ pub const MAX_BSON_DEPTH: usize = 200;
 pub const OP_REPLY: i32 = 1;
 /// `OP_QUERY`, accepted only for the `hello`/`isMaster` handshake.
 pub const OP_QUERY: i32 = 2004;
-/// `OP_COMPRESSED`, not advertised and therefore refused.
-pub const OP_COMPRESSED: i32 = 2012;
 /// `OP_MSG`, the protocol of every modern command.
 pub const OP_MSG: i32 = 2013;
 

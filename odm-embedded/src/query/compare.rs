@@ -178,10 +178,6 @@ pub fn compare_in(a: &Bson, b: &Bson, collation: Option<&Collation>) -> Ordering
 }
 
 /// Documents compare field by field: type rank, then name, then value; a prefix sorts first.
-pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
-    crate::collation::with_active(|collation| documents_in(a, b, collation))
-}
-
 fn documents_in(a: &Document, b: &Document, collation: Option<&Collation>) -> Ordering {
     let mut left = a.iter();
     let mut right = b.iter();
@@ -204,10 +200,6 @@ fn documents_in(a: &Document, b: &Document, collation: Option<&Collation>) -> Or
 }
 
 /// Arrays compare element by element; a prefix sorts first.
-pub fn compare_arrays(a: &[Bson], b: &[Bson]) -> Ordering {
-    crate::collation::with_active(|collation| arrays_in(a, b, collation))
-}
-
 fn arrays_in(a: &[Bson], b: &[Bson], collation: Option<&Collation>) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         let ord = compare_in(x, y, collation);
@@ -303,7 +295,7 @@ mod tests {
             &Bson::Document(doc! {"b": 2, "a": 1})
         ));
         assert_eq!(
-            compare_documents(&doc! {"a": 1}, &doc! {"a": 1, "b": 0}),
+            documents_in(&doc! {"a": 1}, &doc! {"a": 1, "b": 0}, None),
             Ordering::Less
         );
     }

@@ -283,20 +283,6 @@ fn extra(keyword: &str, value: &Bson) -> CommandResult<Extra> {
 
 impl Schema {
     /// Parses a `$jsonSchema` document, refusing unknown and unsupported keywords by name.
-    ///
-    /// ```
-    /// use bson::doc;
-    /// use odm_embedded::query::json_schema::Schema;
-    ///
-    /// let schema = Schema::parse(&doc! {
-    ///     "bsonType": "object",
-    ///     "required": ["name"],
-    ///     "properties": { "name": { "bsonType": "string", "minLength": 1 } },
-    /// }).unwrap();
-    /// assert!(schema.validates(&doc! { "name": "Ada" }.into()));
-    /// assert!(!schema.validates(&doc! { "name": "" }.into()));
-    /// assert!(Schema::parse(&doc! { "format": "email" }).is_err());
-    /// ```
     pub fn parse(spec: &Document) -> CommandResult<Schema> {
         let mut schema = Schema::default();
         if spec.contains_key("type") && spec.contains_key("bsonType") {
@@ -581,6 +567,19 @@ impl Schema {
 mod tests {
     use super::*;
     use bson::{bson, doc, oid::ObjectId};
+
+    #[test]
+    fn parse_then_validate() {
+        let schema = Schema::parse(&bson::doc! {
+            "bsonType": "object",
+            "required": ["name"],
+            "properties": { "name": { "bsonType": "string", "minLength": 1 } },
+        })
+        .unwrap();
+        assert!(schema.validates(&bson::doc! { "name": "Ada" }.into()));
+        assert!(!schema.validates(&bson::doc! { "name": "" }.into()));
+        assert!(Schema::parse(&bson::doc! { "format": "email" }).is_err());
+    }
 
     fn schema(spec: Document) -> Schema {
         Schema::parse(&spec).unwrap()

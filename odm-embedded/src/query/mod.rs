@@ -8,7 +8,7 @@ pub mod path;
 pub mod projection;
 pub mod sort;
 
-pub use compare::{compare, values_equal, KeyValue};
+pub use compare::KeyValue;
 pub use matcher::Filter;
 pub use projection::Projection;
 pub use sort::SortSpec;

@@ -551,16 +551,6 @@ impl Index {
         self.entries.iter().map(|(key, _)| key)
     }
 
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether the index holds no entries.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Whether `key` is held by a document other than `slot`.
     pub fn conflicts(&self, key: &IndexKey, slot: Slot) -> bool {
         self.entries

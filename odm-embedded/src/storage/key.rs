@@ -85,16 +85,6 @@ impl IndexKey {
     pub fn holds_undefined(&self) -> bool {
         Components(self.bytes()).any(|c| c.kind == 0x06)
     }
-
-    /// Size in bytes of the encoded key.
-    pub fn len(&self) -> usize {
-        self.bytes().len()
-    }
-
-    /// Whether the key holds no value.
-    pub fn is_empty(&self) -> bool {
-        self.bytes().is_empty()
-    }
 }
 
 impl std::fmt::Debug for IndexKey {

@@ -48,11 +48,6 @@ impl StoredDoc {
         Ok(StoredDoc(bytes.into()))
     }
 
-    /// The encoded bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
     /// Size of the encoded document in bytes.
     pub fn size(&self) -> usize {
         self.0.len()
