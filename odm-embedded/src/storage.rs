@@ -9,12 +9,13 @@
 //! either the whole write or none of it.
 //!
 //! Transactions (see [`crate::session`]) work on private versions of collections
-//! ([`Collection::snapshot_copy`], whose cost does not grow with the collection) that journal the `_id`s they write. While a transaction
-//! has written a document, the live collection holds a write intent on its `_id`: other
-//! writers are refused with 112 `WriteConflict` (a write outside transactions is then
-//! re-run by the server until the transaction ends, as MongoDB makes it wait).
-//! Every write is stamped with the server's cluster time ([`Timeline`]), so a transaction
-//! can tell that a document changed after its snapshot.
+//! ([`Collection::snapshot_copy`], whose cost does not grow with the collection) that
+//! journal the `_id`s they write. While a transaction has written a document, the live
+//! collection holds a write intent on its `_id`: other writers are refused with 112
+//! `WriteConflict` (a write outside transactions is then re-run by the server until the
+//! transaction ends, as MongoDB makes it wait). Every write is stamped with the server's
+//! cluster time ([`Timeline`]), so a transaction can tell that a document changed after its
+//! snapshot.
 
 pub mod index;
 pub mod key;
