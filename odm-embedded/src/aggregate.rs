@@ -488,7 +488,7 @@ impl Stage {
                     let mut out = if *replace { Document::new() } else { d.clone() };
                     for (k, e) in fields {
                         match e.eval(d)? {
-                            Some(v) => crate::update::set_path(&mut out, k, v)?,
+                            Some(v) => crate::query::path::set_path(&mut out, k, v)?,
                             None => {
                                 if !*replace {
                                     out.remove(k);
@@ -868,7 +868,7 @@ impl Unwind {
             let value = get_single(&doc, &self.path).cloned();
             let with_index = |mut d: Document, index: Option<i64>| {
                 if let Some(name) = &self.include_array_index {
-                    let _ = crate::update::set_path(
+                    let _ = crate::query::path::set_path(
                         &mut d,
                         name,
                         index.map_or(Bson::Null, Bson::Int64),
@@ -880,7 +880,7 @@ impl Unwind {
                 Some(Bson::Array(items)) if !items.is_empty() => {
                     for (i, item) in items.into_iter().enumerate() {
                         let mut d = doc.clone();
-                        if crate::update::set_path(&mut d, &self.path, item).is_ok() {
+                        if crate::query::path::set_path(&mut d, &self.path, item).is_ok() {
                             out.push(with_index(d, Some(i as i64)));
                         }
                     }
@@ -1076,7 +1076,7 @@ impl Lookup {
                 joined = run_pipeline_in(&stages, joined, Some(catalog))?;
             }
             let joined: Vec<Bson> = joined.into_iter().map(Bson::Document).collect();
-            crate::update::set_path(&mut doc, &self.as_field, Bson::Array(joined))?;
+            crate::query::path::set_path(&mut doc, &self.as_field, Bson::Array(joined))?;
             out.push(doc);
         }
         Ok(out)

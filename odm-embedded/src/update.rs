@@ -17,7 +17,7 @@ use crate::error::{CommandError, CommandResult};
 use crate::expr::{bind_variables, Variables};
 use crate::query::compare::{as_f64, compare, values_equal, values_identical};
 use crate::query::matcher::{Cond, Filter};
-use crate::query::path::{array_index, get_single};
+use crate::query::path::{array_index, get_single, parent_mut, parts, Create, Parent};
 use bson::{Bson, Document};
 use std::cmp::Ordering;
 
@@ -561,10 +561,6 @@ fn validate_argument(op: Op, path: &str, value: &Bson) -> CommandResult<()> {
     }
 }
 
-fn parts(path: &str) -> Vec<&str> {
-    path.split('.').collect()
-}
-
 fn check_conflicts(mods: &[Modification]) -> CommandResult<()> {
     let mut targets: Vec<&str> = Vec::with_capacity(mods.len() + 1);
     for m in mods {
@@ -752,143 +748,6 @@ impl Operators {
     }
 }
 
-/// The container holding the last component of a path.
-enum Parent<'a> {
-    Doc(&'a mut Document),
-    Arr(&'a mut Vec<Bson>),
-}
-
-impl Parent<'_> {
-    fn get(&self, key: &str) -> Option<&Bson> {
-        match self {
-            Parent::Doc(d) => d.get(key),
-            Parent::Arr(a) => array_index(key).and_then(|i| a.get(i)),
-        }
-    }
-
-    fn set(&mut self, key: &str, value: Bson, path: &str) -> CommandResult<()> {
-        match self {
-            Parent::Doc(d) => {
-                d.insert(key, value);
-                Ok(())
-            }
-            Parent::Arr(a) => {
-                let index = array_index(key).ok_or_else(|| {
-                    let parent = path.rsplit_once('.').map_or("", |(p, _)| p);
-                    let field = parent.rsplit('.').next().unwrap_or(parent);
-                    CommandError::path_not_viable(format!(
-                        "Cannot create field '{key}' in element {{{field}: {}}}",
-                        display::value(&Bson::Array(a.to_vec()))
-                    ))
-                })?;
-                if index >= a.len() {
-                    a.resize(index + 1, Bson::Null);
-                }
-                a[index] = value;
-                Ok(())
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &str) {
-        match self {
-            Parent::Doc(d) => {
-                d.remove(key);
-            }
-            Parent::Arr(a) => {
-                if let Some(slot) = array_index(key).and_then(|i| a.get_mut(i)) {
-                    *slot = Bson::Null;
-                }
-            }
-        }
-    }
-}
-
-/// How [`parent_mut`] treats missing parts of a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Create {
-    /// Never create: a missing part means there is nothing to update.
-    No,
-    /// Create missing documents as update operators do (a `null` on the way is not viable).
-    Strict,
-    /// Create missing documents, replacing a `null` on the way (seeding and `$addFields`).
-    Lenient,
-}
-
-/// Walks to the container of the path's last component, creating missing documents as
-/// `create` says; returns `None` when the path does not exist and is not to be created.
-fn parent_mut<'a>(
-    doc: &'a mut Document,
-    path: &str,
-    create: Create,
-) -> CommandResult<Option<(Parent<'a>, String)>> {
-    let parts = parts(path);
-    let (last, inner) = match parts.split_last() {
-        Some(split) => split,
-        None => return Ok(None),
-    };
-    let creating = create != Create::No;
-    let mut current = Parent::Doc(doc);
-    for (depth, part) in inner.iter().enumerate() {
-        let next: &'a mut Bson = match current {
-            Parent::Doc(d) => {
-                if !d.contains_key(*part) {
-                    if !creating {
-                        return Ok(None);
-                    }
-                    d.insert(*part, Document::new());
-                }
-                match d.get_mut(*part) {
-                    Some(v) => v,
-                    None => return Ok(None),
-                }
-            }
-            Parent::Arr(a) => {
-                let Some(index) = array_index(part) else {
-                    if !creating {
-                        return Ok(None);
-                    }
-                    let field = if depth == 0 { "" } else { inner[depth - 1] };
-                    return Err(CommandError::path_not_viable(format!(
-                        "Cannot create field '{part}' in element {{{field}: {}}}",
-                        display::value(&Bson::Array(a.to_vec()))
-                    )));
-                };
-                if index >= a.len() {
-                    if !creating {
-                        return Ok(None);
-                    }
-                    a.resize(index + 1, Bson::Null);
-                    a[index] = Bson::Document(Document::new());
-                }
-                &mut a[index]
-            }
-        };
-        current = match next {
-            Bson::Document(d) => Parent::Doc(d),
-            Bson::Array(a) => Parent::Arr(a),
-            Bson::Null if create == Create::Lenient => {
-                *next = Bson::Document(Document::new());
-                match next {
-                    Bson::Document(d) => Parent::Doc(d),
-                    _ => return Ok(None),
-                }
-            }
-            other => {
-                if !creating {
-                    return Ok(None);
-                }
-                let child = inner.get(depth + 1).copied().unwrap_or(last);
-                return Err(CommandError::path_not_viable(format!(
-                    "Cannot create field '{child}' in element {{{part}: {}}}",
-                    display::value(other)
-                )));
-            }
-        };
-    }
-    Ok(Some((current, (*last).to_owned())))
-}
-
 fn describe_id(doc: &Document) -> String {
     match doc.get("_id") {
         Some(id) => format!("_id: {}", display::value(id)),
@@ -1006,15 +865,6 @@ fn array_on_path(doc: &Document, path: &str) -> Option<String> {
 
 fn set_strict(doc: &mut Document, path: &str, value: Bson) -> CommandResult<()> {
     match parent_mut(doc, path, Create::Strict)? {
-        Some((mut parent, last)) => parent.set(&last, value, path),
-        None => Ok(()),
-    }
-}
-
-/// Sets `value` at a dotted path, creating embedded documents on the way (and replacing a
-/// `null` found on the way), as an upsert's seed and `$addFields` do.
-pub fn set_path(doc: &mut Document, path: &str, value: Bson) -> CommandResult<()> {
-    match parent_mut(doc, path, Create::Lenient)? {
         Some((mut parent, last)) => parent.set(&last, value, path),
         None => Ok(()),
     }

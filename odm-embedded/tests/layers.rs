@@ -53,11 +53,6 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
         "storage",
         "$out/$merge write to storage from inside the pipeline",
     ),
-    (
-        "aggregate",
-        "update",
-        "$addFields/$unwind/$lookup set paths with the update engine's `set_path`",
-    ),
 ];
 
 /// Files that still hold a `thread_local!`, with what it carries.

@@ -420,7 +420,7 @@ pub fn upsert_document_from(filter: &Filter, update: &Update) -> CommandResult<D
         if update.is_replacement() && path != "_id" {
             continue;
         }
-        crate::update::set_path(&mut seed, &path, value)?;
+        crate::query::path::set_path(&mut seed, &path, value)?;
     }
     update.apply(&seed, true)
 }
