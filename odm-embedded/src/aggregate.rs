@@ -9,19 +9,21 @@ use crate::expr::{bind_variables, numeric, Expr, Operator, Variables};
 use crate::query::compare::{as_f64, compare, values_equal};
 use crate::query::path::{get_single, resolve};
 use crate::query::{Filter, Projection, SortSpec};
-use crate::storage::Storage;
 use bson::{doc, Bson, Document};
 use std::cmp::Ordering;
 
-/// The databases stages such as `$lookup`, `$out` and `$merge` read and write.
-#[derive(Debug, Clone, Copy)]
-pub struct Catalog<'a> {
-    /// The server's storage.
-    pub storage: &'a Storage,
+/// The databases stages such as `$lookup`, `$out` and `$merge` read and write, as the
+/// layer that runs commands provides them: the pipeline never names storage itself.
+pub trait Catalog {
     /// The database the pipeline runs in (the default for `from`/`into`).
-    pub db: &'a str,
-    /// The transaction the pipeline runs in: `$lookup` reads its copies.
-    pub txn: Option<&'a crate::session::Transaction>,
+    fn db(&self) -> &str;
+    /// The documents of `coll` in the pipeline's database, in natural order, as the
+    /// pipeline's transaction sees them (a view's computed); none when it does not exist.
+    fn documents(&self, coll: &str) -> CommandResult<Vec<Document>>;
+    /// `$out`: replaces the contents of `db.coll` with `docs` (each with `_id` first).
+    fn replace_contents(&self, db: &str, coll: &str, docs: Vec<Document>) -> CommandResult<()>;
+    /// `$merge`: writes `docs` into the target `merge` names.
+    fn merge(&self, merge: &Merge, docs: Vec<Document>) -> CommandResult<()>;
 }
 
 /// A parsed pipeline stage.
@@ -103,25 +105,39 @@ pub struct Bucket {
 /// A parsed `$merge`.
 #[derive(Debug, Clone)]
 pub struct Merge {
-    db: Option<String>,
-    coll: String,
-    on: Vec<String>,
-    when_matched: WhenMatched,
-    when_not_matched: WhenNotMatched,
+    /// The target's database (`None`: the pipeline's).
+    pub db: Option<String>,
+    /// The target collection.
+    pub coll: String,
+    /// The fields identifying a document's match in the target.
+    pub on: Vec<String>,
+    /// What to do with a matched document.
+    pub when_matched: WhenMatched,
+    /// What to do with a document that matches none.
+    pub when_not_matched: WhenNotMatched,
 }
 
+/// `$merge`'s `whenMatched`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WhenMatched {
+pub enum WhenMatched {
+    /// Replace the target document.
     Replace,
+    /// Keep the target document.
     KeepExisting,
+    /// Merge the fields into the target document.
     Merge,
+    /// Fail with a duplicate key error.
     Fail,
 }
 
+/// `$merge`'s `whenNotMatched`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WhenNotMatched {
+pub enum WhenNotMatched {
+    /// Insert the document.
     Insert,
+    /// Drop the document.
     Discard,
+    /// Fail the stage.
     Fail,
 }
 
@@ -347,7 +363,7 @@ impl Stage {
             "$out" => parse_out(spec)?,
             "$merge" => parse_merge(spec)?,
             "$listSearchIndexes" | "$search" | "$searchMeta" | "$vectorSearch" => {
-                return Err(crate::command::indexes::search_not_enabled())
+                return Err(CommandError::search_not_enabled())
             }
             "$listLocalSessions" => {
                 return Err(CommandError::new(
@@ -393,7 +409,7 @@ impl Stage {
     pub fn run_in(
         &self,
         docs: Vec<Document>,
-        catalog: Option<Catalog<'_>>,
+        catalog: Option<&dyn Catalog>,
     ) -> CommandResult<Vec<Document>> {
         let needs_catalog = |name: &str| {
             catalog.ok_or_else(|| {
@@ -452,25 +468,13 @@ impl Stage {
             },
             Stage::Out { db, coll } => {
                 let catalog = needs_catalog("$out")?;
-                let db = db.as_deref().unwrap_or(catalog.db);
-                if catalog.storage.view(db, coll).is_some() {
-                    return Err(crate::command::not_on_view(db, coll));
-                }
-                if let Some(target) = catalog.storage.collection(db, coll) {
-                    if target.read().capped().is_some() {
-                        return Err(CommandError::new(
-                            17152,
-                            "Location17152",
-                            format!("namespace '{db}.{coll}' is capped so it can't be used for $out"),
-                        ));
-                    }
-                }
+                let db = db.as_deref().unwrap_or(catalog.db());
                 let docs = docs.into_iter().map(|d| with_id_first(d, None)).collect();
-                catalog.storage.replace_contents(db, coll, docs)?;
+                catalog.replace_contents(db, coll, docs)?;
                 Vec::new()
             }
             Stage::Merge(merge) => {
-                merge.run(docs, needs_catalog("$merge")?)?;
+                needs_catalog("$merge")?.merge(merge, docs)?;
                 Vec::new()
             }
             Stage::Match(filter) => docs.into_iter().filter(|d| filter.matches(d)).collect(),
@@ -681,7 +685,7 @@ pub fn parse_pipeline(stages: &[Bson]) -> CommandResult<Vec<Stage>> {
 pub fn run_pipeline_in(
     stages: &[Stage],
     mut docs: Vec<Document>,
-    catalog: Option<Catalog<'_>>,
+    catalog: Option<&dyn Catalog>,
 ) -> CommandResult<Vec<Document>> {
     for stage in stages {
         docs = stage.run_in(docs, catalog)?;
@@ -1029,20 +1033,8 @@ fn join_equal(a: &Bson, b: &Bson) -> bool {
 }
 
 impl Lookup {
-    fn run(&self, docs: Vec<Document>, catalog: Catalog<'_>) -> CommandResult<Vec<Document>> {
-        let foreign: Vec<Document> = match crate::command::view_documents(catalog, &self.from)? {
-            Some(documents) => documents,
-            None => {
-                let source = match catalog.txn {
-                    Some(txn) => txn.collection(catalog.storage, catalog.db, &self.from),
-                    None => catalog.storage.collection(catalog.db, &self.from),
-                };
-                match source {
-                    Some(c) => c.read().documents()?,
-                    None => Vec::new(),
-                }
-            }
-        };
+    fn run(&self, docs: Vec<Document>, catalog: &dyn Catalog) -> CommandResult<Vec<Document>> {
+        let foreign = catalog.documents(&self.from)?;
         let mut out = Vec::with_capacity(docs.len());
         for mut doc in docs {
             let mut joined: Vec<Document> = match (&self.local_field, &self.foreign_field) {
@@ -1283,14 +1275,14 @@ fn target_namespace(
 ) -> CommandResult<(Option<String>, String)> {
     match spec {
         Bson::String(coll) => {
-            crate::command::args::validate_collection_name(coll)?;
+            crate::names::validate_collection_name(coll)?;
             Ok((None, coll.clone()))
         }
         Bson::Document(d) => {
             let db = match d.get("db") {
                 None => None,
                 Some(Bson::String(db)) => {
-                    crate::command::args::validate_database_name(db)?;
+                    crate::names::validate_database_name(db)?;
                     Some(db.clone())
                 }
                 Some(_) => {
@@ -1301,7 +1293,7 @@ fn target_namespace(
             };
             match d.get(coll_key) {
                 Some(Bson::String(coll)) => {
-                    crate::command::args::validate_collection_name(coll)?;
+                    crate::names::validate_collection_name(coll)?;
                     Ok((db, coll.clone()))
                 }
                 _ => Err(CommandError::failed_to_parse(format!(
@@ -1409,94 +1401,6 @@ fn parse_merge(spec: &Bson) -> CommandResult<Stage> {
         }
     }
     Ok(Stage::Merge(Box::new(merge)))
-}
-
-impl Merge {
-    fn run(&self, docs: Vec<Document>, catalog: Catalog<'_>) -> CommandResult<()> {
-        let db = self.db.as_deref().unwrap_or(catalog.db);
-        if catalog.storage.view(db, &self.coll).is_some() {
-            return Err(crate::command::not_on_view(db, &self.coll));
-        }
-        let target = catalog.storage.collection_or_create(db, &self.coll);
-        let mut guard = target.write();
-        if self.on != ["_id"] {
-            let unique = guard.indexes().iter().any(|i| {
-                i.spec.unique
-                    && i.spec.partial_filter.is_none()
-                    && i.spec.fields.len() == self.on.len()
-                    && self.on.iter().all(|f| i.spec.fields.contains(f))
-            });
-            if !unique {
-                return Err(stage_error(
-                    51183,
-                    "Cannot find index to verify that join fields will be unique",
-                ));
-            }
-        }
-        let ns = guard.namespace().to_owned();
-        for doc in docs {
-            let mut equality = Document::new();
-            for field in &self.on {
-                match get_single(&doc, field) {
-                    Some(Bson::Array(_)) | Some(Bson::Null) | None if field != "_id" => {
-                        return Err(CommandError::new(
-                            51132,
-                            "Location51132",
-                            format!("$merge write error: 'on' field '{field}' cannot be missing, null, undefined or an array"),
-                        ))
-                    }
-                    Some(v) => {
-                        equality.insert(field.clone(), doc! { "$eq": v.clone() });
-                    }
-                    None => {}
-                }
-            }
-            let existing = if equality.is_empty() {
-                None
-            } else {
-                let filter = Filter::parse(&equality)?;
-                let found = guard.select(&filter).find_map(Result::ok);
-                match found {
-                    Some(hit) => Some((hit.slot, hit.doc.decode()?)),
-                    None => None,
-                }
-            };
-            match (existing, self.when_matched, self.when_not_matched) {
-                (Some(_), WhenMatched::KeepExisting, _) => {}
-                (Some((_, old)), WhenMatched::Fail, _) => {
-                    return Err(crate::storage::duplicate_id(
-                        &ns,
-                        old.get("_id").unwrap_or(&Bson::Null),
-                    ))
-                }
-                (Some((slot, old)), WhenMatched::Replace, _) => {
-                    let mut new = with_id_first(doc, old.get("_id"));
-                    if new.get("_id").is_none() {
-                        new.insert("_id", old.get("_id").cloned().unwrap_or(Bson::Null));
-                    }
-                    guard.replace(slot, new)?;
-                }
-                (Some((slot, mut old)), WhenMatched::Merge, _) => {
-                    for (k, v) in doc {
-                        old.insert(k, v);
-                    }
-                    guard.replace(slot, old)?;
-                }
-                (None, _, WhenNotMatched::Insert) => {
-                    guard.insert(&ns, with_id_first(doc, None))?;
-                }
-                (None, _, WhenNotMatched::Discard) => {}
-                (None, _, WhenNotMatched::Fail) => {
-                    return Err(CommandError::new(
-                        13113,
-                        "MergeStageNoMatchingDocument",
-                        "$merge could not find a matching document in the target collection for at least one document in the source collection",
-                    ))
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The document with `_id` first: its own, else `fallback`, else a new ObjectId.

@@ -60,6 +60,25 @@ codes! {
 }
 
 impl CommandError {
+    /// The refusal of Atlas Search index commands and `$listSearchIndexes` by a server that is
+    /// not Atlas, worded as `mongod` words it (31082 `SearchNotEnabled`).
+    pub fn search_not_enabled() -> CommandError {
+        CommandError::new(
+            31082,
+            "SearchNotEnabled",
+            "Using Atlas Search Database Commands and the $listSearchIndexes aggregation stage requires additional configuration. Please connect to Atlas or an AtlasCLI local deployment to enable. For more information on how to connect, see https://dochub.mongodb.org/core/atlas-cli-deploy-local-reqs",
+        )
+    }
+
+    /// 166 `CommandNotSupportedOnView` for `db.name`.
+    pub fn not_on_view(db: &str, name: &str) -> CommandError {
+        CommandError::new(
+            166,
+            "CommandNotSupportedOnView",
+            format!("Namespace {db}.{name} is a view, not a collection"),
+        )
+    }
+
     /// An error with an explicit code and code name.
     pub fn new(code: i32, code_name: &'static str, message: impl Into<String>) -> Self {
         Self {

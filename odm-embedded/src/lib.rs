@@ -33,6 +33,7 @@ mod error;
 mod expr;
 mod expr_ops;
 mod failpoint;
+mod names;
 mod query;
 mod server;
 mod session;

@@ -2,11 +2,9 @@
 //! its own layer and of the layers below, never one above. Each `crate::` path in a source
 //! file (outside comments) is an edge from that file's module to the module it names.
 //!
-//! Edges that still break the rule are listed in `KNOWN_UPWARD` with the reason; the test
-//! fails on any edge breaking the rule that is not listed, and on a listed edge that no
-//! longer exists (so the list only shrinks). The same holds for `thread_local!`, which
-//! hides inputs from the functions that read them: `KNOWN_THREAD_LOCALS` lists the files
-//! still using one.
+//! A second check keeps `thread_local!` out: it hides inputs from the functions that read
+//! them. `KNOWN_THREAD_LOCALS` lists the files still using one; the test fails on any other,
+//! and on a listed file that no longer has one (so the list only shrinks).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -18,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "documents: values, their order, paths, errors, the wire format",
         &[
             "error",
+            "names",
             "display",
             "wire",
             "collation",
@@ -33,26 +32,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("storage and transactions", &["storage", "session"]),
     ("commands", &["command", "failpoint"]),
     ("server", &["server", "lib", "bin"]),
-];
-
-/// Edges that break the rule today, as `(from, to)` module paths, with the work that
-/// removes them.
-const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
-    (
-        "aggregate",
-        "command",
-        "$lookup/$out/$merge read views and check names through the commands",
-    ),
-    (
-        "aggregate",
-        "session",
-        "the pipeline's catalog carries the transaction",
-    ),
-    (
-        "aggregate",
-        "storage",
-        "$out/$merge write to storage from inside the pipeline",
-    ),
 ];
 
 /// Files that still hold a `thread_local!`, with what it carries.
@@ -158,7 +137,6 @@ fn no_module_uses_a_layer_above_its_own() {
     let modules: BTreeSet<String> = files.iter().map(|f| module_of(&src, f)).collect();
 
     let mut problems = Vec::new();
-    let mut upward = BTreeSet::new();
     let mut thread_locals = BTreeSet::new();
     for file in &files {
         let from = module_of(&src, file);
@@ -183,25 +161,11 @@ fn no_module_uses_a_layer_above_its_own() {
                 continue;
             };
             if to_layer > from_layer {
-                let top = |m: &str| m.split("::").next().unwrap_or(m).to_owned();
-                upward.insert((top(&from), top(&to)));
-                if !KNOWN_UPWARD
-                    .iter()
-                    .any(|(f, t, _)| *f == top(&from) && *t == top(&to))
-                {
-                    problems.push(format!(
-                        "`{from}` ({}) uses `{to}` ({}), a layer above it",
-                        LAYERS[from_layer].0, LAYERS[to_layer].0
-                    ));
-                }
+                problems.push(format!(
+                    "`{from}` ({}) uses `{to}` ({}), a layer above it",
+                    LAYERS[from_layer].0, LAYERS[to_layer].0
+                ));
             }
-        }
-    }
-    for (from, to, why) in KNOWN_UPWARD {
-        if !upward.contains(&((*from).to_owned(), (*to).to_owned())) {
-            problems.push(format!(
-                "`{from}` no longer uses `{to}` ({why}): remove it from KNOWN_UPWARD"
-            ));
         }
     }
     for file in &thread_locals {

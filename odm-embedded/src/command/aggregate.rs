@@ -2,10 +2,11 @@
 //! `$documents`), answered with a cursor.
 
 use super::args::Args;
+use super::catalog::StorageCatalog;
 use super::collections::cursor_batch_size;
 use super::query::{check_hint_in, select};
 use super::Context;
-use crate::aggregate::{check_positions, run_pipeline_in, Catalog, Stage};
+use crate::aggregate::{check_positions, run_pipeline_in, Stage};
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{bind_variables, evaluate_let};
 use crate::query::Filter;
@@ -117,12 +118,12 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
             format!("{} cannot be used in a transaction", writer.name()),
         ));
     }
-    let catalog = Catalog {
+    let catalog = StorageCatalog {
         storage: &ctx.state.storage,
         db: ctx.db,
         txn: ctx.txn,
     };
-    let results = run_pipeline_in(&stages, input, Some(catalog))?;
+    let results = run_pipeline_in(&stages, input, Some(&catalog))?;
     Ok(ctx
         .state
         .cursors
@@ -144,7 +145,7 @@ fn coll_stats(ctx: Context<'_>, coll: &str, stage: &Document) -> CommandResult<D
         ));
     }
     if ctx.state.storage.view(ctx.db, coll).is_some() {
-        return Err(super::views::not_on_view(ctx.db, coll));
+        return Err(CommandError::not_on_view(ctx.db, coll));
     }
     let ns = format!("{}.{coll}", ctx.db);
     let collection = match ctx.collection(coll) {

@@ -149,7 +149,7 @@ impl<'a> Args<'a> {
     pub fn collection(&self) -> CommandResult<&'a str> {
         match self.doc.get(self.name) {
             Some(Bson::String(name)) => {
-                validate_collection_name(name)?;
+                crate::names::validate_collection_name(name)?;
                 Ok(name)
             }
             Some(other) => Err(CommandError::invalid_namespace(format!(
@@ -172,33 +172,4 @@ impl<'a> Args<'a> {
         }
         Ok(())
     }
-}
-
-/// Validates a collection name as MongoDB does (non-empty, no `$`, no NUL).
-pub fn validate_collection_name(name: &str) -> CommandResult<()> {
-    if name.is_empty()
-        || name.contains('\0')
-        || (name.contains('$') && !name.starts_with("system."))
-        || name.starts_with('.')
-    {
-        return Err(CommandError::invalid_namespace(format!(
-            "Invalid collection name: '{name}'"
-        )));
-    }
-    Ok(())
-}
-
-/// Validates a database name as MongoDB does.
-pub fn validate_database_name(name: &str) -> CommandResult<()> {
-    if name.is_empty()
-        || name.len() >= 64
-        || name
-            .chars()
-            .any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0'))
-    {
-        return Err(CommandError::invalid_namespace(format!(
-            "Invalid database name: '{name}'"
-        )));
-    }
-    Ok(())
 }

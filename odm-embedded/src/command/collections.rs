@@ -1,7 +1,7 @@
 //! Database and collection management: `listDatabases`, `listCollections`, `create`,
 //! `drop`, `dropDatabase`, `renameCollection`, `collMod`.
 
-use super::args::{self, Args};
+use super::args::Args;
 use super::Context;
 use crate::error::{CommandError, CommandResult};
 use crate::query::Filter;
@@ -488,8 +488,8 @@ pub fn drop_database(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document
 fn split_namespace<'a>(field: &str, ns: &'a str) -> CommandResult<(&'a str, &'a str)> {
     match ns.split_once('.') {
         Some((db, coll)) if !db.is_empty() && !coll.is_empty() => {
-            args::validate_database_name(db)?;
-            args::validate_collection_name(coll)?;
+            crate::names::validate_database_name(db)?;
+            crate::names::validate_collection_name(coll)?;
             Ok((db, coll))
         }
         _ => Err(CommandError::invalid_namespace(format!(
@@ -524,7 +524,7 @@ pub fn rename_collection(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docu
     let target = split_namespace("target", to)?;
     let drop_target = args.bool("dropTarget")?.unwrap_or(false);
     if ctx.state.storage.view(source.0, source.1).is_some() {
-        return Err(super::views::not_on_view(source.0, source.1));
+        return Err(CommandError::not_on_view(source.0, source.1));
     }
     if ctx.state.storage.view(target.0, target.1).is_some() {
         return Err(CommandError::namespace_exists(format!(

@@ -196,18 +196,8 @@ pub fn drop_indexes(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document>
     Ok(doc! { "nIndexesWas": before, "ok": 1.0 })
 }
 
-/// The refusal of Atlas Search index commands and `$listSearchIndexes` by a server that is
-/// not Atlas, worded as `mongod` words it (31082 `SearchNotEnabled`).
-pub fn search_not_enabled() -> CommandError {
-    CommandError::new(
-        31082,
-        "SearchNotEnabled",
-        "Using Atlas Search Database Commands and the $listSearchIndexes aggregation stage requires additional configuration. Please connect to Atlas or an AtlasCLI local deployment to enable. For more information on how to connect, see https://dochub.mongodb.org/core/atlas-cli-deploy-local-reqs",
-    )
-}
-
 /// `createSearchIndexes`, `updateSearchIndex`, `dropSearchIndex`: Atlas only.
 pub fn search_indexes(_ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     args.collection()?;
-    Err(search_not_enabled())
+    Err(CommandError::search_not_enabled())
 }

@@ -12,6 +12,7 @@
 
 mod aggregate;
 pub mod args;
+mod catalog;
 mod collections;
 pub mod cursor;
 mod failpoint;
@@ -197,8 +198,6 @@ impl<'a> Context<'a> {
         }
     }
 }
-
-pub use views::{documents as view_documents, not_on_view};
 
 /// Names under which `hello` may arrive.
 pub fn is_hello(name: &str) -> bool {
@@ -387,7 +386,7 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
     if args.name.is_empty() {
         return Err(CommandError::failed_to_parse("empty command document"));
     }
-    args::validate_database_name(ctx.db)?;
+    crate::names::validate_database_name(ctx.db)?;
     let counters = &ctx.state.counters;
     let bump = |c: &AtomicI64| c.fetch_add(1, Ordering::Relaxed);
     match args.name {
@@ -431,7 +430,7 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
             }
             "insert" | "update" | "delete" | "findAndModify" | "findandmodify"
             | "createIndexes" | "dropIndexes" | "deleteIndexes" | "listIndexes" => {
-                return Err(views::not_on_view(ctx.db, name))
+                return Err(CommandError::not_on_view(ctx.db, name))
             }
             _ => None,
         },

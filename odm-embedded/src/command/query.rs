@@ -196,7 +196,7 @@ pub fn get_more(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
             "BSON field 'getMore.collection' is missing but a required field",
         )
     })?;
-    super::args::validate_collection_name(coll)?;
+    crate::names::validate_collection_name(coll)?;
     let batch_size = args
         .non_negative("batchSize", 51024, "Location51024")?
         .map(|n| n as usize);

@@ -7,8 +7,9 @@
 //! `OptionNotSupportedOnView`, as views here have the simple collation.
 
 use super::args::Args;
+use super::catalog::StorageCatalog;
 use super::Context;
-use crate::aggregate::{run_pipeline_in, Catalog, Stage};
+use crate::aggregate::{run_pipeline_in, Stage};
 use crate::error::{CommandError, CommandResult};
 use crate::storage::{Collection, CollectionRef, Storage, View};
 use bson::{doc, Bson, Document};
@@ -52,15 +53,6 @@ fn nested<R>(f: impl FnOnce() -> CommandResult<R>) -> CommandResult<R> {
     f()
 }
 
-/// 166 `CommandNotSupportedOnView` for `db.name`.
-pub fn not_on_view(db: &str, name: &str) -> CommandError {
-    CommandError::new(
-        166,
-        "CommandNotSupportedOnView",
-        format!("Namespace {db}.{name} is a view, not a collection"),
-    )
-}
-
 /// The base collection under `db.name` and the whole pipeline from it, or `None` when
 /// `db.name` is not a view.
 fn resolve(storage: &Storage, db: &str, name: &str) -> CommandResult<Option<(String, Vec<Bson>)>> {
@@ -84,7 +76,7 @@ fn resolve(storage: &Storage, db: &str, name: &str) -> CommandResult<Option<(Str
 
 /// Runs a view's pipeline over `base` documents.
 fn compute(
-    catalog: Catalog<'_>,
+    catalog: StorageCatalog<'_>,
     pipeline: &[Bson],
     base: Vec<Document>,
 ) -> CommandResult<Vec<Document>> {
@@ -92,7 +84,7 @@ fn compute(
         .iter()
         .map(Stage::parse)
         .collect::<CommandResult<Vec<_>>>()?;
-    run_pipeline_in(&stages, base, Some(catalog))
+    run_pipeline_in(&stages, base, Some(&catalog))
 }
 
 /// The documents of `db.name` as the command sees them, as a read-only collection, or
@@ -102,7 +94,7 @@ pub fn materialize(ctx: Context<'_>, name: &str) -> CommandResult<Option<Collect
         return Ok(None);
     };
     let input = super::query::select(ctx, &base, &crate::query::Filter::And(Vec::new()));
-    let catalog = Catalog {
+    let catalog = StorageCatalog {
         storage: &ctx.state.storage,
         db: ctx.db,
         txn: ctx.txn,
@@ -116,7 +108,7 @@ pub fn materialize(ctx: Context<'_>, name: &str) -> CommandResult<Option<Collect
 
 /// The documents of the view `catalog.db.name` for a pipeline stage (`$lookup`), or `None`
 /// when it is not a view.
-pub fn documents(catalog: Catalog<'_>, name: &str) -> CommandResult<Option<Vec<Document>>> {
+pub fn documents(catalog: StorageCatalog<'_>, name: &str) -> CommandResult<Option<Vec<Document>>> {
     let Some((base, pipeline)) = resolve(catalog.storage, catalog.db, name)? else {
         return Ok(None);
     };
