@@ -26,6 +26,7 @@
 use crate::error::{CommandError, CommandResult};
 use crate::query::KeyValue;
 use crate::storage::{Collection, CollectionRef, Storage, Timeline};
+use crate::validation::Validation;
 use bson::{doc, Bson, Document};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
@@ -259,7 +260,7 @@ impl Transaction {
         }
         let touched = std::mem::take(&mut *self.touched.lock());
         // The writes were validated when they were made, in the transaction's copies.
-        let result = crate::validation::bypassing(true, || apply(storage, self.owner, touched));
+        let result = apply(storage, self.owner, touched);
         self.close(if result.is_ok() {
             TxnState::Committed
         } else {
@@ -371,7 +372,7 @@ fn apply(
         }
         for (id, slot, doc) in replaces {
             let replaced = guards[i].get_document(slot).and_then(|before| {
-                guards[i].replace(slot, doc.decode()?)?;
+                guards[i].replace(slot, doc.decode()?, Validation::Bypass)?;
                 Ok(before)
             });
             match replaced {
@@ -387,7 +388,10 @@ fn apply(
             }
         }
         for (_, id, doc) in inserts {
-            match doc.decode().and_then(|doc| guards[i].insert(&ns, doc)) {
+            match doc
+                .decode()
+                .and_then(|doc| guards[i].insert(&ns, doc, Validation::Bypass))
+            {
                 Ok(_) => undo.push(Undo {
                     collection: i,
                     id: id.clone(),
@@ -408,7 +412,7 @@ fn apply(
                 let _ = guard.remove(slot);
             }
             if let Some(before) = step.before {
-                let _ = guard.insert(&ns, before);
+                let _ = guard.insert(&ns, before, Validation::Bypass);
             }
         }
     }
@@ -945,7 +949,7 @@ mod tests {
         let storage = Storage::default();
         let live = storage.collection_or_create("d", "c");
         live.write()
-            .insert("d.c", doc! { "_id": 1, "v": 0 })
+            .insert("d.c", doc! { "_id": 1, "v": 0 }, Validation::Apply)
             .unwrap();
         let sessions = Sessions::default();
         let (a, b) = (
@@ -968,7 +972,7 @@ mod tests {
         let copy = ta.collection(&storage, "d", "c").unwrap();
         let slot = copy.read().find_id(&Bson::Int32(1)).unwrap();
         copy.write()
-            .replace(slot, doc! { "_id": 1, "v": 1 })
+            .replace(slot, doc! { "_id": 1, "v": 1 }, Validation::Apply)
             .unwrap();
         a.after_statement(false).unwrap();
         // Invisible outside, and a plain write meets the intent.
@@ -980,7 +984,7 @@ mod tests {
         let copy_b = tb.collection(&storage, "d", "c").unwrap();
         copy_b
             .write()
-            .replace(slot, doc! { "_id": 1, "v": 2 })
+            .replace(slot, doc! { "_id": 1, "v": 2 }, Validation::Apply)
             .unwrap();
         assert_eq!(b.after_statement(false).unwrap_err().code, 112);
         assert_eq!(b.transaction().unwrap().state(), TxnState::Aborted);

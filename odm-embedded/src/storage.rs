@@ -25,7 +25,7 @@ use crate::display;
 use crate::error::{CommandError, CommandResult};
 use crate::query::matcher::Cond;
 use crate::query::{Filter, KeyValue};
-use crate::validation::Validator;
+use crate::validation::{Validation, Validator};
 use bson::{doc, Bson, Document};
 use imbl::OrdMap;
 use index::{FieldPlan, Index, IndexSpec, KeyBounds, MAX_INDEXES};
@@ -500,11 +500,17 @@ impl Collection {
         Ok(all)
     }
 
-    /// Inserts a document that already has its `_id` first; refuses a duplicate `_id` or
-    /// a key a unique index already holds, leaving the collection unchanged.
-    pub fn insert(&mut self, ns: &str, doc: Document) -> CommandResult<Slot> {
+    /// Inserts a document that already has its `_id` first; refuses a duplicate `_id`, a
+    /// key a unique index already holds, or (unless `validation` bypasses it) a document
+    /// the collection's validator rejects, leaving the collection unchanged.
+    pub fn insert(
+        &mut self,
+        ns: &str,
+        doc: Document,
+        validation: Validation,
+    ) -> CommandResult<Slot> {
         if let Some(validator) = &self.validator {
-            validator.check(None, &doc)?;
+            validator.check(None, &doc, validation)?;
         }
         self.check_capped_write()?;
         let stored = StoredDoc::encode(&doc)?;
@@ -538,13 +544,19 @@ impl Collection {
     }
 
     /// Replaces the document at `slot`. Refuses (changing nothing) a new `_id` that
-    /// another document has, or a key a unique index holds for another document.
-    pub fn replace(&mut self, slot: Slot, doc: Document) -> CommandResult<()> {
+    /// another document has, a key a unique index holds for another document, or (unless
+    /// `validation` bypasses it) a document the collection's validator rejects.
+    pub fn replace(
+        &mut self,
+        slot: Slot,
+        doc: Document,
+        validation: Validation,
+    ) -> CommandResult<()> {
         let Some(old) = self.get_document(slot)? else {
             return Ok(());
         };
         if let Some(validator) = &self.validator {
-            validator.check(Some(&old), &doc)?;
+            validator.check(Some(&old), &doc, validation)?;
         }
         self.check_capped_write()?;
         let stored = StoredDoc::encode(&doc)?;
@@ -1389,7 +1401,13 @@ impl Storage {
 
     /// Replaces the documents of `db.coll` (created if missing) by `docs`, keeping its
     /// indexes, as `$out` does. If a document is refused (duplicate key), nothing changes.
-    pub fn replace_contents(&self, db: &str, coll: &str, docs: Vec<Document>) -> CommandResult<()> {
+    pub fn replace_contents(
+        &self,
+        db: &str,
+        coll: &str,
+        docs: Vec<Document>,
+        validation: Validation,
+    ) -> CommandResult<()> {
         let ns = format!("{db}.{coll}");
         let existing = self.collection(db, coll);
         let mut fresh = match &existing {
@@ -1397,7 +1415,7 @@ impl Storage {
             None => Collection::with_timeline(ns.clone(), self.timeline.clone()),
         };
         for doc in docs {
-            fresh.insert(&ns, doc)?;
+            fresh.insert(&ns, doc, validation)?;
         }
         let target = existing.unwrap_or_else(|| self.collection_or_create(db, coll));
         *target.write() = fresh;
@@ -1518,8 +1536,11 @@ mod tests {
     #[test]
     fn id_index_uses_value_order() {
         let mut c = Collection::default();
-        c.insert("d.c", doc! {"_id": 1, "a": 1}).unwrap();
-        let err = c.insert("d.c", doc! {"_id": 1.0}).unwrap_err();
+        c.insert("d.c", doc! {"_id": 1, "a": 1}, Validation::Apply)
+            .unwrap();
+        let err = c
+            .insert("d.c", doc! {"_id": 1.0}, Validation::Apply)
+            .unwrap_err();
         assert_eq!(err.code, 11000);
         assert_eq!(
             err.message,
@@ -1528,14 +1549,15 @@ mod tests {
         assert_eq!(c.len(), 1);
         let slot = c.find_id(&Bson::Int64(1)).unwrap();
         assert!(c.remove(slot).unwrap().is_some());
-        assert!(c.insert("d.c", doc! {"_id": 1}).is_ok());
+        assert!(c.insert("d.c", doc! {"_id": 1}, Validation::Apply).is_ok());
     }
 
     #[test]
     fn a_snapshot_and_its_collection_change_independently() {
         let mut live = Collection::default();
         for i in 0..100 {
-            live.insert("d.c", doc! { "_id": i, "k": i % 10 }).unwrap();
+            live.insert("d.c", doc! { "_id": i, "k": i % 10 }, Validation::Apply)
+                .unwrap();
         }
         let spec = IndexSpec::parse(&doc! { "key": { "k": 1 }, "name": "k_1" }).unwrap();
         let index = live.build_index(spec, 0).unwrap();
@@ -1546,8 +1568,10 @@ mod tests {
             c.select(&filter).count()
         };
         let slot = copy.find_id(&Bson::Int32(3)).unwrap();
-        copy.replace(slot, doc! { "_id": 3, "k": 99 }).unwrap();
-        copy.insert("d.c", doc! { "_id": 100, "k": 99 }).unwrap();
+        copy.replace(slot, doc! { "_id": 3, "k": 99 }, Validation::Apply)
+            .unwrap();
+        copy.insert("d.c", doc! { "_id": 100, "k": 99 }, Validation::Apply)
+            .unwrap();
         let slot = live.find_id(&Bson::Int32(4)).unwrap();
         live.remove(slot).unwrap();
 

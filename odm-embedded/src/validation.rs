@@ -6,7 +6,7 @@
 //! satisfy the validator before an update unchecked, `"off"` checks nothing.
 //! `validationAction: "error"` (the default) refuses the write with 121
 //! `DocumentValidationFailure`, `"warn"` logs it and lets it through. A command with
-//! `bypassDocumentValidation: true` skips the checks (see [`bypassing`]).
+//! `bypassDocumentValidation: true` skips the checks (see [`Validation`]).
 //!
 //! The error's `errInfo` names the failing document (`failingDocumentId`) and the
 //! validator's top-level operator with the validator as given (`details.operatorName`,
@@ -15,7 +15,6 @@
 use crate::error::{CommandError, CommandResult};
 use crate::query::Filter;
 use bson::{doc, Bson, Document};
-use std::cell::Cell;
 
 /// Which writes the validator checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,9 +165,15 @@ impl Validator {
         }
     }
 
-    /// Checks a write: `new` replaces `old` (`None` for an insert).
-    pub fn check(&self, old: Option<&Document>, new: &Document) -> CommandResult<()> {
-        if self.level == Level::Off || BYPASS.with(Cell::get) || self.spec.is_empty() {
+    /// Checks a write: `new` replaces `old` (`None` for an insert), unless `validation`
+    /// says the write bypasses it.
+    pub fn check(
+        &self,
+        old: Option<&Document>,
+        new: &Document,
+        validation: Validation,
+    ) -> CommandResult<()> {
+        if self.level == Level::Off || validation == Validation::Bypass || self.spec.is_empty() {
             return Ok(());
         }
         // Validators compare strings by bytes, whatever the command's collation.
@@ -223,22 +228,25 @@ fn operator_name(spec: &Document) -> String {
     }
 }
 
-thread_local! {
-    static BYPASS: Cell<bool> = const { Cell::new(false) };
+/// Whether a write is checked against the collection's validator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validation {
+    /// Checked (the default).
+    Apply,
+    /// Not checked: a command's `bypassDocumentValidation: true`, or a transaction's
+    /// commit, whose writes were checked when they were made.
+    Bypass,
 }
 
-/// Runs `f` with validation skipped on this thread when `bypass` is set (a command's
-/// `bypassDocumentValidation: true`, or a transaction's commit, whose writes were checked
-/// when they were made).
-pub fn bypassing<R>(bypass: bool, f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            BYPASS.with(|b| b.set(self.0));
+impl Validation {
+    /// `Bypass` when `bypass` is set.
+    pub fn bypassed_if(bypass: bool) -> Validation {
+        if bypass {
+            Validation::Bypass
+        } else {
+            Validation::Apply
         }
     }
-    let _restore = Restore(BYPASS.with(|b| b.replace(bypass || b.get())));
-    f()
 }
 
 #[cfg(test)]
@@ -257,10 +265,16 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(v
-            .check(None, &bson::doc! { "_id": 1, "email": "a@x.test" })
+            .check(
+                None,
+                &bson::doc! { "_id": 1, "email": "a@x.test" },
+                Validation::Apply
+            )
             .is_ok());
         assert_eq!(
-            v.check(None, &bson::doc! { "_id": 2 }).unwrap_err().code,
+            v.check(None, &bson::doc! { "_id": 2 }, Validation::Apply)
+                .unwrap_err()
+                .code,
             121
         );
     }
@@ -274,38 +288,36 @@ mod tests {
         let strict = validator(doc! { "validator": { "age": { "$gte": 0 } } });
         let bad = doc! { "_id": 1, "age": -1 };
         let good = doc! { "_id": 1, "age": 1 };
-        let err = strict.check(None, &bad).unwrap_err();
+        let err = strict.check(None, &bad, Validation::Apply).unwrap_err();
         assert_eq!(err.code, 121);
         assert_eq!(
             err.extra.get_document("errInfo").unwrap(),
             &doc! { "failingDocumentId": 1, "details": { "operatorName": "$gte", "specifiedAs": { "age": { "$gte": 0 } } } }
         );
-        assert!(strict.check(Some(&bad), &bad).is_err());
+        assert!(strict.check(Some(&bad), &bad, Validation::Apply).is_err());
         let moderate = validator(
             doc! { "validator": { "age": { "$gte": 0 } }, "validationLevel": "moderate" },
         );
         assert!(
-            moderate.check(Some(&bad), &bad).is_ok(),
+            moderate.check(Some(&bad), &bad, Validation::Apply).is_ok(),
             "was invalid already"
         );
-        assert!(moderate.check(Some(&good), &bad).is_err());
-        assert!(moderate.check(None, &bad).is_err());
+        assert!(moderate
+            .check(Some(&good), &bad, Validation::Apply)
+            .is_err());
+        assert!(moderate.check(None, &bad, Validation::Apply).is_err());
         let warn =
             validator(doc! { "validator": { "age": { "$gte": 0 } }, "validationAction": "warn" });
-        assert!(warn.check(None, &bad).is_ok());
+        assert!(warn.check(None, &bad, Validation::Apply).is_ok());
         let off = Validator::from_command(&doc! { "validationLevel": "off" }, Some(&strict))
             .unwrap()
             .unwrap();
-        assert!(off.check(None, &bad).is_ok());
+        assert!(off.check(None, &bad, Validation::Apply).is_ok());
         assert_eq!(
             off.options().get_document("validator").unwrap(),
             &doc! { "age": { "$gte": 0 } }
         );
-        assert!(bypassing(true, || strict.check(None, &bad)).is_ok());
-        assert!(
-            strict.check(None, &bad).is_err(),
-            "bypass ends with its scope"
-        );
+        assert!(strict.check(None, &bad, Validation::Bypass).is_ok());
     }
 
     #[test]

@@ -40,8 +40,6 @@ const KNOWN_THREAD_LOCALS: &[(&str, &str)] = &[
         "collation",
         "the active collation, read by every comparison",
     ),
-    ("validation", "document validation bypass"),
-    ("command::views", "view nesting depth"),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

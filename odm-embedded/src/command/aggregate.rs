@@ -118,11 +118,7 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
             format!("{} cannot be used in a transaction", writer.name()),
         ));
     }
-    let catalog = StorageCatalog {
-        storage: &ctx.state.storage,
-        db: ctx.db,
-        txn: ctx.txn,
-    };
+    let catalog = StorageCatalog::of(ctx);
     let results = run_pipeline_in(&stages, input, Some(&catalog))?;
     Ok(ctx
         .state

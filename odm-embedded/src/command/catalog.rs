@@ -7,6 +7,7 @@ use crate::query::path::get_single;
 use crate::query::Filter;
 use crate::session::Transaction;
 use crate::storage::{duplicate_id, Storage};
+use crate::validation::Validation;
 use bson::{doc, Bson, Document};
 
 /// The server's storage, seen from one database and (optionally) one transaction.
@@ -18,6 +19,24 @@ pub struct StorageCatalog<'a> {
     pub db: &'a str,
     /// The transaction the pipeline runs in: reads see its versions of collections.
     pub txn: Option<&'a Transaction>,
+    /// Whether `$out` and `$merge` writes are checked by the target's validator.
+    pub validation: Validation,
+    /// How many view computations this pipeline runs inside (a view's pipeline that looks
+    /// up a view, ...).
+    pub view_depth: usize,
+}
+
+impl<'a> StorageCatalog<'a> {
+    /// The catalog of a command's pipeline: its database, transaction and validation.
+    pub fn of(ctx: super::Context<'a>) -> StorageCatalog<'a> {
+        StorageCatalog {
+            storage: &ctx.state.storage,
+            db: ctx.db,
+            txn: ctx.txn,
+            validation: ctx.validation,
+            view_depth: 0,
+        }
+    }
 }
 
 impl Catalog for StorageCatalog<'_> {
@@ -52,7 +71,8 @@ impl Catalog for StorageCatalog<'_> {
                 ));
             }
         }
-        self.storage.replace_contents(db, coll, docs)
+        self.storage
+            .replace_contents(db, coll, docs, self.validation)
     }
 
     fn merge(&self, merge: &Merge, docs: Vec<Document>) -> CommandResult<()> {
@@ -118,16 +138,16 @@ impl Catalog for StorageCatalog<'_> {
                     if new.get("_id").is_none() {
                         new.insert("_id", old.get("_id").cloned().unwrap_or(Bson::Null));
                     }
-                    guard.replace(slot, new)?;
+                    guard.replace(slot, new, self.validation)?;
                 }
                 (Some((slot, mut old)), WhenMatched::Merge, _) => {
                     for (k, v) in doc {
                         old.insert(k, v);
                     }
-                    guard.replace(slot, old)?;
+                    guard.replace(slot, old, self.validation)?;
                 }
                 (None, _, WhenNotMatched::Insert) => {
-                    guard.insert(&ns, with_id_first(doc, None))?;
+                    guard.insert(&ns, with_id_first(doc, None), self.validation)?;
                 }
                 (None, _, WhenNotMatched::Discard) => {}
                 (None, _, WhenNotMatched::Fail) => {

@@ -173,7 +173,7 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
             Some((slot, position)),
         ) => {
             let before = guard.get_document(slot)?;
-            update_document(&mut guard, slot, update, position)?;
+            update_document(&mut guard, slot, update, position, ctx.validation)?;
             let shown = if *return_new {
                 guard.get_document(slot)?
             } else {
@@ -193,7 +193,7 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
             let new_doc = prepare_for_insert(upsert_document_from(&request.filter, update)?)?;
             let id = new_doc.get("_id").cloned().unwrap_or(Bson::Null);
             let shown = return_new.then(|| new_doc.clone());
-            guard.insert(&ns, new_doc)?;
+            guard.insert(&ns, new_doc, ctx.validation)?;
             let value = project(&request, shown.as_ref(), None)?;
             Ok(reply(&request, 1, Some(id), value))
         }

@@ -31,6 +31,7 @@ use crate::error::{CommandError, CommandResult};
 use crate::failpoint::FailPoints;
 use crate::session::{SessionInfo, Sessions, Transaction};
 use crate::storage::{Collection, CollectionRef, Storage, Timeline};
+use crate::validation::Validation;
 use args::Args;
 use bson::{doc, oid::ObjectId, Bson, Document};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -122,6 +123,8 @@ pub struct Context<'a> {
     pub read_at: Option<u64>,
     /// A view read through by this command, with its documents computed for it.
     pub view: Option<&'a (String, CollectionRef)>,
+    /// Whether the command's writes are checked by collections' validators.
+    pub validation: Validation,
 }
 
 impl<'a> Context<'a> {
@@ -134,6 +137,7 @@ impl<'a> Context<'a> {
             txn: None,
             read_at: None,
             view: None,
+            validation: Validation::Apply,
         }
     }
 
@@ -437,11 +441,10 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
     };
     let ctx = Context {
         view: view.as_ref(),
+        validation: Validation::bypassed_if(bypass),
         ..ctx
     };
-    crate::validation::bypassing(bypass, || {
-        crate::collation::scoped(collation.as_ref(), || dispatch(ctx, args))
-    })
+    crate::collation::scoped(collation.as_ref(), || dispatch(ctx, args))
 }
 
 /// Runs the command `args` names.

@@ -19,12 +19,6 @@ use std::sync::Arc;
 /// How many views deep a definition may go (MongoDB's limit).
 const MAX_DEPTH: usize = 20;
 
-thread_local! {
-    /// How many view computations are running on this thread, one inside another
-    /// (`$lookup` from a view whose pipeline looks up a view, ...).
-    static NESTING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
 fn too_deep() -> CommandError {
     CommandError::new(
         149,
@@ -33,24 +27,17 @@ fn too_deep() -> CommandError {
     )
 }
 
-/// Runs `f` one view computation deeper; refused past [`MAX_DEPTH`], so that views that
-/// look each other up cannot recurse without end.
-fn nested<R>(f: impl FnOnce() -> CommandResult<R>) -> CommandResult<R> {
-    struct Leave;
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            NESTING.with(|n| n.set(n.get().saturating_sub(1)));
-        }
-    }
-    let depth = NESTING.with(|n| {
-        n.set(n.get() + 1);
-        n.get()
-    });
-    let _leave = Leave;
+/// The catalog one view computation deeper; refused past [`MAX_DEPTH`], so that views
+/// that look each other up cannot recurse without end.
+fn deeper(catalog: StorageCatalog<'_>) -> CommandResult<StorageCatalog<'_>> {
+    let depth = catalog.view_depth + 1;
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
-    f()
+    Ok(StorageCatalog {
+        view_depth: depth,
+        ..catalog
+    })
 }
 
 /// The base collection under `db.name` and the whole pipeline from it, or `None` when
@@ -94,12 +81,8 @@ pub fn materialize(ctx: Context<'_>, name: &str) -> CommandResult<Option<Collect
         return Ok(None);
     };
     let input = super::query::select(ctx, &base, &crate::query::Filter::And(Vec::new()));
-    let catalog = StorageCatalog {
-        storage: &ctx.state.storage,
-        db: ctx.db,
-        txn: ctx.txn,
-    };
-    let docs = nested(|| compute(catalog, &pipeline, input))?;
+    let catalog = deeper(StorageCatalog::of(ctx))?;
+    let docs = compute(catalog, &pipeline, input)?;
     let ns = format!("{}.{name}", ctx.db);
     Ok(Some(Arc::new(RwLock::new(Collection::materialized(
         ns, docs,
@@ -120,7 +103,7 @@ pub fn documents(catalog: StorageCatalog<'_>, name: &str) -> CommandResult<Optio
         Some(c) => c.read().documents()?,
         None => Vec::new(),
     };
-    nested(|| compute(catalog, &pipeline, input)).map(Some)
+    compute(deeper(catalog)?, &pipeline, input).map(Some)
 }
 
 /// Checks a view definition's `viewOn` and `pipeline`.

@@ -10,6 +10,7 @@ use crate::expr::{evaluate_let, Variables};
 use crate::query::Filter;
 use crate::storage::{Collection, Slot};
 use crate::update::Update;
+use crate::validation::Validation;
 use crate::wire::MAX_BSON_OBJECT_SIZE;
 use bson::{doc, oid::ObjectId, Bson, Document};
 use std::sync::atomic::Ordering;
@@ -145,7 +146,7 @@ pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     for (index, value) in documents.iter().enumerate() {
         let result = statement_doc(args, "documents", index, value)
             .and_then(|d| prepare_for_insert(d.clone()))
-            .and_then(|d| collection.write().insert(&ns, d));
+            .and_then(|d| collection.write().insert(&ns, d, ctx.validation));
         match result {
             Ok(_) => inserted += 1,
             Err(err) => {
@@ -316,6 +317,7 @@ pub fn update_document(
     slot: Slot,
     update: &Update,
     position: Option<usize>,
+    validation: Validation,
 ) -> CommandResult<bool> {
     let Some(original) = collection.get_document(slot)? else {
         return Ok(false);
@@ -332,7 +334,7 @@ pub fn update_document(
             "Resulting document after update is larger than {MAX_BSON_OBJECT_SIZE}"
         )));
     }
-    collection.replace(slot, updated)?;
+    collection.replace(slot, updated, validation)?;
     Ok(true)
 }
 
@@ -361,6 +363,7 @@ fn apply_update(
     ns: &str,
     collection: &mut Collection,
     stmt: &UpdateStatement,
+    validation: Validation,
 ) -> CommandResult<Updated> {
     let limit = if stmt.multi { usize::MAX } else { 1 };
     let matching = matching_slots(collection, &stmt.filter, limit)?;
@@ -374,7 +377,7 @@ fn apply_update(
         }
         let new_doc = prepare_for_insert(upsert_document_from(&stmt.filter, &stmt.update)?)?;
         let id = new_doc.get("_id").cloned().unwrap_or(Bson::Null);
-        collection.insert(ns, new_doc)?;
+        collection.insert(ns, new_doc, validation)?;
         return Ok(Updated {
             matched: 0,
             modified: 0,
@@ -383,7 +386,7 @@ fn apply_update(
     }
     let mut modified = 0;
     for (slot, position) in &matching {
-        if update_document(collection, *slot, &stmt.update, *position)? {
+        if update_document(collection, *slot, &stmt.update, *position, validation)? {
             modified += 1;
         }
     }
@@ -466,7 +469,7 @@ pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
                     ctx.collection(coll)
                 };
                 match collection {
-                    Some(c) => apply_update(&ns, &mut c.write(), &stmt),
+                    Some(c) => apply_update(&ns, &mut c.write(), &stmt, ctx.validation),
                     None => Ok(Updated {
                         matched: 0,
                         modified: 0,
