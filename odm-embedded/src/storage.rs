@@ -19,6 +19,7 @@
 
 pub mod index;
 pub mod key;
+pub mod slots;
 pub mod stored;
 
 use crate::display;
@@ -31,6 +32,7 @@ use imbl::OrdMap;
 use index::{FieldPlan, Index, IndexSpec, KeyBounds, MAX_INDEXES};
 use key::IndexKey;
 use parking_lot::RwLock;
+use slots::SlotMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -130,7 +132,7 @@ pub fn write_conflict() -> CommandError {
 #[derive(Debug)]
 pub struct Collection {
     ns: String,
-    docs: OrdMap<Slot, StoredDoc>,
+    docs: SlotMap,
     ids: OrdMap<IndexKey, Slot>,
     indexes: Vec<Index>,
     next_slot: u64,
@@ -310,7 +312,7 @@ impl Collection {
     pub fn with_timeline(ns: String, timeline: Arc<Timeline>) -> Self {
         Self {
             ns,
-            docs: OrdMap::new(),
+            docs: SlotMap::default(),
             ids: OrdMap::new(),
             indexes: Vec::new(),
             next_slot: 0,
@@ -434,7 +436,7 @@ impl Collection {
 
     /// Documents in natural order, with their slots.
     pub fn iter(&self) -> impl Iterator<Item = (Slot, &StoredDoc)> {
-        self.docs.iter().map(|(slot, doc)| (*slot, doc))
+        self.docs.iter()
     }
 
     /// Every document, decoded, in natural order.
@@ -467,7 +469,7 @@ impl Collection {
             Some(slots) => Box::new(
                 slots
                     .into_iter()
-                    .filter_map(move |slot| self.docs.get(&slot).map(|d| (slot, d))),
+                    .filter_map(move |slot| self.docs.get(slot).map(|d| (slot, d))),
             ),
             None => Box::new(self.iter()),
         }
@@ -475,12 +477,12 @@ impl Collection {
 
     /// The document at `slot`.
     pub fn get(&self, slot: Slot) -> Option<&StoredDoc> {
-        self.docs.get(&slot)
+        self.docs.get(slot)
     }
 
     /// The document at `slot`, decoded.
     pub fn get_document(&self, slot: Slot) -> CommandResult<Option<Document>> {
-        self.docs.get(&slot).map(StoredDoc::decode).transpose()
+        self.docs.get(slot).map(StoredDoc::decode).transpose()
     }
 
     /// The slot of the document with this `_id`.
@@ -609,7 +611,7 @@ impl Collection {
         let id = KeyValue(doc.get("_id").cloned().unwrap_or(Bson::Null));
         self.check_intent(&id)?;
         self.check_capped_write()?;
-        if self.docs.remove(&slot).is_none() {
+        if self.docs.remove(slot).is_none() {
             return Ok(None);
         }
         if let Some(capped) = &mut self.capped {
@@ -707,8 +709,8 @@ impl Collection {
     /// `cappedMax`); documents beyond the limits go at the next insert, as in MongoDB.
     pub fn set_capped(&mut self, size: i64, max: Option<i64>) {
         let mut capped = Capped::new(size, max);
-        for (slot, doc) in &self.docs {
-            capped.note(*slot, Some(doc));
+        for (slot, doc) in self.docs.iter() {
+            capped.note(slot, Some(doc));
         }
         self.options.insert("capped", true);
         self.options.insert("size", capped.size);
@@ -759,7 +761,7 @@ impl Collection {
             };
             let over = capped.bytes > capped.size
                 || capped.max.is_some_and(|max| self.docs.len() as i64 > max);
-            let oldest = self.docs.get_min().map(|(slot, _)| *slot);
+            let oldest = self.docs.first_slot();
             match oldest {
                 Some(oldest) if over && oldest != newest => {
                     if self.remove(oldest).is_err() {
@@ -907,10 +909,10 @@ impl Collection {
             ));
         }
         let mut index = Index::new(spec);
-        for (slot, doc) in &self.docs {
+        for (slot, doc) in self.docs.iter() {
             let keys = index.spec.keys(&doc.decode()?)?;
-            index.check_unique(&self.ns, &keys, *slot)?;
-            index.add(keys, *slot);
+            index.check_unique(&self.ns, &keys, slot)?;
+            index.add(keys, slot);
         }
         Ok(index)
     }
@@ -963,7 +965,7 @@ impl Collection {
                     .map(|slots| {
                         let ids: Vec<Bson> = slots
                             .iter()
-                            .filter_map(|slot| self.docs.get(slot))
+                            .filter_map(|slot| self.docs.get(*slot))
                             .map(|d| d.id().unwrap_or(Bson::Null))
                             .collect();
                         Bson::Document(doc! { "ids": ids })
@@ -1063,7 +1065,7 @@ impl Collection {
             let fields = [time_field.as_str()];
             expired.extend(self.docs.iter().filter_map(|(slot, doc)| {
                 match doc.decode_fields(&fields).ok()?.get(time_field) {
-                    Some(Bson::DateTime(at)) if at.timestamp_millis() <= cutoff => Some(*slot),
+                    Some(Bson::DateTime(at)) if at.timestamp_millis() <= cutoff => Some(slot),
                     _ => None,
                 }
             }));

@@ -35,12 +35,10 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// Files that still hold a `thread_local!`, with what it carries.
-const KNOWN_THREAD_LOCALS: &[(&str, &str)] = &[
-    (
-        "collation",
-        "the active collation, read by every comparison",
-    ),
-];
+const KNOWN_THREAD_LOCALS: &[(&str, &str)] = &[(
+    "collation",
+    "the active collation, read by every comparison",
+)];
 
 fn layer_of(module: &str) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
