@@ -4,9 +4,10 @@
 //! Stages that read or write other collections (`$lookup`, `$out`, `$merge`) run against a
 //! [`Catalog`]; without one (as inside an update pipeline) they are refused.
 
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{bind_variables, numeric, Expr, Operator, Variables};
-use crate::query::compare::{as_f64, compare, values_equal};
+use crate::query::compare::{as_f64, compare_in, values_equal};
 use crate::query::path::{get_single, resolve};
 use crate::query::{Filter, Projection, SortSpec};
 use bson::{doc, Bson, Document};
@@ -24,6 +25,17 @@ pub trait Catalog {
     fn replace_contents(&self, db: &str, coll: &str, docs: Vec<Document>) -> CommandResult<()>;
     /// `$merge`: writes `docs` into the target `merge` names.
     fn merge(&self, merge: &Merge, docs: Vec<Document>) -> CommandResult<()>;
+}
+
+/// What a pipeline runs with: the catalog stages that read or write other collections
+/// use (none inside an update pipeline, where they are refused), and the collation its
+/// string comparisons use (`None`: by bytes).
+#[derive(Clone, Copy, Default)]
+pub struct Env<'a> {
+    /// Collections and views, for `$lookup`, `$out` and `$merge`.
+    pub catalog: Option<&'a dyn Catalog>,
+    /// The command's collation.
+    pub collation: Option<&'a Collation>,
 }
 
 /// A parsed pipeline stage.
@@ -399,30 +411,22 @@ impl Stage {
         }
     }
 
-    /// Runs the stage over the documents, with no [`Catalog`] (stages that read or write
-    /// collections are refused).
-    pub fn run(&self, docs: Vec<Document>) -> CommandResult<Vec<Document>> {
-        self.run_in(docs, None)
-    }
-
-    /// Runs the stage over the documents; `$lookup`, `$out` and `$merge` use `catalog`.
-    pub fn run_in(
-        &self,
-        docs: Vec<Document>,
-        catalog: Option<&dyn Catalog>,
-    ) -> CommandResult<Vec<Document>> {
+    /// Runs the stage over the documents; `$lookup`, `$out` and `$merge` use the
+    /// environment's catalog (and are refused without one).
+    pub fn run_in(&self, docs: Vec<Document>, env: Env<'_>) -> CommandResult<Vec<Document>> {
+        let c = env.collation;
         let needs_catalog = |name: &str| {
-            catalog.ok_or_else(|| {
+            env.catalog.ok_or_else(|| {
                 CommandError::invalid_options(format!("{name} is not allowed in this context"))
             })
         };
         Ok(match self {
             Stage::Unwind(unwind) => unwind.run(docs),
-            Stage::Lookup(lookup) => lookup.run(docs, needs_catalog("$lookup")?)?,
+            Stage::Lookup(lookup) => lookup.run(docs, needs_catalog("$lookup")?, c)?,
             Stage::Facet(facets) => {
                 let mut out = Document::new();
                 for (name, stages) in facets {
-                    let results = run_pipeline_in(stages, docs.clone(), catalog)?;
+                    let results = run_pipeline_in(stages, docs.clone(), env)?;
                     out.insert(
                         name.clone(),
                         results.into_iter().map(Bson::Document).collect::<Vec<_>>(),
@@ -435,19 +439,20 @@ impl Stage {
                     kind: AccKind::Sum,
                     expr: Expr::Literal(Bson::Int32(1)),
                 };
-                let mut grouped = group(docs, expr, &[("count".to_owned(), count)])?;
+                let mut grouped = group(docs, expr, &[("count".to_owned(), count)], c)?;
                 // Stable: equal counts keep the order groups were first seen in.
                 grouped.sort_by(|a, b| {
-                    compare(
+                    compare_in(
                         b.get("count").unwrap_or(&Bson::Null),
                         a.get("count").unwrap_or(&Bson::Null),
+                        c,
                     )
                 });
                 grouped
             }
             Stage::Sample(n) => sample(docs, *n),
-            Stage::Bucket(bucket) => bucket.run(docs)?,
-            Stage::Documents(expr) => match expr.eval(&Document::new())? {
+            Stage::Bucket(bucket) => bucket.run(docs, c)?,
+            Stage::Documents(expr) => match expr.eval(&Document::new(), c)? {
                 Some(Bson::Array(items)) => items
                     .into_iter()
                     .map(|item| match item {
@@ -477,10 +482,10 @@ impl Stage {
                 needs_catalog("$merge")?.merge(merge, docs)?;
                 Vec::new()
             }
-            Stage::Match(filter) => docs.into_iter().filter(|d| filter.matches(d)).collect(),
+            Stage::Match(filter) => docs.into_iter().filter(|d| filter.matches(d, c)).collect(),
             Stage::Sort(spec) => {
                 let mut docs = docs;
-                spec.sort(&mut docs);
+                spec.sort(&mut docs, c);
                 docs
             }
             Stage::Skip(n) => docs.into_iter().skip(*n).collect(),
@@ -491,7 +496,7 @@ impl Stage {
                 .map(|d| {
                     let mut out = if *replace { Document::new() } else { d.clone() };
                     for (k, e) in fields {
-                        match e.eval(d)? {
+                        match e.eval(d, c)? {
                             Some(v) => crate::query::path::set_path(&mut out, k, v)?,
                             None => {
                                 if !*replace {
@@ -512,10 +517,10 @@ impl Stage {
                     vec![d]
                 }
             }
-            Stage::Group(key, accs) => group(docs, key, accs)?,
+            Stage::Group(key, accs) => group(docs, key, accs, c)?,
             Stage::ReplaceRoot(expr) => docs
                 .iter()
-                .map(|d| match expr.eval(d)? {
+                .map(|d| match expr.eval(d, c)? {
                     Some(Bson::Document(new_root)) => Ok(new_root),
                     other => Err(CommandError::new(40228, "Location40228", format!(
                         "'newRoot' expression must evaluate to an object, but resulting value was: {}. Type of resulting value: '{}'",
@@ -598,13 +603,14 @@ fn group(
     docs: Vec<Document>,
     key: &Expr,
     accs: &[(String, Accumulator)],
+    c: Option<&Collation>,
 ) -> CommandResult<Vec<Document>> {
     let mut groups: Vec<(Bson, Vec<Document>)> = Vec::new();
     for doc in docs {
-        let k = key.eval(&doc)?.unwrap_or(Bson::Null);
+        let k = key.eval(&doc, c)?.unwrap_or(Bson::Null);
         match groups
             .iter_mut()
-            .find(|(existing, _)| values_equal(existing, &k))
+            .find(|(existing, _)| values_equal(existing, &k, c))
         {
             Some((_, members)) => members.push(doc),
             None => groups.push((k, vec![doc])),
@@ -615,17 +621,21 @@ fn group(
         let mut d = Document::new();
         d.insert("_id", k);
         for (field, acc) in accs {
-            d.insert(field.clone(), accumulate(acc, &members)?);
+            d.insert(field.clone(), accumulate(acc, &members, c)?);
         }
         out.push(d);
     }
     Ok(out)
 }
 
-fn accumulate(acc: &Accumulator, members: &[Document]) -> CommandResult<Bson> {
+fn accumulate(
+    acc: &Accumulator,
+    members: &[Document],
+    c: Option<&Collation>,
+) -> CommandResult<Bson> {
     let values = members
         .iter()
-        .map(|d| acc.expr.eval(d))
+        .map(|d| acc.expr.eval(d, c))
         .collect::<CommandResult<Vec<Option<Bson>>>>()?;
     Ok(match acc.kind {
         AccKind::Count => Bson::Int32(members.len() as i32),
@@ -658,7 +668,13 @@ fn accumulate(acc: &Accumulator, members: &[Document]) -> CommandResult<Bson> {
                 .into_iter()
                 .flatten()
                 .filter(|v| !matches!(v, Bson::Null | Bson::Undefined))
-                .reduce(|best, v| if compare(&v, &best) == want { v } else { best })
+                .reduce(|best, v| {
+                    if compare_in(&v, &best, c) == want {
+                        v
+                    } else {
+                        best
+                    }
+                })
                 .unwrap_or(Bson::Null)
         }
         AccKind::First => values.into_iter().next().flatten().unwrap_or(Bson::Null),
@@ -667,7 +683,7 @@ fn accumulate(acc: &Accumulator, members: &[Document]) -> CommandResult<Bson> {
         AccKind::AddToSet => {
             let mut set: Vec<Bson> = Vec::new();
             for v in values.into_iter().flatten() {
-                if !set.iter().any(|s| values_equal(s, &v)) {
+                if !set.iter().any(|s| values_equal(s, &v, c)) {
                     set.push(v);
                 }
             }
@@ -685,10 +701,10 @@ pub fn parse_pipeline(stages: &[Bson]) -> CommandResult<Vec<Stage>> {
 pub fn run_pipeline_in(
     stages: &[Stage],
     mut docs: Vec<Document>,
-    catalog: Option<&dyn Catalog>,
+    env: Env<'_>,
 ) -> CommandResult<Vec<Document>> {
     for stage in stages {
-        docs = stage.run_in(docs, catalog)?;
+        docs = stage.run_in(docs, env)?;
     }
     Ok(docs)
 }
@@ -1027,13 +1043,18 @@ fn join_values(doc: &Document, path: &str) -> Vec<Bson> {
     out
 }
 
-fn join_equal(a: &Bson, b: &Bson) -> bool {
+fn join_equal(a: &Bson, b: &Bson, c: Option<&Collation>) -> bool {
     let nullish = |v: &Bson| matches!(v, Bson::Null | Bson::Undefined);
-    values_equal(a, b) || (nullish(a) && nullish(b))
+    values_equal(a, b, c) || (nullish(a) && nullish(b))
 }
 
 impl Lookup {
-    fn run(&self, docs: Vec<Document>, catalog: &dyn Catalog) -> CommandResult<Vec<Document>> {
+    fn run(
+        &self,
+        docs: Vec<Document>,
+        catalog: &dyn Catalog,
+        c: Option<&Collation>,
+    ) -> CommandResult<Vec<Document>> {
         let foreign = catalog.documents(&self.from)?;
         let mut out = Vec::with_capacity(docs.len());
         for mut doc in docs {
@@ -1049,7 +1070,7 @@ impl Lookup {
                         .filter(|f| {
                             join_values(f, foreign_field)
                                 .iter()
-                                .any(|fv| locals.iter().any(|lv| join_equal(lv, fv)))
+                                .any(|fv| locals.iter().any(|lv| join_equal(lv, fv, c)))
                         })
                         .cloned()
                         .collect()
@@ -1059,13 +1080,17 @@ impl Lookup {
             if let Some(pipeline) = &self.pipeline {
                 let mut vars = Variables::new();
                 for (name, expr) in &self.let_vars {
-                    vars.insert(name.clone(), expr.eval(&doc)?.unwrap_or(Bson::Null));
+                    vars.insert(name.clone(), expr.eval(&doc, c)?.unwrap_or(Bson::Null));
                 }
                 let stages = pipeline
                     .iter()
                     .map(|s| Stage::parse(&bind_variables(s, &vars)))
                     .collect::<CommandResult<Vec<_>>>()?;
-                joined = run_pipeline_in(&stages, joined, Some(catalog))?;
+                let env = Env {
+                    catalog: Some(catalog),
+                    collation: c,
+                };
+                joined = run_pipeline_in(&stages, joined, env)?;
             }
             let joined: Vec<Bson> = joined.into_iter().map(Bson::Document).collect();
             crate::query::path::set_path(&mut doc, &self.as_field, Bson::Array(joined))?;
@@ -1184,23 +1209,8 @@ fn parse_bucket(spec: &Document) -> CommandResult<Stage> {
                 "All values in the the 'boundaries' option to $bucket must have the same type.",
             ));
         }
-        if compare(&pair[0], &pair[1]) != Ordering::Less {
-            return Err(stage_error(
-                40194,
-                "The 'boundaries' option to $bucket must be sorted in ascending order",
-            ));
-        }
     }
     let default = spec.get("default").cloned();
-    if let Some(d) = &default {
-        let first = &boundaries[0];
-        let last = &boundaries[boundaries.len() - 1];
-        let same_type =
-            crate::query::compare::type_rank(d) == crate::query::compare::type_rank(first);
-        if same_type && compare(d, first) != Ordering::Less && compare(d, last) == Ordering::Less {
-            return Err(stage_error(40199, "The $bucket 'default' field must be less than the lowest boundary or greater than or equal to the highest boundary."));
-        }
-    }
     let output = match spec.get("output") {
         None => vec![(
             "count".to_owned(),
@@ -1226,15 +1236,42 @@ fn parse_bucket(spec: &Document) -> CommandResult<Stage> {
 }
 
 impl Bucket {
-    fn run(&self, docs: Vec<Document>) -> CommandResult<Vec<Document>> {
+    /// Checks the boundaries' order (and where the default falls) under the collation the
+    /// stage runs with.
+    fn check(&self, c: Option<&Collation>) -> CommandResult<()> {
+        for pair in self.boundaries.windows(2) {
+            if compare_in(&pair[0], &pair[1], c) != Ordering::Less {
+                return Err(stage_error(
+                    40194,
+                    "The 'boundaries' option to $bucket must be sorted in ascending order",
+                ));
+            }
+        }
+        if let Some(d) = &self.default {
+            let first = &self.boundaries[0];
+            let last = &self.boundaries[self.boundaries.len() - 1];
+            let same_type =
+                crate::query::compare::type_rank(d) == crate::query::compare::type_rank(first);
+            if same_type
+                && compare_in(d, first, c) != Ordering::Less
+                && compare_in(d, last, c) == Ordering::Less
+            {
+                return Err(stage_error(40199, "The $bucket 'default' field must be less than the lowest boundary or greater than or equal to the highest boundary."));
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, docs: Vec<Document>, c: Option<&Collation>) -> CommandResult<Vec<Document>> {
+        self.check(c)?;
         let mut buckets: Vec<Vec<Document>> = vec![Vec::new(); self.boundaries.len() - 1];
         let mut default_bucket = Vec::new();
         for doc in docs {
-            let value = self.group_by.eval(&doc)?.unwrap_or(Bson::Null);
+            let value = self.group_by.eval(&doc, c)?.unwrap_or(Bson::Null);
             let slot = self.boundaries.windows(2).position(|w| {
                 crate::query::compare::type_rank(&value) == crate::query::compare::type_rank(&w[0])
-                    && compare(&value, &w[0]) != Ordering::Less
-                    && compare(&value, &w[1]) == Ordering::Less
+                    && compare_in(&value, &w[0], c) != Ordering::Less
+                    && compare_in(&value, &w[1], c) == Ordering::Less
             });
             match (slot, &self.default) {
                 (Some(i), _) => buckets[i].push(doc),
@@ -1259,7 +1296,7 @@ impl Bucket {
             }
             let mut d = doc! { "_id": id };
             for (field, acc) in &self.output {
-                d.insert(field.clone(), accumulate(acc, &members)?);
+                d.insert(field.clone(), accumulate(acc, &members, c)?);
             }
             out.push(d);
         }

@@ -19,18 +19,14 @@
 //! applied. Other locales, whose tailorings reorder letters, are refused by name rather
 //! than compared by the wrong rules.
 //!
-//! Commands run synchronously on one thread, so the collation in force is kept in a
-//! thread-local set by [`scoped`] for the duration of the command; [`compare`] reads it.
-//! Index keys always compare by bytes, and queries under a collation do not use indexes.
-//!
-//! [`compare`]: crate::query::compare::compare
+//! A command's collation is an argument of everything that compares strings for it
+//! (filters, sorts, expressions, updates, stages); `None` compares by bytes. Index keys
+//! always compare by bytes, and queries under a collation do not use indexes.
 
 use crate::display;
 use crate::error::{CommandError, CommandResult};
 use bson::{Bson, Document};
-use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::rc::Rc;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -387,38 +383,6 @@ fn bool_field(spec: &Document, field: &str) -> CommandResult<Option<bool>> {
     }
 }
 
-thread_local! {
-    static ACTIVE: RefCell<Option<Rc<Collation>>> = const { RefCell::new(None) };
-}
-
-/// Restores the previous collation when a scope ends, also by panic.
-struct Restore(Option<Rc<Collation>>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        ACTIVE.with(|active| *active.borrow_mut() = previous);
-    }
-}
-
-/// Runs `f` with `collation` in force for string comparisons on this thread (`None`:
-/// byte order).
-pub fn scoped<R>(collation: Option<&Collation>, f: impl FnOnce() -> R) -> R {
-    let previous = ACTIVE.with(|active| active.replace(collation.cloned().map(Rc::new)));
-    let _restore = Restore(previous);
-    f()
-}
-
-/// Calls `f` with the collation in force on this thread, if any.
-pub fn with_active<R>(f: impl FnOnce(Option<&Collation>) -> R) -> R {
-    ACTIVE.with(|active| f(active.borrow().as_deref()))
-}
-
-/// Whether a non-simple collation is in force on this thread.
-pub fn is_active() -> bool {
-    ACTIVE.with(|active| active.borrow().is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,20 +468,5 @@ mod tests {
         assert!(err(bson!({ "locale": "en", "caseFirst": "middle" }))
             .message
             .contains("caseFirst"));
-    }
-
-    #[test]
-    fn scopes_nest_and_restore() {
-        let ci = collation(bson!({ "locale": "en", "strength": 2 }));
-        assert!(!is_active());
-        scoped(Some(&ci), || {
-            assert!(is_active());
-            scoped(None, || assert!(!is_active()));
-            assert!(with_active(|c| c.map(|c| c.locale.clone())) == Some("en".into()));
-        });
-        assert!(!is_active());
-        let caught = std::panic::catch_unwind(|| scoped(Some(&ci), || panic!("inside")));
-        assert!(caught.is_err());
-        assert!(!is_active());
     }
 }

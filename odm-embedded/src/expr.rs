@@ -7,9 +7,10 @@
 //! is parsed ([`Expr::parse_with`]): `"$$x"` becomes the value of `x`. A missing value is
 //! "missing" (`None`), not null, exactly as in MongoDB: `{$eq: ["$nope", null]}` is false.
 
+use crate::collation::Collation;
 use crate::display;
 use crate::error::{CommandError, CommandResult};
-use crate::query::compare::{as_f64, compare, type_rank};
+use crate::query::compare::{as_f64, compare_in, type_rank};
 use bson::{Bson, Document};
 use std::cmp::Ordering;
 
@@ -549,7 +550,7 @@ impl Expr {
     }
 
     /// Evaluates the expression against a document; `None` is "missing".
-    pub fn eval(&self, doc: &Document) -> CommandResult<Option<Bson>> {
+    pub fn eval(&self, doc: &Document, c: Option<&Collation>) -> CommandResult<Option<Bson>> {
         Ok(match self {
             Expr::Literal(v) => Some(v.clone()),
             Expr::Path(parts) => lookup_document(doc, parts),
@@ -571,7 +572,7 @@ impl Expr {
             Expr::Object(fields) => {
                 let mut out = Document::new();
                 for (k, e) in fields {
-                    if let Some(v) = e.eval(doc)? {
+                    if let Some(v) = e.eval(doc, c)? {
                         out.insert(k.clone(), v);
                     }
                 }
@@ -580,10 +581,10 @@ impl Expr {
             Expr::Array(items) => Some(Bson::Array(
                 items
                     .iter()
-                    .map(|e| Ok(e.eval(doc)?.unwrap_or(Bson::Null)))
+                    .map(|e| Ok(e.eval(doc, c)?.unwrap_or(Bson::Null)))
                     .collect::<CommandResult<_>>()?,
             )),
-            Expr::Op(op, args) => eval_op(*op, args, doc)?,
+            Expr::Op(op, args) => eval_op(*op, args, doc, c)?,
         })
     }
 
@@ -939,7 +940,7 @@ pub fn evaluate_let(spec: Option<&Document>) -> CommandResult<Variables> {
     for (name, value) in spec {
         validate_variable_name(name)?;
         let expr = Expr::parse_with(value, &Variables::new())?;
-        if let Some(v) = expr.eval(&empty)? {
+        if let Some(v) = expr.eval(&empty, None)? {
             vars.insert(name.clone(), v);
         }
     }
@@ -1058,10 +1059,10 @@ fn nullish(value: &Option<Bson>) -> bool {
 
 /// Aggregation comparison: missing sorts with undefined, below null (so `"$nope"` is not
 /// equal to `null`), then MongoDB's value order.
-fn compare_values(a: &Option<Bson>, b: &Option<Bson>) -> Ordering {
+fn compare_values(a: &Option<Bson>, b: &Option<Bson>, c: Option<&Collation>) -> Ordering {
     let a = a.as_ref().unwrap_or(&Bson::Undefined);
     let b = b.as_ref().unwrap_or(&Bson::Undefined);
-    compare(a, b)
+    compare_in(a, b, c)
 }
 
 fn non_numeric(op: &str, v: &Bson) -> CommandError {
@@ -1075,10 +1076,15 @@ fn is_number(v: &Bson) -> bool {
     type_rank(v) == 3
 }
 
-fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<Bson>> {
+fn eval_op(
+    op: Operator,
+    args: &[Expr],
+    doc: &Document,
+    c: Option<&Collation>,
+) -> CommandResult<Option<Bson>> {
     let values = |args: &[Expr]| {
         args.iter()
-            .map(|a| a.eval(doc))
+            .map(|a| a.eval(doc, c))
             .collect::<CommandResult<Vec<_>>>()
     };
     Ok(Some(match op {
@@ -1204,7 +1210,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
                 modulo(&a, &b)?
             }
         }
-        Operator::Abs => match args[0].eval(doc)? {
+        Operator::Abs => match args[0].eval(doc, c)? {
             None | Some(Bson::Null | Bson::Undefined) => Bson::Null,
             Some(Bson::Int32(n)) => match n.checked_abs() {
                 Some(a) => Bson::Int32(a),
@@ -1224,7 +1230,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
         | Operator::Lte
         | Operator::Cmp => {
             let vals = values(args)?;
-            let ord = compare_values(&vals[0], &vals[1]);
+            let ord = compare_values(&vals[0], &vals[1], c);
             match op {
                 Operator::Cmp => Bson::Int32(match ord {
                     Ordering::Less => -1,
@@ -1241,7 +1247,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
         }
         Operator::And => {
             for a in args {
-                if !truthy(a.eval(doc)?.as_ref()) {
+                if !truthy(a.eval(doc, c)?.as_ref()) {
                     return Ok(Some(Bson::Boolean(false)));
                 }
             }
@@ -1249,23 +1255,23 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
         }
         Operator::Or => {
             for a in args {
-                if truthy(a.eval(doc)?.as_ref()) {
+                if truthy(a.eval(doc, c)?.as_ref()) {
                     return Ok(Some(Bson::Boolean(true)));
                 }
             }
             Bson::Boolean(false)
         }
-        Operator::Not => Bson::Boolean(!truthy(args[0].eval(doc)?.as_ref())),
+        Operator::Not => Bson::Boolean(!truthy(args[0].eval(doc, c)?.as_ref())),
         Operator::Cond => {
-            return if truthy(args[0].eval(doc)?.as_ref()) {
-                args[1].eval(doc)
+            return if truthy(args[0].eval(doc, c)?.as_ref()) {
+                args[1].eval(doc, c)
             } else {
-                args[2].eval(doc)
+                args[2].eval(doc, c)
             }
         }
         Operator::IfNull => {
             for (i, arg) in args.iter().enumerate() {
-                let v = arg.eval(doc)?;
+                let v = arg.eval(doc, c)?;
                 if i + 1 == args.len() || !nullish(&v) {
                     return Ok(v);
                 }
@@ -1278,12 +1284,12 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             };
             let mut body = args[1].clone();
             for (name, def) in defs {
-                body = body.bind(name, &def.eval(doc)?);
+                body = body.bind(name, &def.eval(doc, c)?);
             }
-            return body.eval(doc);
+            return body.eval(doc, c);
         }
         Operator::Map | Operator::Filter => {
-            let input = args[0].eval(doc)?;
+            let input = args[0].eval(doc, c)?;
             if crate::expr_ops::nullish(&input) {
                 return Ok(Some(Bson::Null));
             }
@@ -1306,7 +1312,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
                 return Ok(None);
             };
             let limit = match args.get(3) {
-                Some(limit) => match limit.eval(doc)?.as_ref().and_then(as_f64) {
+                Some(limit) => match limit.eval(doc, c)?.as_ref().and_then(as_f64) {
                     Some(n) if n >= 1.0 && n.fract() == 0.0 => Some(n as usize),
                     _ => {
                         return Err(CommandError::new(
@@ -1321,7 +1327,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             let mut out = Vec::new();
             for item in items {
                 let value = Some(item);
-                let result = args[2].bind(var, &value).eval(doc)?;
+                let result = args[2].bind(var, &value).eval(doc, c)?;
                 if op == Operator::Map {
                     out.push(result.unwrap_or(Bson::Null));
                 } else if truthy(result.as_ref()) {
@@ -1334,7 +1340,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             Bson::Array(out)
         }
         Operator::Reduce => {
-            let input = args[0].eval(doc)?;
+            let input = args[0].eval(doc, c)?;
             if crate::expr_ops::nullish(&input) {
                 return Ok(Some(Bson::Null));
             }
@@ -1348,20 +1354,22 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
                     ),
                 ));
             };
-            let mut acc = args[1].eval(doc)?;
+            let mut acc = args[1].eval(doc, c)?;
             for item in items {
                 acc = args[2]
                     .bind("value", &acc)
                     .bind("this", &Some(item))
-                    .eval(doc)?;
+                    .eval(doc, c)?;
             }
             return Ok(acc);
         }
         Operator::Switch => {
             for pair in args.chunks(2) {
                 match pair {
-                    [case, then] if truthy(case.eval(doc)?.as_ref()) => return then.eval(doc),
-                    [default] => return default.eval(doc),
+                    [case, then] if truthy(case.eval(doc, c)?.as_ref()) => {
+                        return then.eval(doc, c)
+                    }
+                    [default] => return default.eval(doc, c),
                     _ => {}
                 }
             }
@@ -1372,9 +1380,9 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             ));
         }
         Operator::ToLower | Operator::ToUpper => {
-            crate::expr_ops::change_case(op == Operator::ToUpper, &args[0].eval(doc)?)?
+            crate::expr_ops::change_case(op == Operator::ToUpper, &args[0].eval(doc, c)?)?
         }
-        Operator::StrLenCP => crate::expr_ops::str_len_cp(&args[0].eval(doc)?)?,
+        Operator::StrLenCP => crate::expr_ops::str_len_cp(&args[0].eval(doc, c)?)?,
         Operator::SubstrCP => {
             let v = values(args)?;
             crate::expr_ops::substr_cp(&v[0], &v[1], &v[2])?
@@ -1389,43 +1397,43 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
         }
         Operator::ConcatArrays => crate::expr_ops::concat_arrays(&values(args)?)?,
         Operator::Slice => crate::expr_ops::slice(&values(args)?)?,
-        Operator::To(target) => match args[0].eval(doc)? {
+        Operator::To(target) => match args[0].eval(doc, c)? {
             v if crate::expr_ops::nullish(&v) => Bson::Null,
             Some(v) => crate::expr_ops::convert(&v, target)?,
             None => Bson::Null,
         },
         Operator::Convert => {
-            let input = args[0].eval(doc)?;
+            let input = args[0].eval(doc, c)?;
             if crate::expr_ops::nullish(&input) {
                 return match tagged_arg(&args[2..], "onNull") {
-                    Some(on_null) => on_null.eval(doc),
+                    Some(on_null) => on_null.eval(doc, c),
                     None => Ok(Some(Bson::Null)),
                 };
             }
-            let target = crate::expr_ops::Target::parse(&args[1].eval(doc)?)?;
+            let target = crate::expr_ops::Target::parse(&args[1].eval(doc, c)?)?;
             let converted = match &input {
                 Some(v) => crate::expr_ops::convert(v, target),
                 None => Ok(Bson::Null),
             };
             match (converted, tagged_arg(&args[2..], "onError")) {
                 (Ok(v), _) => v,
-                (Err(_), Some(on_error)) => return on_error.eval(doc),
+                (Err(_), Some(on_error)) => return on_error.eval(doc, c),
                 (Err(err), None) => return Err(err),
             }
         }
-        Operator::Year => crate::expr_ops::date_part("$year", &args[0].eval(doc)?)?,
-        Operator::Month => crate::expr_ops::date_part("$month", &args[0].eval(doc)?)?,
-        Operator::DayOfMonth => crate::expr_ops::date_part("$dayOfMonth", &args[0].eval(doc)?)?,
+        Operator::Year => crate::expr_ops::date_part("$year", &args[0].eval(doc, c)?)?,
+        Operator::Month => crate::expr_ops::date_part("$month", &args[0].eval(doc, c)?)?,
+        Operator::DayOfMonth => crate::expr_ops::date_part("$dayOfMonth", &args[0].eval(doc, c)?)?,
         Operator::DateToString => {
-            let date = args[0].eval(doc)?;
+            let date = args[0].eval(doc, c)?;
             if crate::expr_ops::nullish(&date) {
                 return match tagged_arg(&args[1..], "onNull") {
-                    Some(on_null) => on_null.eval(doc),
+                    Some(on_null) => on_null.eval(doc, c),
                     None => Ok(Some(Bson::Null)),
                 };
             }
             let format = match tagged_arg(&args[1..], "format") {
-                Some(f) => match f.eval(doc)? {
+                Some(f) => match f.eval(doc, c)? {
                     Some(Bson::String(s)) => Some(s),
                     other => {
                         return Err(CommandError::new(
@@ -1462,7 +1470,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             }
             Bson::String(out)
         }
-        Operator::Size => match args[0].eval(doc)? {
+        Operator::Size => match args[0].eval(doc, c)? {
             Some(Bson::Array(items)) => Bson::Int32(items.len() as i32),
             other => {
                 return Err(CommandError::new(
@@ -1491,20 +1499,20 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
             Bson::Boolean(
                 items
                     .iter()
-                    .any(|i| compare_values(needle, &Some(i.clone())) == Ordering::Equal),
+                    .any(|i| compare_values(needle, &Some(i.clone()), c) == Ordering::Equal),
             )
         }
-        Operator::IsArray => Bson::Boolean(matches!(args[0].eval(doc)?, Some(Bson::Array(_)))),
+        Operator::IsArray => Bson::Boolean(matches!(args[0].eval(doc, c)?, Some(Bson::Array(_)))),
         Operator::Type => Bson::String(
             args[0]
-                .eval(doc)?
+                .eval(doc, c)?
                 .as_ref()
                 .map_or("missing", display::type_name)
                 .to_owned(),
         ),
         Operator::GetField => {
             let field = field_name(&args[0]);
-            match args[1].eval(doc)? {
+            match args[1].eval(doc, c)? {
                 Some(Bson::Document(input)) => return Ok(input.get(field).cloned()),
                 None | Some(Bson::Null | Bson::Undefined) => return Ok(None),
                 Some(other) => {
@@ -1526,7 +1534,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
                 "$unsetField"
             };
             let field = field_name(&args[0]).to_owned();
-            let mut input = match args[1].eval(doc)? {
+            let mut input = match args[1].eval(doc, c)? {
                 Some(Bson::Document(input)) => input,
                 None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Bson::Null)),
                 Some(other) => {
@@ -1541,7 +1549,7 @@ fn eval_op(op: Operator, args: &[Expr], doc: &Document) -> CommandResult<Option<
                 }
             };
             let value = match op {
-                Operator::SetField => args[2].eval(doc)?,
+                Operator::SetField => args[2].eval(doc, c)?,
                 _ => None,
             };
             match value {
@@ -1642,7 +1650,7 @@ mod tests {
     use bson::doc;
 
     fn eval(expr: Bson, d: &Document) -> CommandResult<Option<Bson>> {
-        Expr::parse(&expr)?.eval(d)
+        Expr::parse(&expr)?.eval(d, None)
     }
 
     #[test]
@@ -1709,9 +1717,12 @@ mod tests {
         .unwrap();
         assert_eq!(vars, doc! {"id": 1, "y": "$bar", "o": {"k": 5}});
         let e = Expr::parse_with(&Bson::Document(doc! {"$eq": ["$_id", "$$id"]}), &vars).unwrap();
-        assert_eq!(e.eval(&doc! {"_id": 1}).unwrap(), Some(Bson::Boolean(true)));
+        assert_eq!(
+            e.eval(&doc! {"_id": 1}, None).unwrap(),
+            Some(Bson::Boolean(true))
+        );
         let e = Expr::parse_with(&Bson::String("$$o.k".into()), &vars).unwrap();
-        assert_eq!(e.eval(&doc! {}).unwrap(), Some(Bson::Int32(5)));
+        assert_eq!(e.eval(&doc! {}, None).unwrap(), Some(Bson::Int32(5)));
         let err = Expr::parse(&Bson::String("$$nope".into())).unwrap_err();
         assert_eq!(
             (err.code, err.message.as_str()),

@@ -22,6 +22,7 @@ pub mod key;
 pub mod slots;
 pub mod stored;
 
+use crate::collation::Collation;
 use crate::display;
 use crate::error::{CommandError, CommandResult};
 use crate::query::matcher::Cond;
@@ -263,6 +264,8 @@ pub struct Selection<'a> {
     filter: &'a Filter,
     /// The top-level fields the filter reads (`None`: the whole document).
     fields: Option<Vec<&'a str>>,
+    /// The collation the filter compares strings under.
+    collation: Option<&'a Collation>,
 }
 
 /// A document a filter matched.
@@ -285,7 +288,7 @@ impl<'a> Iterator for Selection<'a> {
                 Some(fields) => doc.decode_fields(fields),
                 None => doc.decode(),
             };
-            let hit = seen.and_then(|seen| self.filter.hit(&seen));
+            let hit = seen.and_then(|seen| self.filter.hit(&seen, self.collation));
             match hit {
                 Ok(Some(position)) => {
                     return Some(Ok(Selected {
@@ -446,21 +449,26 @@ impl Collection {
 
     /// The documents matching `filter`, in natural order, with the array position each
     /// matched at (see [`Filter::hit`]). Only the top-level fields the filter names are
-    /// decoded to test a document.
-    pub fn select<'a>(&'a self, filter: &'a Filter) -> Selection<'a> {
+    /// decoded to test a document. Strings compare under `collation`.
+    pub fn select<'a>(
+        &'a self,
+        filter: &'a Filter,
+        collation: Option<&'a Collation>,
+    ) -> Selection<'a> {
         Selection {
-            candidates: self.candidates(filter),
+            candidates: self.candidates(filter, collation.is_some()),
             fields: filter.top_level_fields(),
             filter,
+            collation,
         }
     }
 
     /// The documents that may match `filter`, in natural order: those an index lookup
     /// finds when an index serves one of the filter's conditions, otherwise all of them.
-    /// Callers still apply the filter to each candidate.
-    pub fn candidates<'a>(&'a self, filter: &Filter) -> Candidates<'a> {
-        // Indexes order strings by bytes: under a collation they cannot select.
-        let plan = if self.materialized || crate::collation::is_active() {
+    /// Callers still apply the filter to each candidate. Indexes order strings by bytes,
+    /// so a filter under a collation (`collated`) scans.
+    fn candidates<'a>(&'a self, filter: &Filter, collated: bool) -> Candidates<'a> {
+        let plan = if self.materialized || collated {
             None
         } else {
             self.plan(filter)
@@ -1567,7 +1575,7 @@ mod tests {
         let mut copy = live.snapshot_copy(true);
         let by_k = |c: &Collection, k: i32| {
             let filter = Filter::parse(&doc! { "k": k }).unwrap();
-            c.select(&filter).count()
+            c.select(&filter, None).count()
         };
         let slot = copy.find_id(&Bson::Int32(3)).unwrap();
         copy.replace(slot, doc! { "_id": 3, "k": 99 }, Validation::Apply)

@@ -11,11 +11,13 @@
 //! all-positional `$[]` and filtered `$[<identifier>]` with `arrayFilters`; these are
 //! expanded into concrete paths against the document before the operators run.
 
+use crate::aggregate::Env;
 use crate::aggregate::Stage;
+use crate::collation::Collation;
 use crate::display;
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{bind_variables, Variables};
-use crate::query::compare::{as_f64, compare, values_equal, values_identical};
+use crate::query::compare::{as_f64, compare_in, values_equal, values_identical};
 use crate::query::matcher::{Cond, Filter};
 use crate::query::path::{array_index, get_single, parent_mut, parts, Create, Parent};
 use bson::{Bson, Document};
@@ -183,9 +185,14 @@ impl Update {
     }
 
     /// Applies the update to `original`; `inserting` is true for an upsert's new document
-    /// (where `$setOnInsert` applies).
-    pub fn apply(&self, original: &Document, inserting: bool) -> CommandResult<Document> {
-        self.apply_at(original, inserting, None)
+    /// (where `$setOnInsert` applies); strings compare under `c`.
+    pub fn apply(
+        &self,
+        original: &Document,
+        inserting: bool,
+        c: Option<&Collation>,
+    ) -> CommandResult<Document> {
+        self.apply_at(original, inserting, None, c)
     }
 
     /// Applies the update; `position` is the array index the query matched, which a
@@ -195,6 +202,7 @@ impl Update {
         original: &Document,
         inserting: bool,
         position: Option<usize>,
+        c: Option<&Collation>,
     ) -> CommandResult<Document> {
         match self {
             Update::Replacement(replacement) => {
@@ -219,7 +227,7 @@ impl Update {
                 Ok(out)
             }
             Update::Operators(ops) => {
-                let doc = ops.apply(original, inserting, position)?;
+                let doc = ops.apply(original, inserting, position, c)?;
                 if let Some(old) = original.get("_id") {
                     match doc.get("_id") {
                         Some(new) if same_id(old, new) => {}
@@ -234,8 +242,12 @@ impl Update {
             }
             Update::Pipeline(stages) => {
                 let mut docs = vec![original.clone()];
+                let env = Env {
+                    catalog: None,
+                    collation: c,
+                };
                 for stage in stages {
-                    docs = stage.run(docs)?;
+                    docs = stage.run_in(docs, env)?;
                 }
                 let mut doc = docs.pop().unwrap_or_default();
                 match (original.get("_id"), doc.get("_id")) {
@@ -617,11 +629,12 @@ impl Operators {
         original: &Document,
         inserting: bool,
         position: Option<usize>,
+        c: Option<&Collation>,
     ) -> CommandResult<Document> {
         let mut doc = original.clone();
         if !self.positional {
             for m in &self.mods {
-                apply_one(&mut doc, m, m.path.as_str(), inserting)?;
+                apply_one(&mut doc, m, m.path.as_str(), inserting, c)?;
             }
             return Ok(doc);
         }
@@ -630,7 +643,7 @@ impl Operators {
         let mut concrete: Vec<(&Modification, Vec<String>)> = Vec::with_capacity(self.mods.len());
         for m in &self.mods {
             let paths = if is_positional_path(&m.path) {
-                self.expand(original, &m.path, position)?
+                self.expand(original, &m.path, position, c)?
             } else {
                 vec![m.path.clone()]
             };
@@ -653,7 +666,7 @@ impl Operators {
         }
         for (m, paths) in &concrete {
             for path in paths {
-                apply_one(&mut doc, m, path, inserting)?;
+                apply_one(&mut doc, m, path, inserting, c)?;
             }
         }
         Ok(doc)
@@ -665,11 +678,19 @@ impl Operators {
         doc: &Document,
         path: &str,
         position: Option<usize>,
+        c: Option<&Collation>,
     ) -> CommandResult<Vec<String>> {
         let parts = parts(path);
         let mut out = Vec::new();
         let (first, rest) = parts.split_first().map_or(("", &[][..]), |(f, r)| (*f, r));
-        self.expand_into(doc.get(first), rest, first.to_owned(), position, &mut out)?;
+        self.expand_into(
+            doc.get(first),
+            rest,
+            first.to_owned(),
+            position,
+            &mut out,
+            c,
+        )?;
         Ok(out)
     }
 
@@ -680,6 +701,7 @@ impl Operators {
         prefix: String,
         position: Option<usize>,
         out: &mut Vec<String>,
+        c: Option<&Collation>,
     ) -> CommandResult<()> {
         let Some((part, rest)) = parts.split_first() else {
             out.push(prefix);
@@ -706,6 +728,7 @@ impl Operators {
                 format!("{prefix}.{key}"),
                 position,
                 out,
+                c,
             );
         }
         if let Some(id) = part.strip_prefix("$[").and_then(|p| p.strip_suffix(']')) {
@@ -729,11 +752,11 @@ impl Operators {
                 if let Some(f) = filter {
                     let mut wrapped = Document::new();
                     wrapped.insert(id, item.clone());
-                    if !f.filter.try_matches(&wrapped)? {
+                    if !f.filter.try_matches(&wrapped, c)? {
                         continue;
                     }
                 }
-                self.expand_into(Some(item), rest, format!("{prefix}.{i}"), position, out)?;
+                self.expand_into(Some(item), rest, format!("{prefix}.{i}"), position, out, c)?;
             }
             return Ok(());
         }
@@ -744,6 +767,7 @@ impl Operators {
             format!("{prefix}.{part}"),
             position,
             out,
+            c,
         )
     }
 }
@@ -761,6 +785,7 @@ fn apply_one(
     m: &Modification,
     path: &str,
     inserting: bool,
+    c: Option<&Collation>,
 ) -> CommandResult<()> {
     let id = describe_id(doc);
     match m.op {
@@ -801,7 +826,7 @@ fn apply_one(
             let replace = match parent.get(&last) {
                 None => true,
                 Some(current) => {
-                    let ord = compare(&m.value, current);
+                    let ord = compare_in(&m.value, current, c);
                     (m.op == Op::Min && ord == Ordering::Less)
                         || (m.op == Op::Max && ord == Ordering::Greater)
                 }
@@ -847,7 +872,9 @@ fn apply_one(
             }
             set_strict(doc, to, value)
         }
-        Op::Push | Op::AddToSet | Op::Pop | Op::Pull | Op::PullAll => array_op(doc, m, path, &id),
+        Op::Push | Op::AddToSet | Op::Pop | Op::Pull | Op::PullAll => {
+            array_op(doc, m, path, &id, c)
+        }
     }
 }
 
@@ -927,7 +954,13 @@ fn arithmetic(op: Op, current: &Bson, operand: &Bson, id: &str) -> Option<Comman
     }))
 }
 
-fn array_op(doc: &mut Document, m: &Modification, path: &str, id: &str) -> CommandResult<()> {
+fn array_op(
+    doc: &mut Document,
+    m: &Modification,
+    path: &str,
+    id: &str,
+    c: Option<&Collation>,
+) -> CommandResult<()> {
     let creating = matches!(m.op, Op::Push | Op::AddToSet);
     let create = if creating { Create::Strict } else { Create::No };
     let Some((mut parent, last)) = parent_mut(doc, path, create)? else {
@@ -958,7 +991,9 @@ fn array_op(doc: &mut Document, m: &Modification, path: &str, id: &str) -> Comma
     };
     match m.op {
         Op::Push => match &m.value {
-            Bson::Document(d) if d.contains_key("$each") => PushSpec::parse(d)?.apply(&mut items),
+            Bson::Document(d) if d.contains_key("$each") => {
+                PushSpec::parse(d)?.apply(&mut items, c)
+            }
             other => items.push(other.clone()),
         },
         Op::AddToSet => {
@@ -971,7 +1006,7 @@ fn array_op(doc: &mut Document, m: &Modification, path: &str, id: &str) -> Comma
             };
             // Duplicates are found by value comparison, so 1 and 1.0 are the same element.
             for value in values {
-                if !items.iter().any(|i| values_equal(i, &value)) {
+                if !items.iter().any(|i| values_equal(i, &value, c)) {
                     items.push(value);
                 }
             }
@@ -985,12 +1020,12 @@ fn array_op(doc: &mut Document, m: &Modification, path: &str, id: &str) -> Comma
         }
         Op::PullAll => {
             if let Bson::Array(values) = &m.value {
-                items.retain(|i| !values.iter().any(|v| values_equal(i, v)));
+                items.retain(|i| !values.iter().any(|v| values_equal(i, v, c)));
             }
         }
         Op::Pull => {
             let cond = PullCondition::new(&m.value)?;
-            items.retain(|i| !cond.matches(i));
+            items.retain(|i| !cond.matches(i, c));
         }
         _ => {}
     }
@@ -1086,7 +1121,7 @@ impl<'a> PushSpec<'a> {
         })
     }
 
-    fn apply(&self, items: &mut Vec<Bson>) {
+    fn apply(&self, items: &mut Vec<Bson>, c: Option<&Collation>) {
         let len = items.len() as i64;
         let at = match self.position {
             None => items.len(),
@@ -1098,8 +1133,8 @@ impl<'a> PushSpec<'a> {
         }
         match &self.sort {
             None => {}
-            Some(PushSort::Whole(true)) => items.sort_by(compare),
-            Some(PushSort::Whole(false)) => items.sort_by(|a, b| compare(b, a)),
+            Some(PushSort::Whole(true)) => items.sort_by(|a, b| compare_in(a, b, c)),
+            Some(PushSort::Whole(false)) => items.sort_by(|a, b| compare_in(b, a, c)),
             Some(PushSort::Fields(keys)) => {
                 // Each element sorts by the values at the fields (a non-document element has
                 // none); a missing value sorts before any value.
@@ -1119,7 +1154,7 @@ impl<'a> PushSpec<'a> {
                             (None, None) => Ordering::Equal,
                             (None, Some(_)) => Ordering::Less,
                             (Some(_), None) => Ordering::Greater,
-                            (Some(x), Some(y)) => compare(x, y),
+                            (Some(x), Some(y)) => compare_in(x, y, c),
                         };
                         if ord != Ordering::Equal {
                             return if *asc { ord } else { ord.reverse() };
@@ -1169,12 +1204,12 @@ impl PullCondition {
         })
     }
 
-    fn matches(&self, item: &Bson) -> bool {
+    fn matches(&self, item: &Bson, c: Option<&Collation>) -> bool {
         match self {
-            PullCondition::Value(v) => values_equal(item, v),
-            PullCondition::Operators(cond) => cond.holds(&[(Some(item), None)]),
+            PullCondition::Value(v) => values_equal(item, v, c),
+            PullCondition::Operators(cond) => cond.holds(&[(Some(item), None)], c),
             PullCondition::Filter(filter) => match item {
-                Bson::Document(d) => filter.matches(d),
+                Bson::Document(d) => filter.matches(d, c),
                 _ => false,
             },
         }
@@ -1191,7 +1226,7 @@ mod tests {
     }
 
     fn apply(update: Document, d: Document) -> CommandResult<Document> {
-        parse(&Bson::Document(update))?.apply(&d, false)
+        parse(&Bson::Document(update))?.apply(&d, false, None)
     }
 
     #[test]
@@ -1281,7 +1316,8 @@ mod tests {
         d: &Document,
         position: Option<usize>,
     ) -> CommandResult<Document> {
-        Update::parse_with(&update, &Variables::new(), Some(filters))?.apply_at(d, false, position)
+        Update::parse_with(&update, &Variables::new(), Some(filters))?
+            .apply_at(d, false, position, None)
     }
 
     #[test]
@@ -1436,7 +1472,7 @@ mod tests {
                 doc! {"$addFields": {"foo": 1}}
             ]))
             .unwrap()
-            .apply(&d, false)
+            .apply(&d, false, None)
             .unwrap(),
             doc! {"_id": 1, "u": {"v": 1}, "foo": 1}
         );
@@ -1446,7 +1482,7 @@ mod tests {
                 doc! {"$unset": "x"}
             ]))
             .unwrap()
-            .apply(&d, false)
+            .apply(&d, false, None)
             .unwrap(),
             doc! {"_id": 1}
         );
@@ -1460,14 +1496,14 @@ mod tests {
                 None
             )
             .unwrap()
-            .apply(&d, false)
+            .apply(&d, false, None)
             .unwrap(),
             doc! {"_id": 1, "x": "foo", "y": 1, "t": {"u": {"v": 1}}, "s": 2}
         );
         assert_eq!(
             parse(&pipeline(vec![doc! {"$set": {"_id": 2}}]))
                 .unwrap()
-                .apply(&d, false)
+                .apply(&d, false, None)
                 .unwrap_err()
                 .code,
             66

@@ -3,8 +3,7 @@
 //! file (outside comments) is an edge from that file's module to the module it names.
 //!
 //! A second check keeps `thread_local!` out: it hides inputs from the functions that read
-//! them. `KNOWN_THREAD_LOCALS` lists the files still using one; the test fails on any other,
-//! and on a listed file that no longer has one (so the list only shrinks).
+//! them, which take them as arguments instead.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,12 +32,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("commands", &["command", "failpoint"]),
     ("server", &["server", "lib", "bin"]),
 ];
-
-/// Files that still hold a `thread_local!`, with what it carries.
-const KNOWN_THREAD_LOCALS: &[(&str, &str)] = &[(
-    "collation",
-    "the active collation, read by every comparison",
-)];
 
 fn layer_of(module: &str) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
@@ -165,18 +158,9 @@ fn no_module_uses_a_layer_above_its_own() {
         }
     }
     for file in &thread_locals {
-        if !KNOWN_THREAD_LOCALS.iter().any(|(f, _)| f == file) {
-            problems.push(format!(
-                "`{file}` declares a thread_local!: pass the value in the execution context"
-            ));
-        }
-    }
-    for (file, what) in KNOWN_THREAD_LOCALS {
-        if !thread_locals.contains(*file) {
-            problems.push(format!(
-                "`{file}` no longer holds a thread_local! ({what}): remove it from KNOWN_THREAD_LOCALS"
-            ));
-        }
+        problems.push(format!(
+            "`{file}` declares a thread_local!: pass the value as an argument (the command's context, the pipeline's environment)"
+        ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -6,7 +6,7 @@ use super::catalog::StorageCatalog;
 use super::collections::cursor_batch_size;
 use super::query::{check_hint_in, select};
 use super::Context;
-use crate::aggregate::{check_positions, run_pipeline_in, Stage};
+use crate::aggregate::{check_positions, run_pipeline_in, Env, Stage};
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{bind_variables, evaluate_let};
 use crate::query::Filter;
@@ -119,7 +119,11 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         ));
     }
     let catalog = StorageCatalog::of(ctx);
-    let results = run_pipeline_in(&stages, input, Some(&catalog))?;
+    let env = Env {
+        catalog: Some(&catalog),
+        collation: ctx.collation,
+    };
+    let results = run_pipeline_in(&stages, input, env)?;
     Ok(ctx
         .state
         .cursors

@@ -2,6 +2,7 @@
 //! storage, as the command's transaction sees them (see [`crate::aggregate::Catalog`]).
 
 use crate::aggregate::{with_id_first, Catalog, Merge, WhenMatched, WhenNotMatched};
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::query::path::get_single;
 use crate::query::Filter;
@@ -24,6 +25,8 @@ pub struct StorageCatalog<'a> {
     /// How many view computations this pipeline runs inside (a view's pipeline that looks
     /// up a view, ...).
     pub view_depth: usize,
+    /// The collation `$merge` matches documents of its target under.
+    pub collation: Option<&'a Collation>,
 }
 
 impl<'a> StorageCatalog<'a> {
@@ -35,6 +38,7 @@ impl<'a> StorageCatalog<'a> {
             txn: ctx.txn,
             validation: ctx.validation,
             view_depth: 0,
+            collation: ctx.collation,
         }
     }
 }
@@ -119,7 +123,7 @@ impl Catalog for StorageCatalog<'_> {
                 None
             } else {
                 let filter = Filter::parse(&equality)?;
-                let found = guard.select(&filter).find_map(Result::ok);
+                let found = guard.select(&filter, self.collation).find_map(Result::ok);
                 match found {
                     Some(hit) => Some((hit.slot, hit.doc.decode()?)),
                     None => None,

@@ -31,7 +31,7 @@ pub fn list_databases(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Documen
             .map(|(_, c)| c.read().iter().map(|(_, d)| d.size() as i64).sum::<i64>())
             .sum();
         let entry = doc! { "name": &name, "sizeOnDisk": size, "empty": false };
-        if filter.as_ref().is_some_and(|f| !f.matches(&entry)) {
+        if filter.as_ref().is_some_and(|f| !f.matches(&entry, None)) {
             continue;
         }
         total += size;
@@ -89,7 +89,7 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
         if !clustered && !timeseries {
             entry.insert("idIndex", id_index_spec());
         }
-        if filter.as_ref().is_some_and(|f| !f.matches(&entry)) {
+        if filter.as_ref().is_some_and(|f| !f.matches(&entry, None)) {
             continue;
         }
         entries.push(if name_only {
@@ -100,7 +100,7 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
     }
     for (name, view) in ctx.state.storage.views(ctx.db) {
         let entry = super::views::entry(&name, &view, false);
-        if filter.as_ref().is_some_and(|f| !f.matches(&entry)) {
+        if filter.as_ref().is_some_and(|f| !f.matches(&entry, None)) {
             continue;
         }
         entries.push(super::views::entry(&name, &view, name_only));

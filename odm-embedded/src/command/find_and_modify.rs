@@ -11,6 +11,7 @@ use super::write::{
     upsert_document_from,
 };
 use super::Context;
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::query::{Filter, Projection, SortSpec};
 use crate::storage::{Collection, Slot};
@@ -116,17 +117,18 @@ fn parse(args: Args<'_>) -> CommandResult<Request> {
 fn target(
     collection: &Collection,
     request: &Request,
+    c: Option<&Collation>,
 ) -> CommandResult<Option<(Slot, Option<usize>)>> {
     let Some(sort) = request.sort.as_ref().filter(|s| !s.is_empty()) else {
-        return Ok(matching_slots(collection, &request.filter, 1)?.pop());
+        return Ok(matching_slots(collection, &request.filter, 1, c)?.pop());
     };
     let mut matches: Vec<(Slot, Option<usize>, Document)> = Vec::new();
-    for (slot, pos) in matching_slots(collection, &request.filter, usize::MAX)? {
+    for (slot, pos) in matching_slots(collection, &request.filter, usize::MAX, c)? {
         if let Some(doc) = collection.get_document(slot)? {
             matches.push((slot, pos, doc));
         }
     }
-    sort.sort_by_key(&mut matches, |(_, _, d)| d);
+    sort.sort_by_key(&mut matches, |(_, _, d)| d, c);
     Ok(matches.into_iter().next().map(|(slot, pos, _)| (slot, pos)))
 }
 
@@ -134,11 +136,12 @@ fn project(
     request: &Request,
     doc: Option<&Document>,
     position: Option<usize>,
+    c: Option<&Collation>,
 ) -> CommandResult<Bson> {
     Ok(match (doc, &request.projection) {
         (None, _) => Bson::Null,
         (Some(d), None) => Bson::Document(d.clone()),
-        (Some(d), Some(p)) => Bson::Document(p.apply_find(d, position)?),
+        (Some(d), Some(p)) => Bson::Document(p.apply_find(d, position, c)?),
     })
 }
 
@@ -158,11 +161,12 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
         return Ok(reply(&request, 0, None, Bson::Null));
     };
     let mut guard = collection.write();
-    let found = target(&guard, &request)?;
+    let c = ctx.collation;
+    let found = target(&guard, &request, c)?;
     match (&request.action, found) {
         (Action::Remove, Some((slot, position))) => {
             let removed = guard.remove(slot)?;
-            let value = project(&request, removed.as_ref(), position)?;
+            let value = project(&request, removed.as_ref(), position, c)?;
             Ok(reply(&request, 1, None, value))
         }
         (Action::Remove, None) => Ok(reply(&request, 0, None, Bson::Null)),
@@ -173,13 +177,13 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
             Some((slot, position)),
         ) => {
             let before = guard.get_document(slot)?;
-            update_document(&mut guard, slot, update, position, ctx.validation)?;
+            update_document(&mut guard, slot, update, position, ctx.validation, c)?;
             let shown = if *return_new {
                 guard.get_document(slot)?
             } else {
                 before
             };
-            let value = project(&request, shown.as_ref(), position)?;
+            let value = project(&request, shown.as_ref(), position, c)?;
             Ok(reply(&request, 1, None, value))
         }
         (
@@ -190,11 +194,11 @@ pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docume
             },
             None,
         ) => {
-            let new_doc = prepare_for_insert(upsert_document_from(&request.filter, update)?)?;
+            let new_doc = prepare_for_insert(upsert_document_from(&request.filter, update, c)?)?;
             let id = new_doc.get("_id").cloned().unwrap_or(Bson::Null);
             let shown = return_new.then(|| new_doc.clone());
             guard.insert(&ns, new_doc, ctx.validation)?;
-            let value = project(&request, shown.as_ref(), None)?;
+            let value = project(&request, shown.as_ref(), None, c)?;
             Ok(reply(&request, 1, Some(id), value))
         }
         (Action::Update { .. }, None) => Ok(reply(&request, 0, None, Bson::Null)),

@@ -125,6 +125,9 @@ pub struct Context<'a> {
     pub view: Option<&'a (String, CollectionRef)>,
     /// Whether the command's writes are checked by collections' validators.
     pub validation: Validation,
+    /// The command's collation: how its filters, sorts and expressions compare strings
+    /// (`None`: by bytes). `update` and `delete` statements carry their own.
+    pub collation: Option<&'a Collation>,
 }
 
 impl<'a> Context<'a> {
@@ -138,6 +141,7 @@ impl<'a> Context<'a> {
             read_at: None,
             view: None,
             validation: Validation::Apply,
+            collation: None,
         }
     }
 
@@ -442,9 +446,10 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
     let ctx = Context {
         view: view.as_ref(),
         validation: Validation::bypassed_if(bypass),
+        collation: collation.as_ref(),
         ..ctx
     };
-    crate::collation::scoped(collation.as_ref(), || dispatch(ctx, args))
+    dispatch(ctx, args)
 }
 
 /// Runs the command `args` names.

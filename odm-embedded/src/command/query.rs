@@ -15,7 +15,7 @@ pub fn select(ctx: Context<'_>, coll: &str, filter: &Filter) -> Vec<Document> {
     };
     let guard = collection.read();
     guard
-        .select(filter)
+        .select(filter, ctx.collation)
         .filter_map(Result::ok)
         .filter_map(|hit| hit.doc.decode().ok())
         .collect()
@@ -33,7 +33,7 @@ pub fn select_matches(
     };
     let guard = collection.read();
     let mut out = Vec::new();
-    for hit in guard.select(filter) {
+    for hit in guard.select(filter, ctx.collation) {
         let hit = hit?;
         out.push((hit.doc.decode()?, hit.position));
     }
@@ -147,7 +147,7 @@ pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
 
     let mut matched = select_matches(ctx, coll, &filter)?;
     if let Some(sort) = &sort {
-        sort.sort_by_key(&mut matched, |(d, _)| d);
+        sort.sort_by_key(&mut matched, |(d, _)| d, ctx.collation);
     }
     let mut matched: Vec<(Document, Option<usize>)> = matched.into_iter().skip(skip).collect();
     if let Some(limit) = limit {
@@ -156,7 +156,7 @@ pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let results: Vec<Document> = match &projection {
         Some(projection) => matched
             .iter()
-            .map(|(d, position)| projection.apply_find(d, *position))
+            .map(|(d, position)| projection.apply_find(d, *position, ctx.collation))
             .collect::<CommandResult<_>>()?,
         None => matched.into_iter().map(|(d, _)| d).collect(),
     };
@@ -257,7 +257,7 @@ pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         Some(c) => {
             let guard = c.read();
             let mut n = 0_usize;
-            for hit in guard.select(&filter) {
+            for hit in guard.select(&filter, ctx.collation) {
                 hit?;
                 n += 1;
             }
@@ -280,7 +280,10 @@ pub fn distinct(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     check_hint_in(ctx, coll, args, "hint")?;
     let mut values: Vec<Bson> = Vec::new();
     let mut add = |v: &Bson| {
-        if !values.iter().any(|seen| values_equal(seen, v)) {
+        if !values
+            .iter()
+            .any(|seen| values_equal(seen, v, ctx.collation))
+        {
             values.push(v.clone());
         }
     };

@@ -9,7 +9,7 @@
 use super::args::Args;
 use super::catalog::StorageCatalog;
 use super::Context;
-use crate::aggregate::{run_pipeline_in, Stage};
+use crate::aggregate::{run_pipeline_in, Env, Stage};
 use crate::error::{CommandError, CommandResult};
 use crate::storage::{Collection, CollectionRef, Storage, View};
 use bson::{doc, Bson, Document};
@@ -71,7 +71,12 @@ fn compute(
         .iter()
         .map(Stage::parse)
         .collect::<CommandResult<Vec<_>>>()?;
-    run_pipeline_in(&stages, base, Some(&catalog))
+    // Views here have the simple collation.
+    let env = Env {
+        catalog: Some(&catalog),
+        collation: None,
+    };
+    run_pipeline_in(&stages, base, env)
 }
 
 /// The documents of `db.name` as the command sees them, as a read-only collection, or

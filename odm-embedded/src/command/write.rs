@@ -318,11 +318,12 @@ pub fn update_document(
     update: &Update,
     position: Option<usize>,
     validation: Validation,
+    c: Option<&Collation>,
 ) -> CommandResult<bool> {
     let Some(original) = collection.get_document(slot)? else {
         return Ok(false);
     };
-    let updated = update.apply_at(&original, false, position)?;
+    let updated = update.apply_at(&original, false, position, c)?;
     if updated == original {
         return Ok(false);
     }
@@ -339,14 +340,15 @@ pub fn update_document(
 }
 
 /// The documents of a collection matching `filter`, in natural order, with the array
-/// position each matched at; at most `limit` of them.
+/// position each matched at; at most `limit` of them. Strings compare under `c`.
 pub fn matching_slots(
     collection: &Collection,
     filter: &Filter,
     limit: usize,
+    c: Option<&Collation>,
 ) -> CommandResult<Vec<(Slot, Option<usize>)>> {
     let mut out = Vec::new();
-    for hit in collection.select(filter) {
+    for hit in collection.select(filter, c) {
         if out.len() >= limit {
             break;
         }
@@ -364,9 +366,10 @@ fn apply_update(
     collection: &mut Collection,
     stmt: &UpdateStatement,
     validation: Validation,
+    c: Option<&Collation>,
 ) -> CommandResult<Updated> {
     let limit = if stmt.multi { usize::MAX } else { 1 };
-    let matching = matching_slots(collection, &stmt.filter, limit)?;
+    let matching = matching_slots(collection, &stmt.filter, limit, c)?;
     if matching.is_empty() {
         if !stmt.upsert {
             return Ok(Updated {
@@ -375,7 +378,7 @@ fn apply_update(
                 upserted: None,
             });
         }
-        let new_doc = prepare_for_insert(upsert_document_from(&stmt.filter, &stmt.update)?)?;
+        let new_doc = prepare_for_insert(upsert_document_from(&stmt.filter, &stmt.update, c)?)?;
         let id = new_doc.get("_id").cloned().unwrap_or(Bson::Null);
         collection.insert(ns, new_doc, validation)?;
         return Ok(Updated {
@@ -386,7 +389,7 @@ fn apply_update(
     }
     let mut modified = 0;
     for (slot, position) in &matching {
-        if update_document(collection, *slot, &stmt.update, *position, validation)? {
+        if update_document(collection, *slot, &stmt.update, *position, validation, c)? {
             modified += 1;
         }
     }
@@ -403,7 +406,11 @@ fn apply_update(
 /// Follows MongoDB's seeding rules: equalities of the top level, of `$and` and of an `$or`
 /// with a single clause; two equalities on the same path, or on a path and its ancestor,
 /// are refused with 54 `NotSingleValueField`.
-pub fn upsert_document_from(filter: &Filter, update: &Update) -> CommandResult<Document> {
+pub fn upsert_document_from(
+    filter: &Filter,
+    update: &Update,
+    c: Option<&Collation>,
+) -> CommandResult<Document> {
     let mut equalities = Vec::new();
     filter.equalities(&mut equalities);
     for (i, (later, _)) in equalities.iter().enumerate() {
@@ -425,7 +432,7 @@ pub fn upsert_document_from(filter: &Filter, update: &Update) -> CommandResult<D
         }
         crate::query::path::set_path(&mut seed, &path, value)?;
     }
-    update.apply(&seed, true)
+    update.apply(&seed, true, c)
 }
 
 fn is_path_prefix(prefix: &str, path: &str) -> bool {
@@ -460,23 +467,22 @@ pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     for (index, value) in updates.iter().enumerate() {
         ctx.state.counters.update.fetch_add(1, Ordering::Relaxed);
         let result = statement_collation(value).and_then(|collation| {
-            crate::collation::scoped(collation.as_ref(), || {
-                let stmt = parse_update_statement(args, index, value, &vars)?;
-                super::query::check_statement_hint(ctx, coll, value)?;
-                let collection = if stmt.upsert {
-                    Some(ctx.collection_or_create(coll))
-                } else {
-                    ctx.collection(coll)
-                };
-                match collection {
-                    Some(c) => apply_update(&ns, &mut c.write(), &stmt, ctx.validation),
-                    None => Ok(Updated {
-                        matched: 0,
-                        modified: 0,
-                        upserted: None,
-                    }),
-                }
-            })
+            let c = collation.as_ref();
+            let stmt = parse_update_statement(args, index, value, &vars)?;
+            super::query::check_statement_hint(ctx, coll, value)?;
+            let collection = if stmt.upsert {
+                Some(ctx.collection_or_create(coll))
+            } else {
+                ctx.collection(coll)
+            };
+            match collection {
+                Some(coll) => apply_update(&ns, &mut coll.write(), &stmt, ctx.validation, c),
+                None => Ok(Updated {
+                    matched: 0,
+                    modified: 0,
+                    upserted: None,
+                }),
+            }
         });
         match result {
             Ok(done) => {
@@ -523,42 +529,41 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         ctx.state.counters.delete.fetch_add(1, Ordering::Relaxed);
         let collation = statement_collation(value);
         let result = collation.and_then(|collation| {
-            crate::collation::scoped(collation.as_ref(), || {
-                let stmt = statement_doc(args, "deletes", index, value)?;
-                let inner = Args {
-                    name: "delete.deletes",
-                    doc: stmt,
-                };
-                super::query::check_hint_in(ctx, coll, inner, "hint")?;
-                let filter = Filter::parse_with(
-                    inner.document("q")?.ok_or_else(|| {
-                        CommandError::failed_to_parse(
-                            "BSON field 'delete.deletes.q' is missing but a required field",
-                        )
-                    })?,
-                    &vars,
-                )?;
-                let limit = inner.i64("limit")?.ok_or_else(|| {
+            let c = collation.as_ref();
+            let stmt = statement_doc(args, "deletes", index, value)?;
+            let inner = Args {
+                name: "delete.deletes",
+                doc: stmt,
+            };
+            super::query::check_hint_in(ctx, coll, inner, "hint")?;
+            let filter = Filter::parse_with(
+                inner.document("q")?.ok_or_else(|| {
                     CommandError::failed_to_parse(
-                        "BSON field 'delete.deletes.limit' is missing but a required field",
+                        "BSON field 'delete.deletes.q' is missing but a required field",
                     )
-                })?;
-                if limit != 0 && limit != 1 {
-                    return Err(CommandError::failed_to_parse(format!(
-                        "The limit field in delete objects must be 0 or 1. Got {limit}"
-                    )));
-                }
-                let Some(collection) = ctx.collection(coll) else {
-                    return Ok(0);
-                };
-                let mut guard = collection.write();
-                let slots =
-                    matching_slots(&guard, &filter, if limit == 1 { 1 } else { usize::MAX })?;
-                for (slot, _) in &slots {
-                    guard.remove(*slot)?;
-                }
-                Ok(slots.len() as i64)
-            })
+                })?,
+                &vars,
+            )?;
+            let limit = inner.i64("limit")?.ok_or_else(|| {
+                CommandError::failed_to_parse(
+                    "BSON field 'delete.deletes.limit' is missing but a required field",
+                )
+            })?;
+            if limit != 0 && limit != 1 {
+                return Err(CommandError::failed_to_parse(format!(
+                    "The limit field in delete objects must be 0 or 1. Got {limit}"
+                )));
+            }
+            let Some(collection) = ctx.collection(coll) else {
+                return Ok(0);
+            };
+            let mut guard = collection.write();
+            let limit = if limit == 1 { 1 } else { usize::MAX };
+            let slots = matching_slots(&guard, &filter, limit, c)?;
+            for (slot, _) in &slots {
+                guard.remove(*slot)?;
+            }
+            Ok(slots.len() as i64)
         });
         match result {
             Ok(deleted) => n += deleted,

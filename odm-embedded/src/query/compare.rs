@@ -113,18 +113,13 @@ fn cmp_num(a: Num, b: Num) -> Ordering {
     }
 }
 
-/// Total order over BSON values, MongoDB's comparison/sort order; strings compare under
-/// the collation in force (see [`crate::collation`]), by bytes when there is none.
-pub fn compare(a: &Bson, b: &Bson) -> Ordering {
-    crate::collation::with_active(|collation| compare_in(a, b, collation))
-}
-
-/// [`compare`] with strings always in byte order, as index keys and `_id`s compare.
+/// [`compare_in`] with strings always in byte order, as index keys and `_id`s compare.
 pub fn compare_binary(a: &Bson, b: &Bson) -> Ordering {
     compare_in(a, b, None)
 }
 
-/// [`compare`] under `collation` (`None`: byte order).
+/// Total order over BSON values, MongoDB's comparison/sort order; strings compare under
+/// `collation` (`None`: by bytes).
 pub fn compare_in(a: &Bson, b: &Bson, collation: Option<&Collation>) -> Ordering {
     let (ra, rb) = (type_rank(a), type_rank(b));
     if ra != rb {
@@ -210,9 +205,9 @@ fn arrays_in(a: &[Bson], b: &[Bson], collation: Option<&Collation>) -> Ordering 
     a.len().cmp(&b.len())
 }
 
-/// Equality as in a query: same type bracket and equal by [`compare`].
-pub fn values_equal(a: &Bson, b: &Bson) -> bool {
-    type_rank(a) == type_rank(b) && compare(a, b) == Ordering::Equal
+/// Equality as in a query: same type bracket and equal by [`compare_in`] under `collation`.
+pub fn values_equal(a: &Bson, b: &Bson, collation: Option<&Collation>) -> bool {
+    type_rank(a) == type_rank(b) && compare_in(a, b, collation) == Ordering::Equal
 }
 
 /// Equality by [`compare_binary`]: strings equal only byte for byte.
@@ -252,19 +247,22 @@ mod tests {
 
     #[test]
     fn numbers_compare_across_types() {
-        assert!(values_equal(&Bson::Int32(1), &Bson::Double(1.0)));
-        assert!(values_equal(&Bson::Int64(5), &Bson::Int32(5)));
+        assert!(values_equal(&Bson::Int32(1), &Bson::Double(1.0), None));
+        assert!(values_equal(&Bson::Int64(5), &Bson::Int32(5), None));
         assert_eq!(
-            compare(&Bson::Int64(i64::MAX), &Bson::Double(9.3e18)),
+            compare_binary(&Bson::Int64(i64::MAX), &Bson::Double(9.3e18)),
             Ordering::Less
         );
         assert_eq!(
-            compare(&Bson::Double(f64::NAN), &Bson::Int32(i32::MIN)),
+            compare_binary(&Bson::Double(f64::NAN), &Bson::Int32(i32::MIN)),
             Ordering::Less
         );
-        assert_eq!(compare(&Bson::Int32(2), &Bson::Double(2.5)), Ordering::Less);
         assert_eq!(
-            compare(&Bson::Int32(-2), &Bson::Double(-2.5)),
+            compare_binary(&Bson::Int32(2), &Bson::Double(2.5)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_binary(&Bson::Int32(-2), &Bson::Double(-2.5)),
             Ordering::Greater
         );
     }
@@ -284,7 +282,11 @@ mod tests {
             Bson::MaxKey,
         ];
         for pair in ordered.windows(2) {
-            assert_eq!(compare(&pair[0], &pair[1]), Ordering::Less, "{pair:?}");
+            assert_eq!(
+                compare_binary(&pair[0], &pair[1]),
+                Ordering::Less,
+                "{pair:?}"
+            );
         }
     }
 
@@ -292,7 +294,8 @@ mod tests {
     fn documents_compare_in_field_order() {
         assert!(!values_equal(
             &Bson::Document(doc! {"a": 1, "b": 2}),
-            &Bson::Document(doc! {"b": 2, "a": 1})
+            &Bson::Document(doc! {"b": 2, "a": 1}),
+            None
         ));
         assert_eq!(
             documents_in(&doc! {"a": 1}, &doc! {"a": 1, "b": 0}, None),

@@ -7,9 +7,10 @@
 //! reports the index of the array element that satisfied the query, which is what the
 //! positional `$` of an update or a projection stands for.
 
-use super::compare::{as_f64, compare, type_rank, values_equal};
+use super::compare::{as_f64, compare_in, type_rank, values_equal};
 use super::json_schema::Schema;
 use super::path::{resolve_positions, Found};
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{truthy, Expr, Variables};
 use bson::{Bson, Document};
@@ -167,22 +168,22 @@ impl Filter {
 
     /// Whether `doc` satisfies the filter. An expression that fails to evaluate counts as
     /// not matching; commands use [`Filter::try_matches`] to report such errors.
-    pub fn matches(&self, doc: &Document) -> bool {
-        matches!(self.hit(doc), Ok(Some(_)))
+    pub fn matches(&self, doc: &Document, c: Option<&Collation>) -> bool {
+        matches!(self.hit(doc, c), Ok(Some(_)))
     }
 
     /// Whether `doc` satisfies the filter, or the error an `$expr` raised.
-    pub fn try_matches(&self, doc: &Document) -> CommandResult<bool> {
-        Ok(self.hit(doc)?.is_some())
+    pub fn try_matches(&self, doc: &Document, c: Option<&Collation>) -> CommandResult<bool> {
+        Ok(self.hit(doc, c)?.is_some())
     }
 
     /// Matches `doc`, reporting the array position the match went through (see [`Hit`]).
-    pub fn hit(&self, doc: &Document) -> CommandResult<Hit> {
+    pub fn hit(&self, doc: &Document, c: Option<&Collation>) -> CommandResult<Hit> {
         Ok(match self {
             Filter::And(list) => {
                 let mut pos = None;
                 for f in list {
-                    match f.hit(doc)? {
+                    match f.hit(doc, c)? {
                         None => return Ok(None),
                         Some(p) => pos = p.or(pos),
                     }
@@ -191,7 +192,7 @@ impl Filter {
             }
             Filter::Or(list) => {
                 for f in list {
-                    if let Some(p) = f.hit(doc)? {
+                    if let Some(p) = f.hit(doc, c)? {
                         return Ok(Some(p));
                     }
                 }
@@ -199,14 +200,14 @@ impl Filter {
             }
             Filter::Nor(list) => {
                 for f in list {
-                    if f.hit(doc)?.is_some() {
+                    if f.hit(doc, c)?.is_some() {
                         return Ok(None);
                     }
                 }
                 Some(None)
             }
-            Filter::Field { path, cond } => cond.hit(&resolve_positions(doc, path)),
-            Filter::Expr(expr) => truthy(expr.eval(doc)?.as_ref()).then_some(None),
+            Filter::Field { path, cond } => cond.hit(&resolve_positions(doc, path), c),
+            Filter::Expr(expr) => truthy(expr.eval(doc, c)?.as_ref()).then_some(None),
             Filter::Const(b) => b.then_some(None),
             Filter::Schema(schema) => schema.validates_root(doc).then_some(None),
         })
@@ -733,36 +734,37 @@ fn mod_holds(divisor: i64, remainder: i64, value: &Bson) -> bool {
 
 /// Equality as a query sees it: same type bracket and equal value; an undefined value
 /// also equals `null`.
-fn query_equal(value: &Bson, target: &Bson) -> bool {
-    values_equal(value, target) || (target.as_null().is_some() && matches!(value, Bson::Undefined))
+fn query_equal(value: &Bson, target: &Bson, c: Option<&Collation>) -> bool {
+    values_equal(value, target, c)
+        || (target.as_null().is_some() && matches!(value, Bson::Undefined))
 }
 
 impl Cond {
     /// Whether the condition holds for the values a path resolved to.
-    pub fn holds(&self, found: &[Found<'_>]) -> bool {
-        self.hit(found).is_some()
+    pub fn holds(&self, found: &[Found<'_>], c: Option<&Collation>) -> bool {
+        self.hit(found, c).is_some()
     }
 
     /// Matches the values a path resolved to, reporting the array position used.
-    pub fn hit(&self, found: &[Found<'_>]) -> Hit {
+    pub fn hit(&self, found: &[Found<'_>], c: Option<&Collation>) -> Hit {
         match self {
             Cond::All(conds) | Cond::AllOf(conds) => {
                 let mut pos = None;
-                for c in conds {
-                    pos = c.hit(found)?.or(pos);
+                for cond in conds {
+                    pos = cond.hit(found, c)?.or(pos);
                 }
                 Some(pos)
             }
-            Cond::Eq(v) => leaf_hit(found, |x| query_equal(x, v), v.as_null().is_some()),
+            Cond::Eq(v) => leaf_hit(found, |x| query_equal(x, v, c), v.as_null().is_some()),
             Cond::Cmp(op, v) => {
                 let missing_ok = v.as_null().is_some() && matches!(op, CmpOp::Gte | CmpOp::Lte);
-                leaf_hit(found, |x| cmp_holds(*op, x, v), missing_ok)
+                leaf_hit(found, |x| cmp_holds(*op, x, v, c), missing_ok)
             }
             Cond::In(items) => {
                 let null_ok = items
                     .iter()
                     .any(|i| matches!(i, InItem::Value(v) if v.as_null().is_some()));
-                leaf_hit(found, |x| in_single(items, x), null_ok)
+                leaf_hit(found, |x| in_single(items, x, c), null_ok)
             }
             Cond::Regex(re) => leaf_hit(found, |x| re.matches(x), false),
             Cond::Mod(divisor, remainder) => {
@@ -776,7 +778,7 @@ impl Cond {
                     Cond::Not(inner) => (**inner).clone(),
                     _ => Cond::Never,
                 };
-                match inner.hit(found) {
+                match inner.hit(found, c) {
                     Some(_) => None,
                     None => Some(None),
                 }
@@ -789,7 +791,7 @@ impl Cond {
             Cond::ElemMatch(em) => found.iter().find_map(|(v, pos)| match v {
                 Some(Bson::Array(items)) => items
                     .iter()
-                    .position(|item| em.matches(item))
+                    .position(|item| em.matches(item, c))
                     .map(|i| pos.or(Some(i))),
                 _ => None,
             }),
@@ -799,23 +801,25 @@ impl Cond {
 
     /// Whether the condition holds for one value, without looking into it if it is an
     /// array (how `$elemMatch` applies operators to each element).
-    pub fn holds_single(&self, value: &Bson) -> bool {
+    pub fn holds_single(&self, value: &Bson, c: Option<&Collation>) -> bool {
         match self {
-            Cond::All(conds) | Cond::AllOf(conds) => conds.iter().all(|c| c.holds_single(value)),
-            Cond::Eq(v) => query_equal(value, v),
-            Cond::Ne(v) => !query_equal(value, v),
-            Cond::Cmp(op, v) => cmp_holds(*op, value, v),
-            Cond::In(items) => in_single(items, value),
-            Cond::Nin(items) => !in_single(items, value),
+            Cond::All(conds) | Cond::AllOf(conds) => {
+                conds.iter().all(|cond| cond.holds_single(value, c))
+            }
+            Cond::Eq(v) => query_equal(value, v, c),
+            Cond::Ne(v) => !query_equal(value, v, c),
+            Cond::Cmp(op, v) => cmp_holds(*op, value, v, c),
+            Cond::In(items) => in_single(items, value, c),
+            Cond::Nin(items) => !in_single(items, value, c),
             Cond::Exists(want) => *want,
             Cond::Type(types) => types.contains(&type_of(value)),
             Cond::Size(n) => matches!(value, Bson::Array(items) if items.len() == *n),
             Cond::ElemMatch(em) => {
-                matches!(value, Bson::Array(items) if items.iter().any(|i| em.matches(i)))
+                matches!(value, Bson::Array(items) if items.iter().any(|i| em.matches(i, c)))
             }
             Cond::Regex(re) => re.matches(value),
             Cond::Mod(divisor, remainder) => mod_holds(*divisor, *remainder, value),
-            Cond::Not(inner) => !inner.holds_single(value),
+            Cond::Not(inner) => !inner.holds_single(value, c),
             Cond::Never => false,
         }
     }
@@ -835,11 +839,11 @@ impl Cond {
 }
 
 impl ElemMatch {
-    fn matches(&self, item: &Bson) -> bool {
+    fn matches(&self, item: &Bson, c: Option<&Collation>) -> bool {
         match self {
-            ElemMatch::Value(cond) => cond.holds_single(item),
+            ElemMatch::Value(cond) => cond.holds_single(item, c),
             ElemMatch::Document(filter) => match item {
-                Bson::Document(doc) => filter.matches(doc),
+                Bson::Document(doc) => filter.matches(doc, c),
                 // An array element that is itself an array offers its elements under
                 // their indexes ("0", "1", ...), as MongoDB treats it like an object.
                 Bson::Array(items) => {
@@ -848,7 +852,7 @@ impl ElemMatch {
                         .enumerate()
                         .map(|(i, v)| (i.to_string(), v.clone()))
                         .collect();
-                    filter.matches(&as_doc)
+                    filter.matches(&as_doc, c)
                 }
                 _ => false,
             },
@@ -879,7 +883,7 @@ fn leaf_hit(found: &[Found<'_>], pred: impl Fn(&Bson) -> bool, missing_matches: 
     None
 }
 
-fn cmp_holds(op: CmpOp, actual: &Bson, bound: &Bson) -> bool {
+fn cmp_holds(op: CmpOp, actual: &Bson, bound: &Bson, c: Option<&Collation>) -> bool {
     // Type bracketing: only values of the same canonical type compare.
     if type_rank(actual) != type_rank(bound) {
         // MinKey and MaxKey bounds compare with every type.
@@ -893,7 +897,7 @@ fn cmp_holds(op: CmpOp, actual: &Bson, bound: &Bson) -> bool {
     if is_nan(actual) || is_nan(bound) {
         return is_nan(actual) && is_nan(bound) && matches!(op, CmpOp::Gte | CmpOp::Lte);
     }
-    let ord = compare(actual, bound);
+    let ord = compare_in(actual, bound, c);
     match op {
         CmpOp::Gt => ord == Ordering::Greater,
         CmpOp::Gte => ord != Ordering::Less,
@@ -902,9 +906,9 @@ fn cmp_holds(op: CmpOp, actual: &Bson, bound: &Bson) -> bool {
     }
 }
 
-fn in_single(items: &[InItem], value: &Bson) -> bool {
+fn in_single(items: &[InItem], value: &Bson, c: Option<&Collation>) -> bool {
     items.iter().any(|item| match item {
-        InItem::Value(v) => query_equal(value, v),
+        InItem::Value(v) => query_equal(value, v, c),
         InItem::Regex(re) => re.matches(value),
     })
 }
@@ -915,7 +919,7 @@ mod tests {
     use bson::doc;
 
     fn matches(filter: Document, d: Document) -> bool {
-        Filter::parse(&filter).unwrap().matches(&d)
+        Filter::parse(&filter).unwrap().matches(&d, None)
     }
 
     #[test]
@@ -984,7 +988,7 @@ mod tests {
     }
 
     fn position(filter: Document, d: Document) -> Hit {
-        Filter::parse(&filter).unwrap().hit(&d).unwrap()
+        Filter::parse(&filter).unwrap().hit(&d, None).unwrap()
     }
 
     #[test]
@@ -1132,14 +1136,14 @@ mod tests {
     fn expr_with_variables_and_errors() {
         let vars = doc! {"id": 2};
         let f = Filter::parse_with(&doc! {"$expr": {"$eq": ["$_id", "$$id"]}}, &vars).unwrap();
-        assert!(f.matches(&doc! {"_id": 2}));
-        assert!(!f.matches(&doc! {"_id": 1}));
+        assert!(f.matches(&doc! {"_id": 2}, None));
+        assert!(!f.matches(&doc! {"_id": 1}, None));
         assert!(matches(
             doc! {"$expr": {"$gt": ["$a", "$b"]}, "$comment": "x"},
             doc! {"a": 5, "b": 2}
         ));
         let f = Filter::parse(&doc! {"$expr": {"$add": ["$a", 1]}}).unwrap();
-        assert_eq!(f.try_matches(&doc! {"a": "x"}).unwrap_err().code, 14);
+        assert_eq!(f.try_matches(&doc! {"a": "x"}, None).unwrap_err().code, 14);
         assert_eq!(
             Filter::parse(&doc! {"a": {"$elemMatch": {"$expr": {"$eq": [1, 1]}}}})
                 .unwrap_err()

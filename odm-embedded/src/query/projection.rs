@@ -2,6 +2,7 @@
 //! `_id` included unless excluded explicitly, and for `find`/`findAndModify` the `$slice`,
 //! `$elemMatch` and positional (`"a.$": 1`) operators.
 
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use bson::{Bson, Document};
 
@@ -220,7 +221,12 @@ impl Projection {
 
     /// Applies a find projection; `position` is the array index the query matched, which a
     /// positional projection (`"a.$": 1`) needs.
-    pub fn apply_find(&self, doc: &Document, position: Option<usize>) -> CommandResult<Document> {
+    pub fn apply_find(
+        &self,
+        doc: &Document,
+        position: Option<usize>,
+        c: Option<&Collation>,
+    ) -> CommandResult<Document> {
         let mut out = self.apply(doc);
         for (path, op) in &self.special {
             match op {
@@ -230,7 +236,7 @@ impl Projection {
                         Some(Bson::Array(items)) => items.iter().find(|item| {
                             let mut wrapped = Document::new();
                             wrapped.insert("e", vec![(*item).clone()]);
-                            filter.matches(&wrapped)
+                            filter.matches(&wrapped, c)
                         }),
                         _ => None,
                     };
@@ -474,7 +480,7 @@ mod tests {
     }
 
     fn find(spec: Document, d: &Document, position: Option<usize>) -> CommandResult<Document> {
-        Projection::parse_find(&spec)?.map_or(Ok(d.clone()), |p| p.apply_find(d, position))
+        Projection::parse_find(&spec)?.map_or(Ok(d.clone()), |p| p.apply_find(d, position, None))
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! A field holding an array sorts by its smallest element ascending and its largest
 //! descending; a missing field sorts as null; ties keep natural (insertion) order.
 
-use super::compare::compare;
+use super::compare::compare_in;
 use super::path::resolve;
+use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use bson::{Bson, Document};
 use std::cmp::Ordering;
@@ -59,20 +60,26 @@ impl SortSpec {
         self.keys.is_empty()
     }
 
-    /// Sorts documents in place (stable).
-    pub fn sort(&self, docs: &mut [Document]) {
+    /// Sorts documents in place (stable), comparing strings under `c`.
+    pub fn sort(&self, docs: &mut [Document], c: Option<&Collation>) {
         if self.keys.is_empty() {
             return;
         }
         let mut owned: Vec<Document> = docs.iter_mut().map(std::mem::take).collect();
-        self.sort_by_key(&mut owned, |d| d);
+        self.sort_by_key(&mut owned, |d| d, c);
         for (slot, d) in docs.iter_mut().zip(owned) {
             *slot = d;
         }
     }
 
-    /// Sorts items in place (stable) by the document each holds.
-    pub fn sort_by_key<T>(&self, items: &mut Vec<T>, document: impl Fn(&T) -> &Document) {
+    /// Sorts items in place (stable) by the document each holds, comparing strings
+    /// under `c`.
+    pub fn sort_by_key<T>(
+        &self,
+        items: &mut Vec<T>,
+        document: impl Fn(&T) -> &Document,
+        c: Option<&Collation>,
+    ) {
         if self.keys.is_empty() {
             return;
         }
@@ -83,19 +90,19 @@ impl SortSpec {
                 let key = self
                     .keys
                     .iter()
-                    .map(|(f, asc)| sort_key(d, f, *asc))
+                    .map(|(f, asc)| sort_key(d, f, *asc, c))
                     .collect();
                 (key, item)
             })
             .collect();
         // `sort_by` is stable, so ties keep natural order.
-        keyed.sort_by(|(a, _), (b, _)| self.compare_keys(a, b));
+        keyed.sort_by(|(a, _), (b, _)| self.compare_keys(a, b, c));
         items.extend(keyed.into_iter().map(|(_, item)| item));
     }
 
-    fn compare_keys(&self, a: &[Bson], b: &[Bson]) -> Ordering {
+    fn compare_keys(&self, a: &[Bson], b: &[Bson], c: Option<&Collation>) -> Ordering {
         for ((x, y), (_, asc)) in a.iter().zip(b).zip(&self.keys) {
-            let ord = compare(x, y);
+            let ord = compare_in(x, y, c);
             if ord != Ordering::Equal {
                 return if *asc { ord } else { ord.reverse() };
             }
@@ -105,7 +112,7 @@ impl SortSpec {
 }
 
 /// The value a document sorts by on one key.
-fn sort_key(doc: &Document, field: &str, ascending: bool) -> Bson {
+fn sort_key(doc: &Document, field: &str, ascending: bool, c: Option<&Collation>) -> Bson {
     let mut values: Vec<Bson> = Vec::new();
     for candidate in resolve(doc, field) {
         match candidate {
@@ -122,7 +129,13 @@ fn sort_key(doc: &Document, field: &str, ascending: bool) -> Bson {
     };
     values
         .into_iter()
-        .reduce(|best, v| if compare(&v, &best) == pick { v } else { best })
+        .reduce(|best, v| {
+            if compare_in(&v, &best, c) == pick {
+                v
+            } else {
+                best
+            }
+        })
         .unwrap_or(Bson::Null)
 }
 
@@ -139,10 +152,14 @@ mod tests {
             doc! {"_id": 3},
             doc! {"_id": 4, "a": [7, 1]},
         ];
-        SortSpec::parse(&doc! {"a": 1}).unwrap().sort(&mut docs);
+        SortSpec::parse(&doc! {"a": 1})
+            .unwrap()
+            .sort(&mut docs, None);
         let ids: Vec<i32> = docs.iter().map(|d| d.get_i32("_id").unwrap()).collect();
         assert_eq!(ids, vec![3, 4, 2, 1]);
-        SortSpec::parse(&doc! {"a": -1}).unwrap().sort(&mut docs);
+        SortSpec::parse(&doc! {"a": -1})
+            .unwrap()
+            .sort(&mut docs, None);
         let ids: Vec<i32> = docs.iter().map(|d| d.get_i32("_id").unwrap()).collect();
         assert_eq!(ids, vec![1, 4, 2, 3]);
     }

@@ -423,7 +423,7 @@ impl IndexSpec {
     /// Whether the document belongs in the index (partial filter, sparseness).
     fn covers(&self, doc: &Document) -> bool {
         if let Some(filter) = &self.partial {
-            if !filter.matches(doc) {
+            if !filter.matches(doc, None) {
                 return false;
             }
         }
@@ -436,12 +436,8 @@ impl IndexSpec {
 
     /// The keys a document has in this index (deduplicated), or none when the index
     /// leaves it out. Refuses two array fields in one compound key (error 171).
+    /// Index membership (partial filters) never depends on a command's collation.
     pub fn keys(&self, doc: &Document) -> CommandResult<Vec<IndexKey>> {
-        // Index membership (partial filters) never depends on a command's collation.
-        crate::collation::scoped(None, || self.keys_in_byte_order(doc))
-    }
-
-    fn keys_in_byte_order(&self, doc: &Document) -> CommandResult<Vec<IndexKey>> {
         if !self.covers(doc) {
             return Ok(Vec::new());
         }
