@@ -605,10 +605,8 @@ fn protocol_error(err: &WireError) -> Document {
 /// Whether `body` is a retryable write: a write command with a `txnNumber` outside a
 /// multi-document transaction (what `onPrimaryTransactionalWrite` acts on).
 fn is_retryable_write(name: &str, body: &Document) -> bool {
-    matches!(
-        name,
-        "insert" | "update" | "delete" | "findAndModify" | "findandmodify"
-    ) && body.contains_key("txnNumber")
+    command::table::is_retryable_write(name)
+        && body.contains_key("txnNumber")
         && !body.contains_key("autocommit")
 }
 

@@ -20,6 +20,7 @@ mod find_and_modify;
 mod handshake;
 pub mod indexes;
 mod query;
+pub mod table;
 mod transactions;
 mod views;
 mod write;
@@ -264,13 +265,11 @@ pub fn blocked_by_transaction(cmd: &Document, reply: &Document) -> bool {
     };
     let as_code = |v: Option<&Bson>| v.and_then(crate::query::compare::as_f64);
     let ok = as_code(reply.get("ok")) == Some(1.0);
-    let key = match name.as_str() {
-        "findAndModify" | "findandmodify" => {
+    let key = match table::find(name).map(|spec| spec.writes) {
+        Some(table::Writes::FindAndModify) => {
             return !ok && as_code(reply.get("code")) == Some(112.0)
         }
-        "insert" => "documents",
-        "update" => "updates",
-        "delete" => "deletes",
+        Some(table::Writes::Statements(key)) => key,
         _ => return false,
     };
     let Ok(errors) = reply.get_array("writeErrors") else {
@@ -395,36 +394,36 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         return Err(CommandError::failed_to_parse("empty command document"));
     }
     crate::names::validate_database_name(ctx.db)?;
+    let Some(spec) = table::find(args.name) else {
+        ctx.state.counters.command.fetch_add(1, Ordering::Relaxed);
+        return Err(CommandError::command_not_found(format!(
+            "no such command: '{}'",
+            args.name
+        )));
+    };
     let counters = &ctx.state.counters;
-    let bump = |c: &AtomicI64| c.fetch_add(1, Ordering::Relaxed);
-    match args.name {
-        "find" => bump(&counters.query),
-        "getMore" => bump(&counters.getmore),
-        "insert" | "update" | "delete" => 0,
-        _ => bump(&counters.command),
+    match spec.counter {
+        table::Counter::Query => counters.query.fetch_add(1, Ordering::Relaxed),
+        table::Counter::GetMore => counters.getmore.fetch_add(1, Ordering::Relaxed),
+        table::Counter::Command => counters.command.fetch_add(1, Ordering::Relaxed),
+        table::Counter::PerStatement => 0,
     };
     // Commands with a command-wide `collation` run under it; `update` and `delete` take
     // one per statement (see `write`).
-    let collation = match args.name {
-        "find" | "count" | "distinct" | "aggregate" | "findAndModify" | "findandmodify" => {
-            Collation::of(cmd)?
-        }
-        _ => None,
+    let collation = if spec.collation {
+        Collation::of(cmd)?
+    } else {
+        None
     };
     // Writes with `bypassDocumentValidation: true` skip the collection's validator.
-    let bypass = match args.name {
-        "insert" | "update" | "findAndModify" | "findandmodify" | "aggregate" => {
-            args.bool("bypassDocumentValidation")?.unwrap_or(false)
-        }
-        _ => false,
-    };
+    let bypass = spec.bypass_validation && args.bool("bypassDocumentValidation")?.unwrap_or(false);
     // A view is read through its documents, computed for this command; other commands
     // that work on a collection's documents or indexes are refused on it.
     let target = args.doc.get(args.name).and_then(Bson::as_str);
     let view = match target.filter(|t| ctx.state.storage.view(ctx.db, t).is_some()) {
         None => None,
-        Some(name) => match args.name {
-            "find" | "count" | "distinct" | "aggregate" => {
+        Some(name) => match spec.on_view {
+            table::OnView::Read => {
                 if collation.is_some() {
                     return Err(CommandError::new(
                         167,
@@ -436,11 +435,8 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
                     .ok_or_else(|| CommandError::namespace_not_found(name.to_owned()))?;
                 Some((name.to_owned(), documents))
             }
-            "insert" | "update" | "delete" | "findAndModify" | "findandmodify"
-            | "createIndexes" | "dropIndexes" | "deleteIndexes" | "listIndexes" => {
-                return Err(CommandError::not_on_view(ctx.db, name))
-            }
-            _ => None,
+            table::OnView::Refuse => return Err(CommandError::not_on_view(ctx.db, name)),
+            table::OnView::Unaffected => None,
         },
     };
     let ctx = Context {
@@ -449,52 +445,5 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         collation: collation.as_ref(),
         ..ctx
     };
-    dispatch(ctx, args)
-}
-
-/// Runs the command `args` names.
-fn dispatch(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
-    match args.name {
-        "hello" | "isMaster" | "ismaster" => handshake::hello(ctx, args),
-        "ping" => handshake::ping(args),
-        "buildInfo" | "buildinfo" => handshake::build_info(args),
-        "serverStatus" => handshake::server_status(ctx, args),
-        "endSessions" => transactions::end_sessions(ctx, args),
-        "refreshSessions" => transactions::refresh_sessions(ctx, args),
-        "killSessions" => transactions::kill_sessions(ctx, args),
-        "killAllSessions" | "killAllSessionsByPattern" => {
-            transactions::kill_all_sessions(ctx, args)
-        }
-        "startSession" => transactions::start_session(ctx, args),
-        "commitTransaction" | "abortTransaction" => transactions::outside_transaction(args),
-        "configureFailPoint" => failpoint::configure_fail_point(ctx, args),
-        "setParameter" => transactions::set_parameter(ctx, args),
-        "connectionStatus" => handshake::connection_status(args),
-        "listDatabases" => collections::list_databases(ctx, args),
-        "listCollections" => collections::list_collections(ctx, args),
-        "listIndexes" => indexes::list_indexes(ctx, args),
-        "createIndexes" => indexes::create_indexes(ctx, args),
-        "dropIndexes" | "deleteIndexes" => indexes::drop_indexes(ctx, args),
-        "createSearchIndexes" | "updateSearchIndex" | "dropSearchIndex" => {
-            indexes::search_indexes(ctx, args)
-        }
-        "renameCollection" => collections::rename_collection(ctx, args),
-        "collMod" => collections::coll_mod(ctx, args),
-        "create" => collections::create(ctx, args),
-        "drop" => collections::drop(ctx, args),
-        "dropDatabase" => collections::drop_database(ctx, args),
-        "find" => query::find(ctx, args),
-        "getMore" => query::get_more(ctx, args),
-        "killCursors" => query::kill_cursors(ctx, args),
-        "count" => query::count(ctx, args),
-        "distinct" => query::distinct(ctx, args),
-        "aggregate" => aggregate::aggregate(ctx, args),
-        "insert" => write::insert(ctx, args),
-        "update" => write::update(ctx, args),
-        "delete" => write::delete(ctx, args),
-        "findAndModify" | "findandmodify" => find_and_modify::find_and_modify(ctx, args),
-        other => Err(CommandError::command_not_found(format!(
-            "no such command: '{other}'"
-        ))),
-    }
+    (spec.run)(ctx, args)
 }

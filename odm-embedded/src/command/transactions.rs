@@ -12,51 +12,11 @@ use crate::storage::Timeline;
 use bson::{doc, Bson, Document};
 use std::time::Duration;
 
-/// Commands MongoDB runs inside a multi-document transaction.
-const ALLOWED_IN_TRANSACTION: &[&str] = &[
-    "find",
-    "getMore",
-    "killCursors",
-    "aggregate",
-    "distinct",
-    "insert",
-    "update",
-    "delete",
-    "findAndModify",
-    "findandmodify",
-    "commitTransaction",
-    "abortTransaction",
-    "create",
-    "createIndexes",
-];
-
-/// Write commands that are retryable writes when they carry a `txnNumber`.
-const RETRYABLE_WRITES: &[&str] = &[
-    "insert",
-    "update",
-    "delete",
-    "findAndModify",
-    "findandmodify",
-];
-
-/// Commands that manage sessions: they run without holding the session they carry.
-const SESSION_COMMANDS: &[&str] = &[
-    "endSessions",
-    "refreshSessions",
-    "killSessions",
-    "killAllSessions",
-    "killAllSessionsByPattern",
-    "startSession",
-];
-
-/// Commands that read at a point in time with `readConcern: {level: "snapshot"}`.
-const SNAPSHOT_READS: &[&str] = &["find", "aggregate", "distinct", "getMore"];
-
 /// Runs a command in the session it names (if any); errors become error replies.
 pub fn run_in_session(ctx: Context<'_>, cmd: &Document, info: &SessionInfo) -> Document {
     let name = Args::new(cmd).name;
     let result = match &info.lsid {
-        Some(lsid) if !SESSION_COMMANDS.contains(&name) => {
+        Some(lsid) if !super::table::find(name).is_some_and(|spec| spec.manages_sessions) => {
             let session = ctx.state.sessions.get(lsid);
             let mut session = session.lock();
             if info.in_transaction() {
@@ -80,7 +40,7 @@ fn outside_transaction_in(
 ) -> CommandResult<Document> {
     let read_at = snapshot_read(ctx, cmd, name)?;
     match info.txn_number {
-        Some(number) if RETRYABLE_WRITES.contains(&name) => {
+        Some(number) if super::table::is_retryable_write(name) => {
             if let Some(stored) = session.begin_retryable_write(number)? {
                 return Ok(retried(stored, cmd, name));
             }
@@ -122,7 +82,7 @@ fn snapshot_read(ctx: Context<'_>, cmd: &Document, name: &str) -> CommandResult<
     if concern.get_str("level").ok() != Some("snapshot") {
         return Ok(None);
     }
-    if !SNAPSHOT_READS.contains(&name) {
+    if !super::table::find(name).is_some_and(|spec| spec.snapshot_read) {
         return Err(CommandError::invalid_options(format!(
             "Command {name} does not support {{ readConcern: {{ level: \"snapshot\" }} }}"
         )));
@@ -160,7 +120,7 @@ fn in_transaction(
     name: &str,
     session: &mut Session,
 ) -> CommandResult<Document> {
-    if !ALLOWED_IN_TRANSACTION.contains(&name) {
+    if !super::table::find(name).is_some_and(|spec| spec.in_transaction) {
         return Err(CommandError::new(
             263,
             "OperationNotSupportedInTransaction",
@@ -234,9 +194,8 @@ fn retried(mut stored: Document, cmd: &Document, name: &str) -> Document {
         stored.insert("retriedStmtId", first);
         return stored;
     }
-    let key = match name {
-        "insert" => "documents",
-        "update" => "updates",
+    let key = match super::table::find(name).map(|spec| spec.writes) {
+        Some(super::table::Writes::Statements(key)) => key,
         _ => "deletes",
     };
     let count = cmd.get_array(key).map(Vec::len).unwrap_or(0);
