@@ -184,7 +184,6 @@ impl Stage {
         if doc.len() != 1 {
             return Err(CommandError::new(
                 40323,
-                "Location40323",
                 "A pipeline stage specification object must contain exactly one field.",
             ));
         }
@@ -197,7 +196,6 @@ impl Stage {
             Bson::Document(d) => Ok(d),
             _ => Err(CommandError::new(
                 15955,
-                "Location15955",
                 format!("the {what} specification must be an object"),
             )),
         };
@@ -208,7 +206,6 @@ impl Stage {
                 .ok_or_else(|| {
                     CommandError::new(
                         15956,
-                        "Location15956",
                         format!("invalid argument to {what} stage: Expected a non-negative number"),
                     )
                 })
@@ -222,7 +219,6 @@ impl Stage {
                 if n == 0 {
                     return Err(CommandError::new(
                         15958,
-                        "Location15958",
                         "the limit must be positive",
                     ));
                 }
@@ -242,7 +238,6 @@ impl Stage {
                     }) {
                         return Err(CommandError::new(
                             31254,
-                            "Location31254",
                             "Cannot do exclusion in a projection with computed fields",
                         ));
                     }
@@ -272,7 +267,6 @@ impl Stage {
                         None => {
                             return Err(CommandError::new(
                                 51272,
-                                "Location51272",
                                 "$project requires at least one output field",
                             ))
                         }
@@ -291,9 +285,9 @@ impl Stage {
                     Bson::String(s) => vec![s.as_str()],
                     Bson::Array(items) => items
                         .iter()
-                        .map(|i| i.as_str().ok_or_else(|| CommandError::new(31120, "Location31120", "$unset specification must be a string or an array containing only string values")))
+                        .map(|i| i.as_str().ok_or_else(|| CommandError::new(31120, "$unset specification must be a string or an array containing only string values")))
                         .collect::<CommandResult<_>>()?,
-                    _ => return Err(CommandError::new(31002, "Location31002", "$unset specification must be a string or an array")),
+                    _ => return Err(CommandError::new(31002, "$unset specification must be a string or an array")),
                 };
                 let mut spec = Document::new();
                 for f in fields {
@@ -303,7 +297,6 @@ impl Stage {
                     Some(p) => Stage::Unset(p),
                     None => return Err(CommandError::new(
                         31119,
-                        "Location31119",
                         "$unset specification must be a string or an array with at least one field",
                     )),
                 }
@@ -317,7 +310,6 @@ impl Stage {
                 _ => {
                     return Err(CommandError::new(
                         40156,
-                        "Location40156",
                         "the count field must be a non-empty string without '$' or '.'",
                     ))
                 }
@@ -328,7 +320,6 @@ impl Stage {
                 Stage::ReplaceRoot(Expr::parse(d.get("newRoot").ok_or_else(|| {
                     CommandError::new(
                         40231,
-                        "Location40231",
                         "no newRoot specified for the $replaceRoot stage",
                     )
                 })?)?)
@@ -344,7 +335,6 @@ impl Stage {
                 }
                 _ => return Err(CommandError::new(
                     40149,
-                    "Location40149",
                     "the sortByCount field must be defined as a $-prefixed path or an expression",
                 )),
             },
@@ -357,14 +347,12 @@ impl Stage {
                     Some(_) => {
                         return Err(CommandError::new(
                             28747,
-                            "Location28747",
                             "size argument to $sample must not be negative",
                         ))
                     }
                     None => {
                         return Err(CommandError::new(
                             28749,
-                            "Location28749",
                             "$sample stage must specify a size",
                         ))
                     }
@@ -380,7 +368,6 @@ impl Stage {
             "$listLocalSessions" => {
                 return Err(CommandError::new(
                     40602,
-                    "Location40602",
                     "$listLocalSessions is only valid as the first stage in a pipeline run on a database ({aggregate: 1})",
                 ))
             }
@@ -466,7 +453,6 @@ impl Stage {
                 _ => {
                     return Err(CommandError::new(
                         5858203,
-                        "Location5858203",
                         "an array is expected",
                     ))
                 }
@@ -522,7 +508,7 @@ impl Stage {
                 .iter()
                 .map(|d| match expr.eval(d, c)? {
                     Some(Bson::Document(new_root)) => Ok(new_root),
-                    other => Err(CommandError::new(40228, "Location40228", format!(
+                    other => Err(CommandError::new(40228, format!(
                         "'newRoot' expression must evaluate to an object, but resulting value was: {}. Type of resulting value: '{}'",
                         other.as_ref().map_or("MISSING".to_owned(), crate::display::value),
                         other.as_ref().map_or("missing", crate::display::type_name)
@@ -534,13 +520,10 @@ impl Stage {
 }
 
 fn parse_group(spec: &Document) -> CommandResult<Stage> {
-    let key = Expr::parse(spec.get("_id").ok_or_else(|| {
-        CommandError::new(
-            15955,
-            "Location15955",
-            "a group specification must include an _id",
-        )
-    })?)?;
+    let key =
+        Expr::parse(spec.get("_id").ok_or_else(|| {
+            CommandError::new(15955, "a group specification must include an _id")
+        })?)?;
     let accs = parse_accumulators(spec.iter().filter(|(k, _)| *k != "_id"))?;
     Ok(Stage::Group(key, accs))
 }
@@ -554,14 +537,12 @@ fn parse_accumulators<'a>(
         let Bson::Document(acc) = value else {
             return Err(CommandError::new(
                 40234,
-                "Location40234",
                 format!("The field '{field}' must be an accumulator object"),
             ));
         };
         if acc.len() != 1 {
             return Err(CommandError::new(
                 40238,
-                "Location40238",
                 format!("The field '{field}' must specify one accumulator"),
             ));
         }
@@ -583,7 +564,6 @@ fn parse_accumulators<'a>(
             other => {
                 return Err(CommandError::new(
                     15952,
-                    "Location15952",
                     format!("unknown group operator '{other}'"),
                 ))
             }
@@ -717,14 +697,12 @@ pub fn check_positions(stages: &[Stage], allow_documents: bool, nested: bool) ->
             Stage::Out { .. } | Stage::Merge(_) if nested => {
                 return Err(CommandError::new(
                     40600,
-                    "Location40600",
                     format!("{} is not allowed to be used within a $facet or $lookup stage", stage.name()),
                 ))
             }
             Stage::Out { .. } | Stage::Merge(_) if i + 1 != stages.len() => {
                 return Err(CommandError::new(
                     40601,
-                    "Location40601",
                     format!("{} can only be the final stage in the pipeline", stage.name()),
                 ))
             }
@@ -772,39 +750,7 @@ impl Stage {
 }
 
 fn stage_error(code: i32, message: impl Into<String>) -> CommandError {
-    CommandError::new(code, code_name(code), message)
-}
-
-/// `Location<code>`, the code name MongoDB gives assertion codes without a name.
-fn code_name(code: i32) -> &'static str {
-    match code {
-        28812 => "Location28812",
-        28818 => "Location28818",
-        28822 => "Location28822",
-        28808 => "Location28808",
-        28809 => "Location28809",
-        40321 => "Location40321",
-        40169 => "Location40169",
-        40170 => "Location40170",
-        40192 => "Location40192",
-        40193 => "Location40193",
-        40194 => "Location40194",
-        40195 => "Location40195",
-        40196 => "Location40196",
-        40197 => "Location40197",
-        40199 => "Location40199",
-        40066 => "Location40066",
-        15981 => "Location15981",
-        28810 => "Location28810",
-        28811 => "Location28811",
-        15947 => "Location15947",
-        40202 => "Location40202",
-        40198 => "Location40198",
-        40200 => "Location40200",
-        40577 => "Location40577",
-        51183 => "Location51183",
-        _ => "Location",
-    }
+    CommandError::new(code, message)
 }
 
 fn parse_unwind(spec: &Bson) -> CommandResult<Stage> {
@@ -836,7 +782,6 @@ fn parse_unwind(spec: &Bson) -> CommandResult<Stage> {
     if field.is_empty() || field.split('.').any(|p| p.is_empty() || p.starts_with('$')) {
         return Err(CommandError::new(
             16872,
-            "Location16872",
             format!("'{path}' is not a valid field path"),
         ));
     }

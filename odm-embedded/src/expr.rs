@@ -315,7 +315,6 @@ impl Expr {
                 if path.is_empty() || path.split('.').any(str::is_empty) {
                     return Err(CommandError::new(
                         16872,
-                        "Location16872",
                         format!("'{s}' is not a valid field path"),
                     ));
                 }
@@ -340,7 +339,6 @@ impl Expr {
             if let Some(key) = doc.keys().find(|k| k.starts_with('$')) {
                 return Err(CommandError::new(
                     16410,
-                    "Location16410",
                     format!("FieldPath field names may not start with '$'. Given '{key}'"),
                 ));
             }
@@ -353,7 +351,6 @@ impl Expr {
         if doc.len() != 1 {
             return Err(CommandError::new(
                 15983,
-                "Location15983",
                 format!("an expression specification must contain exactly one field, the name of the expression. Found {} fields", doc.len()),
             ));
         }
@@ -369,30 +366,17 @@ impl Expr {
             }
             return Err(CommandError::new(
                 168,
-                "InvalidPipelineOperator",
                 format!("Unrecognized expression '{first}'"),
             ));
         };
         let args = match (op, args) {
-            (Operator::Cond, Bson::Document(d)) => named_args(
-                first,
-                d,
-                &["if", "then", "else"],
-                &[],
-                vars,
-                (17080, "Location17080"),
-            )?,
+            (Operator::Cond, Bson::Document(d)) => {
+                named_args(first, d, &["if", "then", "else"], &[], vars, 17080)?
+            }
             (Operator::GetField | Operator::UnsetField, Bson::Document(d))
                 if d.contains_key("field") =>
             {
-                let mut a = named_args(
-                    first,
-                    d,
-                    &["field"],
-                    &["input"],
-                    vars,
-                    (3041702, "Location3041702"),
-                )?;
+                let mut a = named_args(first, d, &["field"], &["input"], vars, 3041702)?;
                 if a.len() == 1 {
                     a.push(Expr::Root(Vec::new()));
                 }
@@ -405,21 +389,13 @@ impl Expr {
                 vec![field, Expr::Root(Vec::new())]
             }
             (Operator::SetField, Bson::Document(d)) => {
-                let a = named_args(
-                    first,
-                    d,
-                    &["field", "input", "value"],
-                    &[],
-                    vars,
-                    (4161102, "Location4161102"),
-                )?;
+                let a = named_args(first, d, &["field", "input", "value"], &[], vars, 4161102)?;
                 check_constant_field(first, &a[0])?;
                 a
             }
             (Operator::SetField | Operator::UnsetField, _) => {
                 return Err(CommandError::new(
                     4161101,
-                    "Location4161101",
                     format!("{first} only supports an object as its argument"),
                 ))
             }
@@ -430,7 +406,6 @@ impl Expr {
             (Operator::Let | Operator::Map | Operator::Filter | Operator::Reduce, _) => {
                 return Err(CommandError::new(
                     16874,
-                    "Location16874",
                     format!("{first} only supports an object as its argument"),
                 ))
             }
@@ -438,7 +413,6 @@ impl Expr {
             (Operator::Switch, _) => {
                 return Err(CommandError::new(
                     40060,
-                    "Location40060",
                     "$switch requires an object as an argument",
                 ))
             }
@@ -449,18 +423,13 @@ impl Expr {
                 {
                     return Err(CommandError::new(
                         4650100,
-                        "Location4650100",
                         format!("$convert found an unknown argument: {unknown}"),
                     ));
                 }
                 let mut a = Vec::with_capacity(6);
                 for key in ["input", "to"] {
                     let value = d.get(key).ok_or_else(|| {
-                        CommandError::new(
-                            4650101,
-                            "Location4650101",
-                            format!("Missing '{key}' parameter to $convert"),
-                        )
+                        CommandError::new(4650101, format!("Missing '{key}' parameter to $convert"))
                     })?;
                     a.push(Expr::parse_with(value, vars)?);
                 }
@@ -470,7 +439,6 @@ impl Expr {
             (Operator::Convert, _) => {
                 return Err(CommandError::new(
                     4650101,
-                    "Location4650101",
                     "$convert expects an object of named arguments",
                 ))
             }
@@ -478,7 +446,6 @@ impl Expr {
                 if !d.contains_key("date") {
                     return Err(CommandError::new(
                         18628,
-                        "Location18628",
                         "Missing 'date' parameter to $dateToString",
                     ));
                 }
@@ -489,7 +456,6 @@ impl Expr {
                 {
                     return Err(CommandError::new(
                         18534,
-                        "Location18534",
                         format!("Unrecognized parameter to $dateToString: {unknown}"),
                     ));
                 }
@@ -510,7 +476,6 @@ impl Expr {
                 {
                     return Err(CommandError::new(
                         40535,
-                        "Location40535",
                         format!("unrecognized option to {first}: \"{unknown}\""),
                     ));
                 }
@@ -523,7 +488,6 @@ impl Expr {
             (Operator::Rand, _) => {
                 return Err(CommandError::new(
                     3040501,
-                    "Location3040501",
                     "$rand not expecting an argument",
                 ))
             }
@@ -537,7 +501,6 @@ impl Expr {
             if !arity.contains(&args.len()) {
                 return Err(CommandError::new(
                     16020,
-                    "Location16020",
                     format!(
                         "Expression {first} takes exactly {} arguments. {} were passed in.",
                         arity.start(),
@@ -565,7 +528,6 @@ impl Expr {
             Expr::Var(name, _) => {
                 return Err(CommandError::new(
                     17276,
-                    "Location17276",
                     format!("Use of undefined variable: {name}"),
                 ))
             }
@@ -604,31 +566,22 @@ fn named_args(
     required: &[&str],
     optional: &[&str],
     vars: &Variables,
-    (missing_code, missing_name): (i32, &'static str),
+    missing_code: i32,
 ) -> CommandResult<Vec<Expr>> {
     if let Some(unknown) = d
         .keys()
         .find(|k| !required.contains(&k.as_str()) && !optional.contains(&k.as_str()))
     {
-        let (code, name) = if op == "$cond" {
-            (17083, "Location17083")
-        } else {
-            (missing_code, missing_name)
-        };
+        let code = if op == "$cond" { 17083 } else { missing_code };
         return Err(CommandError::new(
             code,
-            name,
             format!("Unrecognized parameter to {op}: {unknown}"),
         ));
     }
     let mut out = Vec::with_capacity(required.len() + optional.len());
     for key in required {
         let value = d.get(*key).ok_or_else(|| {
-            CommandError::new(
-                missing_code,
-                missing_name,
-                format!("Missing '{key}' parameter to {op}"),
-            )
+            CommandError::new(missing_code, format!("Missing '{key}' parameter to {op}"))
         })?;
         out.push(Expr::parse_with(value, vars)?);
     }
@@ -700,18 +653,12 @@ fn parse_scoped(
     if let Some(unknown) = d.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(CommandError::new(
             16875,
-            "Location16875",
             format!("Unrecognized parameter to {name}: {unknown}"),
         ));
     }
     let required = |key: &str| {
-        d.get(key).ok_or_else(|| {
-            CommandError::new(
-                16876,
-                "Location16876",
-                format!("Missing '{key}' parameter to {name}"),
-            )
-        })
+        d.get(key)
+            .ok_or_else(|| CommandError::new(16876, format!("Missing '{key}' parameter to {name}")))
     };
     let scope = |names: &[&str]| -> CommandResult<Variables> {
         let mut inner = vars.clone();
@@ -726,7 +673,6 @@ fn parse_scoped(
             let Bson::Document(defs) = required("vars")? else {
                 return Err(CommandError::new(
                     10065,
-                    "Location10065",
                     "invalid parameter: expected an object (vars)",
                 ));
             };
@@ -777,21 +723,18 @@ fn parse_switch(d: &Document, vars: &Variables) -> CommandResult<Vec<Expr>> {
     {
         return Err(CommandError::new(
             40067,
-            "Location40067",
             format!("$switch found an unknown argument: {unknown}"),
         ));
     }
     let Some(Bson::Array(branches)) = d.get("branches") else {
         return Err(CommandError::new(
             40061,
-            "Location40061",
             "$switch expected an array for 'branches'",
         ));
     };
     if branches.is_empty() {
         return Err(CommandError::new(
             40068,
-            "Location40068",
             "$switch requires at least one branch",
         ));
     }
@@ -800,28 +743,24 @@ fn parse_switch(d: &Document, vars: &Variables) -> CommandResult<Vec<Expr>> {
         let Bson::Document(b) = branch else {
             return Err(CommandError::new(
                 40062,
-                "Location40062",
                 "$switch expected each branch to be an object",
             ));
         };
         if let Some(unknown) = b.keys().find(|k| !matches!(k.as_str(), "case" | "then")) {
             return Err(CommandError::new(
                 40063,
-                "Location40063",
                 format!("$switch found an unknown argument to a branch: {unknown}"),
             ));
         }
         let case = b.get("case").ok_or_else(|| {
             CommandError::new(
                 40064,
-                "Location40064",
                 "$switch requires each branch have a 'case' expression",
             )
         })?;
         let then = b.get("then").ok_or_else(|| {
             CommandError::new(
                 40065,
-                "Location40065",
                 "$switch requires each branch have a 'then' expression",
             )
         })?;
@@ -840,12 +779,10 @@ fn check_constant_field(op: &str, field: &Expr) -> CommandResult<()> {
         Some(Some(Bson::String(_))) => Ok(()),
         Some(_) => Err(CommandError::new(
             4161107,
-            "Location4161107",
             format!("{op} requires 'field' to evaluate to type String"),
         )),
         None => Err(CommandError::new(
             4161106,
-            "Location4161106",
             format!(
                 "{op} requires 'field' to evaluate to a constant, but got a non-constant argument"
             ),
@@ -860,7 +797,6 @@ fn parse_variable(spec: &str, vars: &Variables) -> CommandResult<Expr> {
     if rest.iter().any(String::is_empty) {
         return Err(CommandError::new(
             16872,
-            "Location16872",
             format!("'$${spec}' is not a valid field path"),
         ));
     }
@@ -887,7 +823,6 @@ fn parse_variable(spec: &str, vars: &Variables) -> CommandResult<Expr> {
             None => {
                 return Err(CommandError::new(
                     17276,
-                    "Location17276",
                     format!("Use of undefined variable: {user}"),
                 ))
             }
@@ -908,21 +843,18 @@ pub fn validate_variable_name(name: &str) -> CommandResult<()> {
     let Some(first) = chars.next() else {
         return Err(CommandError::new(
             16866,
-            "Location16866",
             "empty variable names are not allowed",
         ));
     };
     if first.is_ascii() && !first.is_ascii_lowercase() {
         return Err(CommandError::new(
             16867,
-            "Location16867",
             format!("'{name}' starts with an invalid character for a user variable name"),
         ));
     }
     if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || !c.is_ascii())) {
         return Err(CommandError::new(
             16868,
-            "Location16868",
             format!("'{name}' contains an invalid character for a variable name: '{bad}'"),
         ));
     }
@@ -1108,7 +1040,6 @@ fn eval_op(
                     Bson::DateTime(_) if op == Operator::Add => {
                         return Err(CommandError::new(
                             16612,
-                            "Location16612",
                             "only one date allowed in an $add expression",
                         ))
                     }
@@ -1216,9 +1147,10 @@ fn eval_op(
                 Some(a) => Bson::Int32(a),
                 None => Bson::Int64(i64::from(n).abs()),
             },
-            Some(Bson::Int64(n)) => Bson::Int64(n.checked_abs().ok_or_else(|| {
-                CommandError::new(28680, "Location28680", "can't take $abs of long long min")
-            })?),
+            Some(Bson::Int64(n)) => Bson::Int64(
+                n.checked_abs()
+                    .ok_or_else(|| CommandError::new(28680, "can't take $abs of long long min"))?,
+            ),
             Some(Bson::Double(n)) => Bson::Double(n.abs()),
             Some(other) => return Err(non_numeric("$abs", &other)),
         },
@@ -1301,7 +1233,6 @@ fn eval_op(
                 };
                 return Err(CommandError::new(
                     code,
-                    "Location",
                     format!(
                         "input to {what} must be an array not {}",
                         input.as_ref().map_or("missing", display::type_name)
@@ -1317,7 +1248,6 @@ fn eval_op(
                     _ => {
                         return Err(CommandError::new(
                             327391,
-                            "Location327391",
                             "$filter: limit must be a positive integer",
                         ))
                     }
@@ -1347,7 +1277,6 @@ fn eval_op(
             let Some(Bson::Array(items)) = input else {
                 return Err(CommandError::new(
                     40080,
-                    "Location40080",
                     format!(
                         "$reduce requires 'input' to be an array, found: {}",
                         input.as_ref().map_or("missing", display::type_name)
@@ -1375,7 +1304,6 @@ fn eval_op(
             }
             return Err(CommandError::new(
                 40066,
-                "Location40066",
                 "$switch could not find a matching branch for an input, and no default was specified.",
             ));
         }
@@ -1438,7 +1366,6 @@ fn eval_op(
                     other => {
                         return Err(CommandError::new(
                             18533,
-                            "Location18533",
                             format!(
                                 "$dateToString requires that 'format' be a string, found: {}",
                                 other.as_ref().map_or("missing", display::type_name)
@@ -1459,7 +1386,6 @@ fn eval_op(
                     Some(other) => {
                         return Err(CommandError::new(
                             16702,
-                            "Location16702",
                             format!(
                                 "$concat only supports strings, not {}",
                                 display::type_name(&other)
@@ -1475,7 +1401,6 @@ fn eval_op(
             other => {
                 return Err(CommandError::new(
                     17124,
-                    "Location17124",
                     format!(
                         "The argument to $size must be an array. Type of argument: {}",
                         other.as_ref().map_or("missing", display::type_name)
@@ -1488,7 +1413,6 @@ fn eval_op(
             let Some(Bson::Array(items)) = &vals[1] else {
                 return Err(CommandError::new(
                     40081,
-                    "Location40081",
                     format!(
                         "$in requires an array as a second argument, found: {}",
                         vals[1].as_ref().map_or("missing", display::type_name)
@@ -1518,7 +1442,6 @@ fn eval_op(
                 Some(other) => {
                     return Err(CommandError::new(
                         3041705,
-                        "Location3041705",
                         format!(
                             "$getField requires 'input' to evaluate to type Object, but got {}",
                             display::type_name(&other)
@@ -1540,7 +1463,6 @@ fn eval_op(
                 Some(other) => {
                     return Err(CommandError::new(
                         4161105,
-                        "Location4161105",
                         format!(
                             "{name} requires 'input' to evaluate to type Object, but got {}",
                             display::type_name(&other)
@@ -1592,11 +1514,7 @@ fn modulo(a: &Bson, b: &Bson) -> CommandResult<Bson> {
     };
     if let (Some(x), Some(y)) = (int(a), int(b)) {
         if y == 0 {
-            return Err(CommandError::new(
-                16610,
-                "Location16610",
-                "can't $mod by zero",
-            ));
+            return Err(CommandError::new(16610, "can't $mod by zero"));
         }
         let r = x.checked_rem(y).unwrap_or(0);
         return Ok(match (a, b) {
@@ -1606,11 +1524,7 @@ fn modulo(a: &Bson, b: &Bson) -> CommandResult<Bson> {
     }
     let (x, y) = (as_f64(a).unwrap_or(0.0), as_f64(b).unwrap_or(0.0));
     if y == 0.0 {
-        return Err(CommandError::new(
-            16610,
-            "Location16610",
-            "can't $mod by zero",
-        ));
+        return Err(CommandError::new(16610, "can't $mod by zero"));
     }
     Ok(Bson::Double(x % y))
 }

@@ -17,7 +17,6 @@ pub fn nullish(value: &Option<Bson>) -> bool {
 fn expected(code: i32, op: &str, what: &str, got: &Option<Bson>) -> CommandError {
     CommandError::new(
         code,
-        "Location",
         format!(
             "{op} requires {what}, found: {}",
             got.as_ref().map_or("missing", display::type_name)
@@ -36,7 +35,6 @@ fn coerce_string(op: &str, value: &Option<Bson>) -> CommandResult<String> {
         Some(other) => {
             return Err(CommandError::new(
                 16007,
-                "Location16007",
                 format!(
                     "can't convert from BSON type {} to String in {op}",
                     display::type_name(other)
@@ -83,14 +81,12 @@ pub fn substr_cp(
     if start < 0 {
         return Err(CommandError::new(
             34455,
-            "Location34455",
             "$substrCP: the starting index must be nonnegative integer.",
         ));
     }
     if count < 0 {
         return Err(CommandError::new(
             34454,
-            "Location34454",
             "$substrCP: length must be a nonnegative integer.",
         ));
     }
@@ -126,7 +122,6 @@ pub fn split(s: &Option<Bson>, delimiter: &Option<Bson>) -> CommandResult<Bson> 
     if delimiter.is_empty() {
         return Err(CommandError::new(
             40087,
-            "Location40087",
             "$split requires a non-empty separator",
         ));
     }
@@ -198,7 +193,6 @@ pub fn slice(values: &[Option<Bson>]) -> CommandResult<Bson> {
         if n <= 0 {
             return Err(CommandError::new(
                 28729,
-                "Location28729",
                 format!("Third argument to $slice must be positive: {n}"),
             ));
         }
@@ -270,7 +264,6 @@ impl Target {
 fn conversion_failure(value: &Bson, target: Target) -> CommandError {
     CommandError::new(
         241,
-        "ConversionFailure",
         format!(
             "Failed to parse number '{}' in $convert with no onError value: to {target:?}",
             display::value(value)
@@ -345,7 +338,6 @@ fn utc(op: &str, value: &Option<Bson>) -> CommandResult<chrono::DateTime<chrono:
         Some(Bson::ObjectId(id)) => Ok(id.timestamp().to_chrono()),
         other => Err(CommandError::new(
             16006,
-            "Location16006",
             format!(
                 "can't convert from BSON type {} to Date in {op}",
                 other.as_ref().map_or("missing", display::type_name)
@@ -378,13 +370,9 @@ pub fn date_to_string(format: Option<&str>, value: &Option<Bson>) -> CommandResu
             out.push(c);
             continue;
         }
-        let spec = chars.next().ok_or_else(|| {
-            CommandError::new(
-                18535,
-                "Location18535",
-                "Unmatched '%' at end of format string",
-            )
-        })?;
+        let spec = chars
+            .next()
+            .ok_or_else(|| CommandError::new(18535, "Unmatched '%' at end of format string"))?;
         let part = match spec {
             'Y' => format!("{:04}", date.year()),
             'm' => format!("{:02}", date.month()),
@@ -402,7 +390,6 @@ pub fn date_to_string(format: Option<&str>, value: &Option<Bson>) -> CommandResu
             other => {
                 return Err(CommandError::new(
                     18536,
-                    "Location18536",
                     format!("Invalid format character '%{other}' in format string"),
                 ))
             }

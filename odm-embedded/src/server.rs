@@ -3,7 +3,7 @@
 use crate::command::{self, Context, ServerState};
 use crate::error::CommandError;
 use crate::wire::{self, Request, WireError};
-use bson::{doc, Bson, Document};
+use bson::{Bson, Document};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
@@ -399,12 +399,8 @@ impl Connection {
                     Some(Bson::String(db)) => db.clone(),
                     _ => {
                         return Handled::Reply(
-                            CommandError::new(
-                                40571,
-                                "Location40571",
-                                "OP_MSG requests require a $db argument",
-                            )
-                            .to_reply(),
+                            CommandError::new(40571, "OP_MSG requests require a $db argument")
+                                .to_reply(),
                         )
                     }
                 };
@@ -544,9 +540,9 @@ impl Connection {
     fn run(&self, db: &str, body: &Document) -> Document {
         let ctx = Context::new(&self.state, db, self.id);
         // A bug in a command must not take the connection (or the server) down.
-        std::panic::catch_unwind(AssertUnwindSafe(|| command::run(ctx, body))).unwrap_or_else(|_| {
-            doc! { "ok": 0.0, "errmsg": "internal error while running the command", "code": 1, "codeName": "InternalError" }
-        })
+        std::panic::catch_unwind(AssertUnwindSafe(|| command::run(ctx, body))).unwrap_or_else(
+            |_| CommandError::new(1, "internal error while running the command").to_reply(),
+        )
     }
 
     /// An awaitable `hello` (streaming monitoring) waits up to `maxAwaitTimeMS` for a
@@ -595,7 +591,7 @@ impl Connection {
 fn protocol_error(err: &WireError) -> Document {
     let error = match err {
         WireError::InvalidBson(msg) => CommandError::invalid_bson(msg.clone()),
-        other => CommandError::new(40, "ProtocolError", other.to_string()),
+        other => CommandError::new(40, other.to_string()),
     };
     error.to_reply()
 }

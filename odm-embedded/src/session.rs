@@ -159,7 +159,6 @@ impl Transaction {
         created_here.map(|c| (c, false)).ok_or_else(|| {
             CommandError::new(
                 263,
-                "OperationNotSupportedInTransaction",
                 format!("Cannot create new indexes on existing collection {db}.{coll} in a multi-document transaction."),
             )
         })
@@ -587,11 +586,11 @@ pub struct Session {
 }
 
 fn no_such_transaction(message: String) -> CommandError {
-    CommandError::new(251, "NoSuchTransaction", message)
+    CommandError::new(251, message)
 }
 
 fn transaction_too_old(message: String) -> CommandError {
-    CommandError::new(225, "TransactionTooOld", message)
+    CommandError::new(225, message)
 }
 
 impl Session {
@@ -622,7 +621,6 @@ impl Session {
                 };
                 return Err(CommandError::new(
                     50911,
-                    "Location50911",
                     format!("Cannot start a transaction at given transaction number {number} a transaction with the same number is in state {state}"),
                 ));
             }
@@ -652,14 +650,12 @@ impl Session {
             (TxnState::Committed, "abortTransaction") => {
                 return Err(CommandError::new(
                     256,
-                    "TransactionCommitted",
                     format!("Transaction {number} has been committed."),
                 ))
             }
             (TxnState::Committed, _) => {
                 return Err(CommandError::new(
                     256,
-                    "TransactionCommitted",
                     format!("Transaction {number} has been committed."),
                 ))
             }
@@ -722,7 +718,6 @@ impl Session {
                 (Some(reply), _) => Ok(Some(reply.clone())),
                 (None, Some(_)) => Err(CommandError::new(
                     50911,
-                    "Location50911",
                     format!("Cannot start a retryable write at given transaction number {number} on session {} because a transaction with the same number exists", self.id_text),
                 )),
                 (None, None) => Ok(None),

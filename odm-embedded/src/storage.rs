@@ -124,7 +124,6 @@ impl Timeline {
 pub fn write_conflict() -> CommandError {
     CommandError::new(
         112,
-        "WriteConflict",
         "Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.",
     )
 }
@@ -692,7 +691,6 @@ impl Collection {
         if self.journal.is_some() {
             return Err(CommandError::new(
                 263,
-                "OperationNotSupportedInTransaction",
                 format!(
                     "Cannot write to time-series collection '{}' in a multi-document transaction",
                     self.ns
@@ -750,7 +748,6 @@ impl Collection {
         if self.capped.is_some() && self.journal.is_some() {
             return Err(CommandError::new(
                 263,
-                "OperationNotSupportedInTransaction",
                 format!(
                     "Collection '{}' is a capped collection. Writes in transactions are not allowed on capped collections.",
                     self.ns
@@ -874,14 +871,12 @@ impl Collection {
                 if !current.same_signature(spec) {
                     return Err(CommandError::new(
                         86,
-                        "IndexKeySpecsConflict",
                         format!("An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: {requested}, existing index: {existing}"),
                     ));
                 }
                 if !current.same_options(spec) {
                     return Err(CommandError::new(
                         85,
-                        "IndexOptionsConflict",
                         format!("An equivalent index already exists with the same name but different options. Requested index: {requested}, existing index: {existing}"),
                     ));
                 }
@@ -889,7 +884,6 @@ impl Collection {
             } else if current.same_signature(spec) {
                 return Err(CommandError::new(
                     85,
-                    "IndexOptionsConflict",
                     format!(
                         "Index already exists with a different name: {}",
                         current.name
@@ -982,7 +976,6 @@ impl Collection {
                 if !violations.is_empty() {
                     return Err(CommandError::new(
                         359,
-                        "CannotConvertIndexToUnique",
                         "Cannot convert the index to unique. Please resolve conflicting documents before running collMod again.",
                     )
                     .with_extra(doc! { "violations": violations }));
@@ -1217,7 +1210,6 @@ fn conjuncts<'a>(filter: &'a Filter, out: &mut Vec<(&'a str, &'a Cond)>) {
 pub fn duplicate_id(ns: &str, id: &Bson) -> CommandError {
     CommandError::new(
         11000,
-        "DuplicateKey",
         format!(
             "E11000 duplicate key error collection: {ns} index: _id_ dup key: {}",
             display::document(&doc! { "_id": id.clone() })
@@ -1292,7 +1284,6 @@ impl Storage {
             let ts = Timeline::timestamp(at);
             return Err(CommandError::new(
                 239,
-                "SnapshotTooOld",
                 format!(
                     "Read timestamp Timestamp({}, {}) is older than the oldest available timestamp.",
                     ts.time, ts.increment
@@ -1385,11 +1376,7 @@ impl Storage {
             ));
         }
         if from_db == to_db && from == to {
-            return Err(CommandError::new(
-                20,
-                "IllegalOperation",
-                "Can't rename a collection to itself",
-            ));
+            return Err(CommandError::new(20, "Can't rename a collection to itself"));
         }
         if dbs.get(to_db).is_some_and(|c| c.contains_key(to)) && !drop_target {
             return Err(CommandError::namespace_exists("target namespace exists"));

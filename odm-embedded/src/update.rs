@@ -379,7 +379,6 @@ fn parse_array_filters(list: &[Bson]) -> CommandResult<Vec<ArrayFilter>> {
         let filter = Filter::parse(spec).map_err(|e| {
             CommandError::new(
                 e.code,
-                e.code_name,
                 format!("Error parsing array filter :: caused by :: {}", e.message),
             )
         })?;

@@ -139,7 +139,6 @@ impl Validator {
         let filter = Filter::parse(&spec).map_err(|err| {
             CommandError::new(
                 err.code,
-                err.code_name,
                 format!(
                     "Parsing of collection validator failed :: caused by :: {}",
                     err.message
@@ -193,20 +192,17 @@ impl Validator {
             );
             return Ok(());
         }
-        Err(CommandError::new(
-            121,
-            "DocumentValidationFailure",
-            "Document failed validation",
-        )
-        .with_extra(doc! {
-            "errInfo": {
-                "failingDocumentId": id,
-                "details": {
-                    "operatorName": operator_name(&self.spec),
-                    "specifiedAs": self.spec.clone(),
+        Err(
+            CommandError::new(121, "Document failed validation").with_extra(doc! {
+                "errInfo": {
+                    "failingDocumentId": id,
+                    "details": {
+                        "operatorName": operator_name(&self.spec),
+                        "specifiedAs": self.spec.clone(),
+                    },
                 },
-            },
-        }))
+            }),
+        )
     }
 }
 

@@ -281,7 +281,7 @@ pub fn encode_reply(request_id: i32, response_to: i32, body: &Document) -> Vec<u
 fn write_document(bytes: &mut Vec<u8>, doc: &Document) {
     // Serializing a `Document` into a Vec cannot fail for documents built by the server.
     if doc.to_writer(&mut *bytes).is_err() {
-        let fallback = bson::doc! { "ok": 0.0, "errmsg": "reply could not be encoded", "code": 1, "codeName": "InternalError" };
+        let fallback = crate::error::CommandError::new(1, "reply could not be encoded").to_reply();
         let _ = fallback.to_writer(bytes);
     }
 }

@@ -114,7 +114,6 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     {
         return Err(CommandError::new(
             263,
-            "OperationNotSupportedInTransaction",
             format!("{} cannot be used in a transaction", writer.name()),
         ));
     }

@@ -129,16 +129,10 @@ impl<'a> Args<'a> {
     }
 
     /// A non-negative integer, refused with `message` when negative.
-    pub fn non_negative(
-        &self,
-        key: &str,
-        code: i32,
-        code_name: &'static str,
-    ) -> CommandResult<Option<i64>> {
+    pub fn non_negative(&self, key: &str, code: i32) -> CommandResult<Option<i64>> {
         match self.i64(key)? {
             Some(n) if n < 0 => Err(CommandError::new(
                 code,
-                code_name,
                 format!("BSON field '{key}' value must be >= 0, actual value '{n}'"),
             )),
             other => Ok(other),

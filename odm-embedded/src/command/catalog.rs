@@ -70,7 +70,6 @@ impl Catalog for StorageCatalog<'_> {
             if target.read().capped().is_some() {
                 return Err(CommandError::new(
                     17152,
-                    "Location17152",
                     format!("namespace '{db}.{coll}' is capped so it can't be used for $out"),
                 ));
             }
@@ -96,7 +95,6 @@ impl Catalog for StorageCatalog<'_> {
             if !unique {
                 return Err(CommandError::new(
                     51183,
-                    "Location51183",
                     "Cannot find index to verify that join fields will be unique",
                 ));
             }
@@ -109,7 +107,6 @@ impl Catalog for StorageCatalog<'_> {
                     Some(Bson::Array(_)) | Some(Bson::Null) | None if field != "_id" => {
                         return Err(CommandError::new(
                             51132,
-                            "Location51132",
                             format!("$merge write error: 'on' field '{field}' cannot be missing, null, undefined or an array"),
                         ))
                     }
@@ -157,7 +154,6 @@ impl Catalog for StorageCatalog<'_> {
                 (None, _, WhenNotMatched::Fail) => {
                     return Err(CommandError::new(
                         13113,
-                        "MergeStageNoMatchingDocument",
                         "$merge could not find a matching document in the target collection for at least one document in the source collection",
                     ))
                 }

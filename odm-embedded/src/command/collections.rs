@@ -122,9 +122,7 @@ pub fn cursor_batch_size(args: Args<'_>) -> CommandResult<Option<usize>> {
         name: "cursor",
         doc: cursor,
     };
-    Ok(inner
-        .non_negative("batchSize", 51024, "Location51024")?
-        .map(|n| n as usize))
+    Ok(inner.non_negative("batchSize", 51024)?.map(|n| n as usize))
 }
 
 /// Options both `create` and `collMod` take: validation and a view's definition.

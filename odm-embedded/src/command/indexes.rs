@@ -175,7 +175,6 @@ pub fn drop_indexes(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document>
                 names => {
                     return Err(CommandError::new(
                         358,
-                        "AmbiguousIndexKeyPattern",
                         format!(
                             "{} indexes found for key: {}, identify by name instead. Conflicting indexes: {}",
                             names.len(),

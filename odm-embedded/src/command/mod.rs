@@ -236,14 +236,14 @@ fn unsatisfiable_write_concern(cmd: &Document) -> Option<Document> {
     match concern.get("w")? {
         Bson::String(mode) if mode != "majority" => Some(doc! {
             "code": 79,
-            "codeName": "UnknownReplWriteConcern",
+            "codeName": crate::error::code_name(79).as_ref(),
             "errmsg": format!("No write concern mode named '{mode}' found in replica set configuration"),
         }),
         Bson::String(_) => None,
         w => match crate::query::compare::as_f64(w) {
             Some(n) if n > 1.0 => Some(doc! {
                 "code": 100,
-                "codeName": "UnsatisfiableWriteConcern",
+                "codeName": crate::error::code_name(100).as_ref(),
                 "errmsg": "Not enough data-bearing nodes",
             }),
             _ => None,
@@ -310,7 +310,7 @@ pub fn fail_point_reply(
         "ok": 0.0,
         "errmsg": "Failing command via 'failCommand' failpoint",
         "code": code,
-        "codeName": crate::error::code_name(code),
+        "codeName": crate::error::code_name(code).as_ref(),
     };
     if let Some(labels) = labels {
         reply.insert("errorLabels", labels);
@@ -334,7 +334,7 @@ pub fn add_write_concern_error(
     let mut error = error.clone();
     if let Some(code) = error.get("code").and_then(crate::query::compare::as_f64) {
         if !error.contains_key("codeName") {
-            error.insert("codeName", crate::error::code_name(code as i32));
+            error.insert("codeName", crate::error::code_name(code as i32).as_ref());
         }
     }
     reply.insert("writeConcernError", error);
@@ -427,7 +427,6 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
                 if collation.is_some() {
                     return Err(CommandError::new(
                         167,
-                        "OptionNotSupportedOnView",
                         "Cannot override a view's default collation",
                     ));
                 }

@@ -134,10 +134,8 @@ pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         None => None,
     };
     check_hint_in(ctx, coll, args, "hint")?;
-    let skip = args
-        .non_negative("skip", 51024, "Location51024")?
-        .unwrap_or(0) as usize;
-    let batch_size = args.non_negative("batchSize", 51024, "Location51024")?;
+    let skip = args.non_negative("skip", 51024)?.unwrap_or(0) as usize;
+    let batch_size = args.non_negative("batchSize", 51024)?;
     let (limit, mut single_batch) = match args.i64("limit")? {
         Some(n) if n < 0 => (Some(n.unsigned_abs() as usize), true),
         Some(0) | None => (None, false),
@@ -197,9 +195,7 @@ pub fn get_more(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         )
     })?;
     crate::names::validate_collection_name(coll)?;
-    let batch_size = args
-        .non_negative("batchSize", 51024, "Location51024")?
-        .map(|n| n as usize);
+    let batch_size = args.non_negative("batchSize", 51024)?.map(|n| n as usize);
     let ns = format!("{}.{coll}", ctx.db);
     match ctx.state.cursors.next_batch(id, &ns, batch_size) {
         Ok(Some((batch, next_id))) => Ok(doc! { "cursor": { "nextBatch": batch, "id": next_id, "ns": ns }, "ok": 1.0 }),
@@ -247,7 +243,7 @@ pub fn count(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let coll = args.collection()?;
     let filter = filter_of(args, "query", &Variables::new())?;
     check_hint_in(ctx, coll, args, "hint")?;
-    let skip = args.non_negative("skip", 2, "BadValue")?.unwrap_or(0) as usize;
+    let skip = args.non_negative("skip", 2)?.unwrap_or(0) as usize;
     let limit = args
         .i64("limit")?
         .map(|n| n.unsigned_abs() as usize)

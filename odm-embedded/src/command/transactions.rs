@@ -123,7 +123,6 @@ fn in_transaction(
     if !super::table::find(name).is_some_and(|spec| spec.in_transaction) {
         return Err(CommandError::new(
             263,
-            "OperationNotSupportedInTransaction",
             format!("Cannot run '{name}' in a multi-document transaction."),
         ));
     }

@@ -22,7 +22,6 @@ const MAX_DEPTH: usize = 20;
 fn too_deep() -> CommandError {
     CommandError::new(
         149,
-        "ViewDepthLimitExceeded",
         format!("View depth too deep or view cycle detected. Maximum depth is {MAX_DEPTH}"),
     )
 }
@@ -136,7 +135,6 @@ fn definition(args: Args<'_>) -> CommandResult<View> {
         {
             return Err(CommandError::new(
                 167,
-                "OptionNotSupportedOnView",
                 format!("{name} cannot be used in a view definition"),
             ));
         }
@@ -188,7 +186,6 @@ fn check_cycle(storage: &Storage, db: &str, name: &str, view: &View) -> CommandR
         if on == name {
             return Err(CommandError::new(
                 5,
-                "GraphContainsCycle",
                 format!("View cycle detected: {db}.{name} would read itself through 'viewOn'"),
             ));
         }
@@ -206,7 +203,6 @@ pub fn create(ctx: Context<'_>, args: Args<'_>, name: &str) -> CommandResult<Doc
     if ctx.txn.is_some() {
         return Err(CommandError::new(
             263,
-            "OperationNotSupportedInTransaction",
             "Cannot create a view in a multi-document transaction.",
         ));
     }

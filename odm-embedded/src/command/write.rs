@@ -422,7 +422,7 @@ pub fn upsert_document_from(
             } else {
                 continue;
             };
-            return Err(CommandError::new(54, "NotSingleValueField", message));
+            return Err(CommandError::new(54, message));
         }
     }
     let mut seed = Document::new();

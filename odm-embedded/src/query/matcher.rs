@@ -685,7 +685,6 @@ pub fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
             other => {
                 return Err(CommandError::new(
                     51108,
-                    "Location51108",
                     format!("invalid flag in regex options: {other}"),
                 ))
             }
@@ -694,7 +693,6 @@ pub fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
     if pattern.contains('\0') {
         return Err(CommandError::new(
             51109,
-            "Location51109",
             "Regular expression cannot contain an embedded null byte",
         ));
     }
@@ -703,13 +701,8 @@ pub fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
     } else {
         format!("(?{flags}){pattern}")
     };
-    Regex::new(&source).map_err(|e| {
-        CommandError::new(
-            51091,
-            "Location51091",
-            format!("Regular expression is invalid: {e}"),
-        )
-    })
+    Regex::new(&source)
+        .map_err(|e| CommandError::new(51091, format!("Regular expression is invalid: {e}")))
 }
 
 fn is_nan(value: &Bson) -> bool {

@@ -123,7 +123,6 @@ impl Projection {
                 if !include {
                     return Err(CommandError::new(
                         31395,
-                        "Location31395",
                         format!("Cannot exclude the positional field '{path}'"),
                     ));
                 }
@@ -133,7 +132,6 @@ impl Projection {
                 {
                     return Err(CommandError::new(
                         31276,
-                        "Location31276",
                         "Cannot specify more than one positional projection per query.",
                     ));
                 }
@@ -143,7 +141,6 @@ impl Projection {
             if path.split('.').any(|p| p == "$") || path.starts_with('$') {
                 return Err(CommandError::new(
                     31394,
-                    "Location31394",
                     format!("As of 4.4, it's illegal to specify positional operator in the middle of a path.Positional projection may only be used at the end, for example: a.b.$. If the query previously used a form like a.b.$.d, remove the parts following the '$' and the results will be equivalent. Given: '{key}'"),
                 ));
             }
@@ -160,13 +157,11 @@ impl Projection {
                     return Err(if mode {
                         CommandError::new(
                             31254,
-                            "Location31254",
                             format!("Cannot do exclusion on field {path} in inclusion projection"),
                         )
                     } else {
                         CommandError::new(
                             31253,
-                            "Location31253",
                             format!("Cannot do inclusion on field {path} in exclusion projection"),
                         )
                     });
@@ -266,8 +261,7 @@ fn check_path(path: &str) -> CommandResult<()> {
 }
 
 fn add_leaf(tree: &mut Node, path: &str) -> CommandResult<()> {
-    let collision =
-        || CommandError::new(31250, "Location31250", format!("Path collision at {path}"));
+    let collision = || CommandError::new(31250, format!("Path collision at {path}"));
     let mut node = tree;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
@@ -298,23 +292,14 @@ fn parse_slice(arg: &Bson) -> CommandResult<Special> {
             if items.len() != 2 {
                 return Err(CommandError::new(
                     28724,
-                    "Location28724",
                     "First argument to $slice must be an array",
                 ));
             }
             let (Some(skip), Some(limit)) = (int(&items[0]), int(&items[1])) else {
-                return Err(CommandError::new(
-                    28724,
-                    "Location28724",
-                    "$slice arguments must be numbers",
-                ));
+                return Err(CommandError::new(28724, "$slice arguments must be numbers"));
             };
             if limit <= 0 {
-                return Err(CommandError::new(
-                    28724,
-                    "Location28724",
-                    "$slice limit must be positive",
-                ));
+                return Err(CommandError::new(28724, "$slice limit must be positive"));
             }
             Ok(Special::Slice {
                 skip: Some(skip),
@@ -325,7 +310,6 @@ fn parse_slice(arg: &Bson) -> CommandResult<Special> {
             Some(limit) => Ok(Special::Slice { skip: None, limit }),
             None => Err(CommandError::new(
                 28667,
-                "Location28667",
                 "$slice only supports numbers and [skip, limit] arrays",
             )),
         },
@@ -379,7 +363,6 @@ fn positional_at(doc: &mut Document, path: &str, position: Option<usize>) -> Com
     let not_found = || {
         CommandError::new(
             51246,
-            "Location51246",
             "Executor error during find command :: caused by :: positional operator '.$' couldn't find a matching element in the array",
         )
     };

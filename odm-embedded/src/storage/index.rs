@@ -28,12 +28,12 @@ pub const MAX_INDEXES: usize = 64;
 
 /// Error 67 `CannotCreateIndex`.
 pub fn cannot_create_index(message: impl Into<String>) -> CommandError {
-    CommandError::new(67, "CannotCreateIndex", message)
+    CommandError::new(67, message)
 }
 
 /// Error 197 `InvalidIndexSpecificationOption`.
 pub fn invalid_index_option(message: impl Into<String>) -> CommandError {
-    CommandError::new(197, "InvalidIndexSpecificationOption", message)
+    CommandError::new(197, message)
 }
 
 /// A validated index specification.
@@ -468,7 +468,6 @@ impl IndexSpec {
                 if let Some(earlier) = array_field {
                     return Err(CommandError::new(
                         171,
-                        "CannotIndexParallelArrays",
                         format!("cannot index parallel arrays [{field}] [{earlier}]"),
                     ));
                 }
@@ -499,7 +498,6 @@ impl IndexSpec {
         }
         CommandError::new(
             11000,
-            "DuplicateKey",
             format!(
                 "E11000 duplicate key error collection: {ns} index: {} dup key: {}",
                 self.name,

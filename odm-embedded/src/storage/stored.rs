@@ -32,11 +32,7 @@ impl PartialEq for StoredDoc {
 /// The error for stored bytes that do not read back (never expected: they were encoded
 /// by this server from a document it had checked).
 fn unreadable(err: impl std::fmt::Display) -> CommandError {
-    CommandError::new(
-        1,
-        "InternalError",
-        format!("stored document unreadable: {err}"),
-    )
+    CommandError::new(1, format!("stored document unreadable: {err}"))
 }
 
 impl StoredDoc {
