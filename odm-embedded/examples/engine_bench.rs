@@ -16,7 +16,9 @@
 //!   the bytes allocated and still held, counted by the allocator;
 //! - the median round trip of `ping`, insert, find by `_id` and update by `_id` on one
 //!   connection, and each operation's ratio to `ping` (goal ≤ 1.15), and the throughput of
-//!   the same operations from 16 concurrent tasks.
+//!   the same operations from 16 concurrent tasks;
+//! - the same round trips over a raw connection (an `OP_MSG` written and its reply read,
+//!   no driver): what the server itself adds above `ping`.
 //!
 //! Resident memory is read from `/proc/self/statm` (Linux); elsewhere those lines say so.
 
@@ -236,6 +238,79 @@ async fn round_trips(client: &Client) -> mongodb::error::Result<()> {
     Ok(())
 }
 
+/// One command over a raw connection: an `OP_MSG` written and its reply read, with no
+/// driver in between.
+async fn raw_command(
+    stream: &mut tokio::net::TcpStream,
+    request_id: i32,
+    command: &Document,
+) -> std::io::Result<Document> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = bson::to_vec(command).map_err(std::io::Error::other)?;
+    let length = (16 + 4 + 1 + body.len()) as i32;
+    let mut message = Vec::with_capacity(length as usize);
+    for word in [length, request_id, 0, 2013, 0] {
+        message.extend_from_slice(&word.to_le_bytes());
+    }
+    message.push(0);
+    message.extend_from_slice(&body);
+    stream.write_all(&message).await?;
+    let mut header = [0_u8; 16];
+    stream.read_exact(&mut header).await?;
+    let total = i32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let mut rest = vec![0_u8; total.saturating_sub(16)];
+    stream.read_exact(&mut rest).await?;
+    // Flag bits (4 bytes), section kind (1 byte), then the reply document.
+    bson::from_slice(&rest[5..]).map_err(std::io::Error::other)
+}
+
+/// The same operations as [`round_trips`] over a raw connection: what the server itself
+/// adds to a round trip, without the driver's work on either side.
+async fn raw_round_trips(server: &odm_embedded::Server) -> Result<(), Box<dyn std::error::Error>> {
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr()).await?;
+    stream.set_nodelay(true)?;
+    let (mut ping, mut insert, mut find, mut update) = (vec![], vec![], vec![], vec![]);
+    let mut request = 0;
+    for i in 0..ROUND_TRIPS as i64 {
+        let commands = [
+            doc! { "ping": 1, "$db": "engine_bench" },
+            doc! { "insert": "raw", "documents": [small(2_000_000 + i)], "$db": "engine_bench" },
+            doc! { "find": "raw", "filter": { "_id": 2_000_000 + i / 2 }, "limit": 1, "singleBatch": true, "$db": "engine_bench" },
+            doc! { "update": "raw", "updates": [{ "q": { "_id": 2_000_000 + i / 2 }, "u": { "$inc": { "group": 1 } } }], "$db": "engine_bench" },
+        ];
+        for (command, times) in
+            commands
+                .iter()
+                .zip([&mut ping, &mut insert, &mut find, &mut update])
+        {
+            request += 1;
+            let started = Instant::now();
+            let reply = raw_command(&mut stream, request, command).await?;
+            times.push(started.elapsed());
+            if reply.get_f64("ok") != Ok(1.0) {
+                return Err(format!("{command} failed: {reply}").into());
+            }
+        }
+    }
+    let ping = median(ping);
+    println!("raw wire round trips (no driver; medians):");
+    println!("  ping             {}", micros(ping));
+    for (name, times) in [
+        ("insert", insert),
+        ("find by _id", find),
+        ("update by _id", update),
+    ] {
+        let m = median(times);
+        println!(
+            "  {name:<16} {}   {:.2} × ping, {} above it",
+            micros(m),
+            m.as_secs_f64() / ping.as_secs_f64(),
+            micros(m.saturating_sub(ping))
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = odm_embedded::Server::start().await?;
@@ -253,6 +328,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         large_tx.as_secs_f64() / small_tx.as_secs_f64()
     );
     round_trips(&client).await?;
+    raw_round_trips(&server).await?;
 
     server.shutdown().await;
     Ok(())
