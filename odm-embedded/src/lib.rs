@@ -31,7 +31,6 @@ mod command;
 mod display;
 mod error;
 mod expr;
-mod expr_ops;
 mod failpoint;
 mod names;
 mod query;

@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "query::decimal",
         ],
     ),
-    ("expressions", &["expr_ops", "expr"]),
+    ("expressions", &["expr"]),
     ("query language", &["query", "validation"]),
     ("pipeline", &["aggregate"]),
     ("updates", &["update"]),

@@ -14,6 +14,22 @@ use crate::query::compare::{as_f64, compare_in, type_rank};
 use bson::{Bson, Document};
 use std::cmp::Ordering;
 
+mod arithmetic;
+mod array;
+mod comparison;
+mod date;
+mod logic;
+mod object;
+mod string;
+mod types;
+mod variables;
+
+pub use arithmetic::numeric;
+use date::check_utc;
+use logic::parse_switch;
+pub use types::Target;
+use variables::parse_scoped;
+
 /// User variables of a command (`let`), already evaluated to constants.
 pub type Variables = Document;
 
@@ -121,7 +137,7 @@ pub enum Operator {
     /// `$slice`
     Slice,
     /// `$toString`, `$toInt`, `$toLong`, `$toDouble`, `$toBool`.
-    To(crate::expr_ops::Target),
+    To(Target),
     /// `$convert`: arguments input, to, then tagged optional pairs (`onError`, `onNull`).
     Convert,
     /// `$year`
@@ -181,11 +197,11 @@ impl Operator {
             "$arrayElemAt" => Operator::ArrayElemAt,
             "$concatArrays" => Operator::ConcatArrays,
             "$slice" => Operator::Slice,
-            "$toString" => Operator::To(crate::expr_ops::Target::String),
-            "$toInt" => Operator::To(crate::expr_ops::Target::Int),
-            "$toLong" => Operator::To(crate::expr_ops::Target::Long),
-            "$toDouble" => Operator::To(crate::expr_ops::Target::Double),
-            "$toBool" => Operator::To(crate::expr_ops::Target::Bool),
+            "$toString" => Operator::To(Target::String),
+            "$toInt" => Operator::To(Target::Int),
+            "$toLong" => Operator::To(Target::Long),
+            "$toDouble" => Operator::To(Target::Double),
+            "$toBool" => Operator::To(Target::Bool),
             "$convert" => Operator::Convert,
             "$year" => Operator::Year,
             "$month" => Operator::Month,
@@ -449,7 +465,7 @@ impl Expr {
                         "Missing 'date' parameter to $dateToString",
                     ));
                 }
-                crate::expr_ops::check_utc(&d.get("timezone").cloned())?;
+                check_utc(&d.get("timezone").cloned())?;
                 if let Some(unknown) = d
                     .keys()
                     .find(|k| !matches!(k.as_str(), "date" | "format" | "timezone" | "onNull"))
@@ -469,7 +485,7 @@ impl Expr {
             (Operator::Year | Operator::Month | Operator::DayOfMonth, Bson::Document(d))
                 if d.contains_key("date") =>
             {
-                crate::expr_ops::check_utc(&d.get("timezone").cloned())?;
+                check_utc(&d.get("timezone").cloned())?;
                 if let Some(unknown) = d
                     .keys()
                     .find(|k| !matches!(k.as_str(), "date" | "timezone"))
@@ -634,143 +650,6 @@ impl Expr {
             other => other.clone(),
         }
     }
-}
-
-/// `$let`, `$map`, `$filter` and `$reduce`: their bodies are parsed with the names they bind
-/// marked as scoped, so that `$$name` becomes an [`Expr::Var`] bound at evaluation.
-fn parse_scoped(
-    op: Operator,
-    name: &str,
-    d: &Document,
-    vars: &Variables,
-) -> CommandResult<Vec<Expr>> {
-    let allowed: &[&str] = match op {
-        Operator::Let => &["vars", "in"],
-        Operator::Map => &["input", "as", "in"],
-        Operator::Filter => &["input", "as", "cond", "limit"],
-        _ => &["input", "initialValue", "in"],
-    };
-    if let Some(unknown) = d.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(CommandError::new(
-            16875,
-            format!("Unrecognized parameter to {name}: {unknown}"),
-        ));
-    }
-    let required = |key: &str| {
-        d.get(key)
-            .ok_or_else(|| CommandError::new(16876, format!("Missing '{key}' parameter to {name}")))
-    };
-    let scope = |names: &[&str]| -> CommandResult<Variables> {
-        let mut inner = vars.clone();
-        for n in names {
-            validate_variable_name(n)?;
-            inner.insert(*n, scoped_marker());
-        }
-        Ok(inner)
-    };
-    Ok(match op {
-        Operator::Let => {
-            let Bson::Document(defs) = required("vars")? else {
-                return Err(CommandError::new(
-                    10065,
-                    "invalid parameter: expected an object (vars)",
-                ));
-            };
-            let mut parsed = Vec::with_capacity(defs.len());
-            for (k, v) in defs {
-                parsed.push((k.clone(), Expr::parse_with(v, vars)?));
-            }
-            let names: Vec<&str> = defs.keys().map(String::as_str).collect();
-            vec![
-                Expr::Object(parsed),
-                Expr::parse_with(required("in")?, &scope(&names)?)?,
-            ]
-        }
-        Operator::Map | Operator::Filter => {
-            let var = match d.get("as") {
-                None => "this".to_owned(),
-                Some(Bson::String(s)) => s.clone(),
-                Some(_) => {
-                    return Err(CommandError::bad_value(format!(
-                        "{name} 'as' must be a string"
-                    )))
-                }
-            };
-            let body_key = if op == Operator::Map { "in" } else { "cond" };
-            let mut args = vec![
-                Expr::parse_with(required("input")?, vars)?,
-                Expr::Literal(Bson::String(var.clone())),
-                Expr::parse_with(required(body_key)?, &scope(&[&var])?)?,
-            ];
-            if let Some(limit) = d.get("limit") {
-                args.push(Expr::parse_with(limit, vars)?);
-            }
-            args
-        }
-        _ => vec![
-            Expr::parse_with(required("input")?, vars)?,
-            Expr::parse_with(required("initialValue")?, vars)?,
-            Expr::parse_with(required("in")?, &scope(&["value", "this"])?)?,
-        ],
-    })
-}
-
-/// `$switch`'s branches as case/then pairs, then the default when given.
-fn parse_switch(d: &Document, vars: &Variables) -> CommandResult<Vec<Expr>> {
-    if let Some(unknown) = d
-        .keys()
-        .find(|k| !matches!(k.as_str(), "branches" | "default"))
-    {
-        return Err(CommandError::new(
-            40067,
-            format!("$switch found an unknown argument: {unknown}"),
-        ));
-    }
-    let Some(Bson::Array(branches)) = d.get("branches") else {
-        return Err(CommandError::new(
-            40061,
-            "$switch expected an array for 'branches'",
-        ));
-    };
-    if branches.is_empty() {
-        return Err(CommandError::new(
-            40068,
-            "$switch requires at least one branch",
-        ));
-    }
-    let mut out = Vec::with_capacity(branches.len() * 2 + 1);
-    for branch in branches {
-        let Bson::Document(b) = branch else {
-            return Err(CommandError::new(
-                40062,
-                "$switch expected each branch to be an object",
-            ));
-        };
-        if let Some(unknown) = b.keys().find(|k| !matches!(k.as_str(), "case" | "then")) {
-            return Err(CommandError::new(
-                40063,
-                format!("$switch found an unknown argument to a branch: {unknown}"),
-            ));
-        }
-        let case = b.get("case").ok_or_else(|| {
-            CommandError::new(
-                40064,
-                "$switch requires each branch have a 'case' expression",
-            )
-        })?;
-        let then = b.get("then").ok_or_else(|| {
-            CommandError::new(
-                40065,
-                "$switch requires each branch have a 'then' expression",
-            )
-        })?;
-        out.push(Expr::parse_with(case, vars)?);
-        out.push(Expr::parse_with(then, vars)?);
-    }
-    if let Some(default) = d.get("default") {
-        out.push(Expr::parse_with(default, vars)?);
-    }
-    Ok(out)
 }
 
 /// `$getField`/`$setField` need a field name known when the expression is parsed.
@@ -997,495 +876,67 @@ fn compare_values(a: &Option<Bson>, b: &Option<Bson>, c: Option<&Collation>) -> 
     compare_in(a, b, c)
 }
 
-fn non_numeric(op: &str, v: &Bson) -> CommandError {
-    CommandError::type_mismatch(format!(
-        "{op} only supports numeric types, not {}",
-        display::type_name(v)
-    ))
-}
-
 fn is_number(v: &Bson) -> bool {
     type_rank(v) == 3
 }
 
+/// Evaluates an operator: each family of operators evaluates its own.
 fn eval_op(
     op: Operator,
     args: &[Expr],
     doc: &Document,
     c: Option<&Collation>,
 ) -> CommandResult<Option<Bson>> {
-    let values = |args: &[Expr]| {
-        args.iter()
-            .map(|a| a.eval(doc, c))
-            .collect::<CommandResult<Vec<_>>>()
-    };
-    Ok(Some(match op {
-        Operator::Add | Operator::Multiply => {
-            let name = if op == Operator::Add {
-                "$add"
-            } else {
-                "$multiply"
-            };
-            let vals = values(args)?;
-            if vals.iter().any(nullish) {
-                return Ok(Some(Bson::Null));
-            }
-            let mut acc = Bson::Int32(if op == Operator::Multiply { 1 } else { 0 });
-            let mut date: Option<i64> = None;
-            for v in vals.into_iter().flatten() {
-                match v {
-                    Bson::DateTime(d) if op == Operator::Add && date.is_none() => {
-                        date = Some(d.timestamp_millis());
-                    }
-                    Bson::DateTime(_) if op == Operator::Add => {
-                        return Err(CommandError::new(
-                            16612,
-                            "only one date allowed in an $add expression",
-                        ))
-                    }
-                    v if is_number(&v) => {
-                        if matches!(v, Bson::Decimal128(_)) {
-                            return Err(CommandError::unsupported(format!(
-                                "decimal128 arithmetic in {name}"
-                            )));
-                        }
-                        acc = numeric(op, &acc, &v);
-                    }
-                    other => {
-                        return Err(CommandError::type_mismatch(format!(
-                            "{name} only supports numeric{} types, not {}",
-                            if op == Operator::Add { " or date" } else { "" },
-                            display::type_name(&other)
-                        )))
-                    }
-                }
-            }
-            match date {
-                Some(ms) => Bson::DateTime(bson::DateTime::from_millis(
-                    ms.saturating_add(as_f64(&acc).unwrap_or(0.0).round() as i64),
-                )),
-                None => acc,
-            }
-        }
-        Operator::Subtract => {
-            let vals = values(args)?;
-            if vals.iter().any(nullish) {
-                return Ok(Some(Bson::Null));
-            }
-            let (a, b) = (
-                vals[0].clone().unwrap_or(Bson::Null),
-                vals[1].clone().unwrap_or(Bson::Null),
-            );
-            match (&a, &b) {
-                (Bson::DateTime(x), Bson::DateTime(y)) => {
-                    Bson::Int64(x.timestamp_millis().saturating_sub(y.timestamp_millis()))
-                }
-                (Bson::DateTime(x), n) if is_number(n) => {
-                    Bson::DateTime(bson::DateTime::from_millis(
-                        x.timestamp_millis()
-                            .saturating_sub(as_f64(n).unwrap_or(0.0).round() as i64),
-                    ))
-                }
-                (x, y) if is_number(x) && is_number(y) => {
-                    if matches!(x, Bson::Decimal128(_)) || matches!(y, Bson::Decimal128(_)) {
-                        return Err(CommandError::unsupported(
-                            "decimal128 arithmetic in $subtract",
-                        ));
-                    }
-                    numeric(Operator::Subtract, x, y)
-                }
-                _ => {
-                    return Err(CommandError::type_mismatch(format!(
-                        "can't $subtract {} from {}",
-                        display::type_name(&b),
-                        display::type_name(&a)
-                    )))
-                }
-            }
-        }
-        Operator::Divide | Operator::Mod => {
-            let name = if op == Operator::Divide {
-                "$divide"
-            } else {
-                "$mod"
-            };
-            let vals = values(args)?;
-            if vals.iter().any(nullish) {
-                return Ok(Some(Bson::Null));
-            }
-            let (a, b) = (
-                vals[0].clone().unwrap_or(Bson::Null),
-                vals[1].clone().unwrap_or(Bson::Null),
-            );
-            for v in [&a, &b] {
-                if !is_number(v) {
-                    return Err(CommandError::type_mismatch(format!(
-                        "{name} only supports numeric types, not {} and {}",
-                        display::type_name(&a),
-                        display::type_name(&b)
-                    )));
-                }
-                if matches!(v, Bson::Decimal128(_)) {
-                    return Err(CommandError::unsupported(format!(
-                        "decimal128 arithmetic in {name}"
-                    )));
-                }
-            }
-            let divisor = as_f64(&b).unwrap_or(0.0);
-            if op == Operator::Divide {
-                if divisor == 0.0 {
-                    return Err(CommandError::bad_value("can't $divide by zero"));
-                }
-                Bson::Double(as_f64(&a).unwrap_or(0.0) / divisor)
-            } else {
-                modulo(&a, &b)?
-            }
-        }
-        Operator::Abs => match args[0].eval(doc, c)? {
-            None | Some(Bson::Null | Bson::Undefined) => Bson::Null,
-            Some(Bson::Int32(n)) => match n.checked_abs() {
-                Some(a) => Bson::Int32(a),
-                None => Bson::Int64(i64::from(n).abs()),
-            },
-            Some(Bson::Int64(n)) => Bson::Int64(
-                n.checked_abs()
-                    .ok_or_else(|| CommandError::new(28680, "can't take $abs of long long min"))?,
-            ),
-            Some(Bson::Double(n)) => Bson::Double(n.abs()),
-            Some(other) => return Err(non_numeric("$abs", &other)),
-        },
+    match op {
+        Operator::Add
+        | Operator::Multiply
+        | Operator::Subtract
+        | Operator::Divide
+        | Operator::Mod
+        | Operator::Abs
+        | Operator::Rand => arithmetic::eval(op, args, doc, c),
         Operator::Eq
         | Operator::Ne
         | Operator::Gt
         | Operator::Gte
         | Operator::Lt
         | Operator::Lte
-        | Operator::Cmp => {
-            let vals = values(args)?;
-            let ord = compare_values(&vals[0], &vals[1], c);
-            match op {
-                Operator::Cmp => Bson::Int32(match ord {
-                    Ordering::Less => -1,
-                    Ordering::Equal => 0,
-                    Ordering::Greater => 1,
-                }),
-                Operator::Eq => Bson::Boolean(ord == Ordering::Equal),
-                Operator::Ne => Bson::Boolean(ord != Ordering::Equal),
-                Operator::Gt => Bson::Boolean(ord == Ordering::Greater),
-                Operator::Gte => Bson::Boolean(ord != Ordering::Less),
-                Operator::Lt => Bson::Boolean(ord == Ordering::Less),
-                _ => Bson::Boolean(ord != Ordering::Greater),
-            }
+        | Operator::Cmp => comparison::eval(op, args, doc, c),
+        Operator::And
+        | Operator::Or
+        | Operator::Not
+        | Operator::Cond
+        | Operator::IfNull
+        | Operator::Switch => logic::eval(op, args, doc, c),
+        Operator::Let | Operator::Map | Operator::Filter | Operator::Reduce => {
+            variables::eval(op, args, doc, c)
         }
-        Operator::And => {
-            for a in args {
-                if !truthy(a.eval(doc, c)?.as_ref()) {
-                    return Ok(Some(Bson::Boolean(false)));
-                }
-            }
-            Bson::Boolean(true)
+        Operator::ToLower
+        | Operator::ToUpper
+        | Operator::StrLenCP
+        | Operator::SubstrCP
+        | Operator::Split
+        | Operator::Concat => string::eval(op, args, doc, c),
+        Operator::ArrayElemAt
+        | Operator::ConcatArrays
+        | Operator::Slice
+        | Operator::Size
+        | Operator::In
+        | Operator::IsArray => array::eval(op, args, doc, c),
+        Operator::To(_) | Operator::Convert | Operator::Type => types::eval(op, args, doc, c),
+        Operator::Year | Operator::Month | Operator::DayOfMonth | Operator::DateToString => {
+            date::eval(op, args, doc, c)
         }
-        Operator::Or => {
-            for a in args {
-                if truthy(a.eval(doc, c)?.as_ref()) {
-                    return Ok(Some(Bson::Boolean(true)));
-                }
-            }
-            Bson::Boolean(false)
+        Operator::GetField | Operator::SetField | Operator::UnsetField => {
+            object::eval(op, args, doc, c)
         }
-        Operator::Not => Bson::Boolean(!truthy(args[0].eval(doc, c)?.as_ref())),
-        Operator::Cond => {
-            return if truthy(args[0].eval(doc, c)?.as_ref()) {
-                args[1].eval(doc, c)
-            } else {
-                args[2].eval(doc, c)
-            }
-        }
-        Operator::IfNull => {
-            for (i, arg) in args.iter().enumerate() {
-                let v = arg.eval(doc, c)?;
-                if i + 1 == args.len() || !nullish(&v) {
-                    return Ok(v);
-                }
-            }
-            Bson::Null
-        }
-        Operator::Let => {
-            let Expr::Object(defs) = &args[0] else {
-                return Ok(None);
-            };
-            let mut body = args[1].clone();
-            for (name, def) in defs {
-                body = body.bind(name, &def.eval(doc, c)?);
-            }
-            return body.eval(doc, c);
-        }
-        Operator::Map | Operator::Filter => {
-            let input = args[0].eval(doc, c)?;
-            if crate::expr_ops::nullish(&input) {
-                return Ok(Some(Bson::Null));
-            }
-            let Some(Bson::Array(items)) = input else {
-                let (code, what) = if op == Operator::Map {
-                    (16883, "$map")
-                } else {
-                    (28651, "$filter")
-                };
-                return Err(CommandError::new(
-                    code,
-                    format!(
-                        "input to {what} must be an array not {}",
-                        input.as_ref().map_or("missing", display::type_name)
-                    ),
-                ));
-            };
-            let Expr::Literal(Bson::String(var)) = &args[1] else {
-                return Ok(None);
-            };
-            let limit = match args.get(3) {
-                Some(limit) => match limit.eval(doc, c)?.as_ref().and_then(as_f64) {
-                    Some(n) if n >= 1.0 && n.fract() == 0.0 => Some(n as usize),
-                    _ => {
-                        return Err(CommandError::new(
-                            327391,
-                            "$filter: limit must be a positive integer",
-                        ))
-                    }
-                },
-                None => None,
-            };
-            let mut out = Vec::new();
-            for item in items {
-                let value = Some(item);
-                let result = args[2].bind(var, &value).eval(doc, c)?;
-                if op == Operator::Map {
-                    out.push(result.unwrap_or(Bson::Null));
-                } else if truthy(result.as_ref()) {
-                    out.extend(value);
-                    if limit.is_some_and(|l| out.len() >= l) {
-                        break;
-                    }
-                }
-            }
-            Bson::Array(out)
-        }
-        Operator::Reduce => {
-            let input = args[0].eval(doc, c)?;
-            if crate::expr_ops::nullish(&input) {
-                return Ok(Some(Bson::Null));
-            }
-            let Some(Bson::Array(items)) = input else {
-                return Err(CommandError::new(
-                    40080,
-                    format!(
-                        "$reduce requires 'input' to be an array, found: {}",
-                        input.as_ref().map_or("missing", display::type_name)
-                    ),
-                ));
-            };
-            let mut acc = args[1].eval(doc, c)?;
-            for item in items {
-                acc = args[2]
-                    .bind("value", &acc)
-                    .bind("this", &Some(item))
-                    .eval(doc, c)?;
-            }
-            return Ok(acc);
-        }
-        Operator::Switch => {
-            for pair in args.chunks(2) {
-                match pair {
-                    [case, then] if truthy(case.eval(doc, c)?.as_ref()) => {
-                        return then.eval(doc, c)
-                    }
-                    [default] => return default.eval(doc, c),
-                    _ => {}
-                }
-            }
-            return Err(CommandError::new(
-                40066,
-                "$switch could not find a matching branch for an input, and no default was specified.",
-            ));
-        }
-        Operator::ToLower | Operator::ToUpper => {
-            crate::expr_ops::change_case(op == Operator::ToUpper, &args[0].eval(doc, c)?)?
-        }
-        Operator::StrLenCP => crate::expr_ops::str_len_cp(&args[0].eval(doc, c)?)?,
-        Operator::SubstrCP => {
-            let v = values(args)?;
-            crate::expr_ops::substr_cp(&v[0], &v[1], &v[2])?
-        }
-        Operator::Split => {
-            let v = values(args)?;
-            crate::expr_ops::split(&v[0], &v[1])?
-        }
-        Operator::ArrayElemAt => {
-            let v = values(args)?;
-            return crate::expr_ops::array_elem_at(&v[0], &v[1]);
-        }
-        Operator::ConcatArrays => crate::expr_ops::concat_arrays(&values(args)?)?,
-        Operator::Slice => crate::expr_ops::slice(&values(args)?)?,
-        Operator::To(target) => match args[0].eval(doc, c)? {
-            v if crate::expr_ops::nullish(&v) => Bson::Null,
-            Some(v) => crate::expr_ops::convert(&v, target)?,
-            None => Bson::Null,
-        },
-        Operator::Convert => {
-            let input = args[0].eval(doc, c)?;
-            if crate::expr_ops::nullish(&input) {
-                return match tagged_arg(&args[2..], "onNull") {
-                    Some(on_null) => on_null.eval(doc, c),
-                    None => Ok(Some(Bson::Null)),
-                };
-            }
-            let target = crate::expr_ops::Target::parse(&args[1].eval(doc, c)?)?;
-            let converted = match &input {
-                Some(v) => crate::expr_ops::convert(v, target),
-                None => Ok(Bson::Null),
-            };
-            match (converted, tagged_arg(&args[2..], "onError")) {
-                (Ok(v), _) => v,
-                (Err(_), Some(on_error)) => return on_error.eval(doc, c),
-                (Err(err), None) => return Err(err),
-            }
-        }
-        Operator::Year => crate::expr_ops::date_part("$year", &args[0].eval(doc, c)?)?,
-        Operator::Month => crate::expr_ops::date_part("$month", &args[0].eval(doc, c)?)?,
-        Operator::DayOfMonth => crate::expr_ops::date_part("$dayOfMonth", &args[0].eval(doc, c)?)?,
-        Operator::DateToString => {
-            let date = args[0].eval(doc, c)?;
-            if crate::expr_ops::nullish(&date) {
-                return match tagged_arg(&args[1..], "onNull") {
-                    Some(on_null) => on_null.eval(doc, c),
-                    None => Ok(Some(Bson::Null)),
-                };
-            }
-            let format = match tagged_arg(&args[1..], "format") {
-                Some(f) => match f.eval(doc, c)? {
-                    Some(Bson::String(s)) => Some(s),
-                    other => {
-                        return Err(CommandError::new(
-                            18533,
-                            format!(
-                                "$dateToString requires that 'format' be a string, found: {}",
-                                other.as_ref().map_or("missing", display::type_name)
-                            ),
-                        ))
-                    }
-                },
-                None => None,
-            };
-            crate::expr_ops::date_to_string(format.as_deref(), &date)?
-        }
-        Operator::Concat => {
-            let mut out = String::new();
-            for v in values(args)? {
-                match v {
-                    Some(Bson::String(s)) => out.push_str(&s),
-                    None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Bson::Null)),
-                    Some(other) => {
-                        return Err(CommandError::new(
-                            16702,
-                            format!(
-                                "$concat only supports strings, not {}",
-                                display::type_name(&other)
-                            ),
-                        ))
-                    }
-                }
-            }
-            Bson::String(out)
-        }
-        Operator::Size => match args[0].eval(doc, c)? {
-            Some(Bson::Array(items)) => Bson::Int32(items.len() as i32),
-            other => {
-                return Err(CommandError::new(
-                    17124,
-                    format!(
-                        "The argument to $size must be an array. Type of argument: {}",
-                        other.as_ref().map_or("missing", display::type_name)
-                    ),
-                ))
-            }
-        },
-        Operator::In => {
-            let vals = values(args)?;
-            let Some(Bson::Array(items)) = &vals[1] else {
-                return Err(CommandError::new(
-                    40081,
-                    format!(
-                        "$in requires an array as a second argument, found: {}",
-                        vals[1].as_ref().map_or("missing", display::type_name)
-                    ),
-                ));
-            };
-            let needle = &vals[0];
-            Bson::Boolean(
-                items
-                    .iter()
-                    .any(|i| compare_values(needle, &Some(i.clone()), c) == Ordering::Equal),
-            )
-        }
-        Operator::IsArray => Bson::Boolean(matches!(args[0].eval(doc, c)?, Some(Bson::Array(_)))),
-        Operator::Type => Bson::String(
-            args[0]
-                .eval(doc, c)?
-                .as_ref()
-                .map_or("missing", display::type_name)
-                .to_owned(),
-        ),
-        Operator::GetField => {
-            let field = field_name(&args[0]);
-            match args[1].eval(doc, c)? {
-                Some(Bson::Document(input)) => return Ok(input.get(field).cloned()),
-                None | Some(Bson::Null | Bson::Undefined) => return Ok(None),
-                Some(other) => {
-                    return Err(CommandError::new(
-                        3041705,
-                        format!(
-                            "$getField requires 'input' to evaluate to type Object, but got {}",
-                            display::type_name(&other)
-                        ),
-                    ))
-                }
-            }
-        }
-        Operator::SetField | Operator::UnsetField => {
-            let name = if op == Operator::SetField {
-                "$setField"
-            } else {
-                "$unsetField"
-            };
-            let field = field_name(&args[0]).to_owned();
-            let mut input = match args[1].eval(doc, c)? {
-                Some(Bson::Document(input)) => input,
-                None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Bson::Null)),
-                Some(other) => {
-                    return Err(CommandError::new(
-                        4161105,
-                        format!(
-                            "{name} requires 'input' to evaluate to type Object, but got {}",
-                            display::type_name(&other)
-                        ),
-                    ))
-                }
-            };
-            let value = match op {
-                Operator::SetField => args[2].eval(doc, c)?,
-                _ => None,
-            };
-            match value {
-                Some(v) => {
-                    input.insert(field, v);
-                }
-                None => {
-                    input.remove(&field);
-                }
-            }
-            Bson::Document(input)
-        }
-        Operator::Rand => Bson::Double(random_unit()),
-    }))
+    }
+}
+
+/// An operator handed to a family it does not belong to (never expected: [`eval_op`]
+/// dispatches by family).
+fn not_in_family(op: Operator) -> CommandError {
+    CommandError::new(1, format!("operator {op:?} evaluated by the wrong family"))
 }
 
 fn field_name(expr: &Expr) -> &str {
@@ -1495,67 +946,41 @@ fn field_name(expr: &Expr) -> &str {
     }
 }
 
-/// A pseudo-random double in [0, 1), enough for `$rand` (not cryptographic).
-fn random_unit() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, AtomicOrdering::Relaxed));
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+pub(super) fn expected(code: i32, op: &str, what: &str, got: &Option<Bson>) -> CommandError {
+    CommandError::new(
+        code,
+        format!(
+            "{op} requires {what}, found: {}",
+            got.as_ref().map_or("missing", display::type_name)
+        ),
+    )
 }
 
-/// `$mod` of two numbers: integers keep their type (the wider of the two), otherwise double.
-fn modulo(a: &Bson, b: &Bson) -> CommandResult<Bson> {
-    let int = |v: &Bson| match v {
-        Bson::Int32(n) => Some(i64::from(*n)),
-        Bson::Int64(n) => Some(*n),
-        _ => None,
-    };
-    if let (Some(x), Some(y)) = (int(a), int(b)) {
-        if y == 0 {
-            return Err(CommandError::new(16610, "can't $mod by zero"));
+/// The string form `$toLower`/`$toUpper`/`$concat` accept: strings, numbers, dates as text.
+pub(super) fn coerce_string(op: &str, value: &Option<Bson>) -> CommandResult<String> {
+    Ok(match value {
+        None | Some(Bson::Null | Bson::Undefined) => String::new(),
+        Some(Bson::String(s) | Bson::Symbol(s)) => s.clone(),
+        Some(Bson::Int32(n)) => n.to_string(),
+        Some(Bson::Int64(n)) => n.to_string(),
+        Some(Bson::Double(n)) => n.to_string(),
+        Some(other) => {
+            return Err(CommandError::new(
+                16007,
+                format!(
+                    "can't convert from BSON type {} to String in {op}",
+                    display::type_name(other)
+                ),
+            ))
         }
-        let r = x.checked_rem(y).unwrap_or(0);
-        return Ok(match (a, b) {
-            (Bson::Int32(_), Bson::Int32(_)) => Bson::Int32(r as i32),
-            _ => Bson::Int64(r),
-        });
-    }
-    let (x, y) = (as_f64(a).unwrap_or(0.0), as_f64(b).unwrap_or(0.0));
-    if y == 0.0 {
-        return Err(CommandError::new(16610, "can't $mod by zero"));
-    }
-    Ok(Bson::Double(x % y))
-}
-
-/// Arithmetic keeping integer types where the result fits, as MongoDB does.
-pub fn numeric(op: Operator, a: &Bson, b: &Bson) -> Bson {
-    let int = |v: &Bson| match v {
-        Bson::Int32(n) => Some(i64::from(*n)),
-        Bson::Int64(n) => Some(*n),
-        _ => None,
-    };
-    if let (Some(x), Some(y)) = (int(a), int(b)) {
-        let result = match op {
-            Operator::Add => x.checked_add(y),
-            Operator::Subtract => x.checked_sub(y),
-            _ => x.checked_mul(y),
-        };
-        if let Some(r) = result {
-            let both_int32 = matches!((a, b), (Bson::Int32(_), Bson::Int32(_)));
-            return match i32::try_from(r) {
-                Ok(small) if both_int32 => Bson::Int32(small),
-                _ => Bson::Int64(r),
-            };
-        }
-    }
-    let (x, y) = (as_f64(a).unwrap_or(0.0), as_f64(b).unwrap_or(0.0));
-    Bson::Double(match op {
-        Operator::Add => x + y,
-        Operator::Subtract => x - y,
-        _ => x * y,
     })
+}
+
+pub(super) fn integral(op: &str, value: &Option<Bson>, code: i32) -> CommandResult<i64> {
+    match value.as_ref().and_then(as_f64) {
+        Some(n) if n.fract() == 0.0 && n.is_finite() => Ok(n as i64),
+        _ => Err(expected(code, op, "an integral number", value)),
+    }
 }
 
 #[cfg(test)]
@@ -1693,5 +1118,58 @@ mod tests {
             .unwrap(),
             None
         );
+    }
+}
+
+#[cfg(test)]
+#[cfg(test)]
+mod operator_tests {
+    use super::*;
+    use super::{array::*, date::*, string::*, types::*};
+
+    #[test]
+    fn strings_arrays_and_conversions() {
+        assert_eq!(
+            substr_cp(&Some("héllo".into()), &Some(1.into()), &Some(3.into())).unwrap(),
+            Bson::String("éll".into())
+        );
+        assert_eq!(
+            split(&Some("a,b".into()), &Some(",".into())).unwrap(),
+            Bson::Array(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            array_elem_at(
+                &Some(Bson::Array(vec![1.into(), 2.into()])),
+                &Some((-1).into())
+            )
+            .unwrap(),
+            Some(Bson::Int32(2))
+        );
+        assert_eq!(
+            slice(&[
+                Some(Bson::Array(vec![1.into(), 2.into(), 3.into()])),
+                Some((-2).into())
+            ])
+            .unwrap(),
+            Bson::Array(vec![2.into(), 3.into()])
+        );
+        assert_eq!(
+            convert(&Bson::String("42".into()), Target::Int).unwrap(),
+            Bson::Int32(42)
+        );
+        assert_eq!(
+            convert(&Bson::String("x".into()), Target::Int)
+                .unwrap_err()
+                .code,
+            241
+        );
+        let d = Some(Bson::DateTime(bson::DateTime::from_millis(
+            86_400_000 + 3_723_004,
+        )));
+        assert_eq!(
+            date_to_string(Some("%Y-%m-%d %H:%M:%S.%L"), &d).unwrap(),
+            Bson::String("1970-01-02 01:02:03.004".into())
+        );
+        assert_eq!(date_part("$month", &d).unwrap(), Bson::Int32(1));
     }
 }
