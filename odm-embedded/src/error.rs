@@ -12,7 +12,7 @@ use std::fmt;
 pub struct CommandError {
     /// MongoDB's numeric error code (e.g. 2 for `BadValue`).
     pub code: i32,
-    /// MongoDB's name for the code (e.g. `"BadValue"`), from [`code_name`].
+    /// MongoDB's name for the code (e.g. `"BadValue"`; `Location<code>` for assertion codes).
     pub code_name: Cow<'static, str>,
     /// Human-readable explanation naming what was wrong.
     pub message: String,
@@ -25,7 +25,7 @@ macro_rules! codes {
     ($($fn_name:ident => $code:literal),* $(,)?) => {
         impl CommandError {
             $(
-                #[doc = concat!("An error with code ", stringify!($code), " (its name from [`code_name`]).")]
+                #[doc = concat!("An error with code ", stringify!($code), ", named as MongoDB names it.")]
                 pub fn $fn_name(message: impl Into<String>) -> Self {
                     Self::new($code, message)
                 }
@@ -78,7 +78,7 @@ impl CommandError {
         )
     }
 
-    /// An error with MongoDB's `code`, named as [`code_name`] names it.
+    /// An error with MongoDB's `code`, named as MongoDB names it.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
         Self {
             code,

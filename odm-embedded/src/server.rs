@@ -455,16 +455,18 @@ impl Connection {
                         return Handled::Reply(reply);
                     }
                 }
-                let mut reply = self.run(&db, &body);
+                let outcome = self.run(&db, &body);
                 if transactional_write.is_some_and(|f| f.close_connection) {
                     return Handled::Close;
                 }
-                if command::blocked_by_transaction(&body, &reply) {
+                let mut reply = if outcome.blocked_by_transaction {
                     match self.wait_for_transaction(&db, &body).await {
-                        Some(done) => reply = done,
+                        Some(done) => done,
                         None => return Handled::Close,
                     }
-                }
+                } else {
+                    outcome.doc
+                };
                 if let Some(error) = &write_concern_error {
                     reply =
                         command::add_write_concern_error(&self.state, &body, reply, error, labels);
@@ -484,7 +486,7 @@ impl Connection {
                 let db = namespace.strip_suffix(".$cmd");
                 self.note_app_name(&query);
                 Handled::Reply(match db {
-                    Some(db) if command::is_hello(&name) => self.run(db, &query),
+                    Some(db) if command::is_hello(&name) => self.run(db, &query).doc,
                     _ => CommandError::unsupported_op_query_command(format!(
                         "Unsupported OP_QUERY command: {name}. The client driver may require an upgrade. For more details see https://dochub.mongodb.org/core/legacy-opcode-removal"
                     ))
@@ -512,10 +514,8 @@ impl Connection {
                 _ = stopped(&mut self.shutdown) => return None,
             }
             let reply = self.run(db, body);
-            if !command::blocked_by_transaction(body, &reply)
-                || tokio::time::Instant::now() >= deadline
-            {
-                return Some(reply);
+            if !reply.blocked_by_transaction || tokio::time::Instant::now() >= deadline {
+                return Some(reply.doc);
             }
         }
     }
@@ -537,11 +537,15 @@ impl Connection {
         }
     }
 
-    fn run(&self, db: &str, body: &Document) -> Document {
+    fn run(&self, db: &str, body: &Document) -> command::Reply {
         let ctx = Context::new(&self.state, db, self.id);
         // A bug in a command must not take the connection (or the server) down.
         std::panic::catch_unwind(AssertUnwindSafe(|| command::run(ctx, body))).unwrap_or_else(
-            |_| CommandError::new(1, "internal error while running the command").to_reply(),
+            |_| {
+                CommandError::new(1, "internal error while running the command")
+                    .to_reply()
+                    .into()
+            },
         )
     }
 

@@ -10,8 +10,8 @@
 //! write that happened after the copy was taken, is 112 `WriteConflict`, reported with the
 //! `TransientTransactionError` label, and the transaction is aborted, as MongoDB does.
 //! A write outside transactions that meets an intent waits for the transaction to end, as
-//! in MongoDB (the server re-runs it; see [`crate::command::blocked_by_transaction`]), up to
-//! its `maxTimeMS` or the transaction lifetime; only a statement that had already written
+//! in MongoDB (the server re-runs it; see [`crate::command::Reply`]), up to its
+//! `maxTimeMS` or the transaction lifetime; only a statement that had already written
 //! other documents (a multi-document update or delete, a later statement of a batch) fails
 //! with `WriteConflict` instead.
 //!

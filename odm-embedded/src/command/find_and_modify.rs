@@ -10,7 +10,7 @@ use super::write::{
     array_filters, command_variables, matching_slots, prepare_for_insert, update_document,
     upsert_document_from,
 };
-use super::Context;
+use super::{Context, Reply};
 use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::query::{Filter, Projection, SortSpec};
@@ -146,7 +146,20 @@ fn project(
 }
 
 /// `findAndModify`.
-pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+pub fn find_and_modify(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Reply> {
+    match run(ctx, args) {
+        Ok(doc) => Ok(doc.into()),
+        // Outside transactions, a write that met a transaction's write intent wrote
+        // nothing: the server re-runs it until the transaction ends.
+        Err(err) if err.code == 112 && ctx.txn.is_none() => Ok(Reply {
+            doc: err.to_reply(),
+            blocked_by_transaction: true,
+        }),
+        Err(err) => Err(err),
+    }
+}
+
+fn run(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     let coll = args.collection()?;
     let request = parse(args)?;
     super::query::check_hint_in(ctx, coll, args, "hint")?;

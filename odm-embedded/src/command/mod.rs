@@ -208,6 +208,28 @@ impl<'a> Context<'a> {
     }
 }
 
+/// What a command produced: its reply, and what the server needs to know about it without
+/// reading the reply back.
+#[derive(Debug)]
+pub struct Reply {
+    /// The reply document.
+    pub doc: Document,
+    /// A write outside transactions met a transaction's write intent before writing
+    /// anything (112 `WriteConflict` on its first document). MongoDB makes such a write
+    /// wait for the transaction to end; the server re-runs it until it goes through (see
+    /// `ServerBuilder`).
+    pub blocked_by_transaction: bool,
+}
+
+impl From<Document> for Reply {
+    fn from(doc: Document) -> Reply {
+        Reply {
+            doc,
+            blocked_by_transaction: false,
+        }
+    }
+}
+
 /// Names under which `hello` may arrive.
 pub fn is_hello(name: &str) -> bool {
     matches!(name, "hello" | "isMaster" | "ismaster")
@@ -215,17 +237,20 @@ pub fn is_hello(name: &str) -> bool {
 
 /// Runs one command and returns its reply (an error reply on failure), with its session
 /// handled, `errorLabels` attached and the cluster time gossiped.
-pub fn run(ctx: Context<'_>, cmd: &Document) -> Document {
+pub fn run(ctx: Context<'_>, cmd: &Document) -> Reply {
     let info = SessionInfo::parse(cmd);
     let mut reply = match &info {
         Ok(info) => transactions::run_in_session(ctx, cmd, info),
-        Err(err) => err.to_reply(),
+        Err(err) => err.to_reply().into(),
     };
-    let ok = reply.get("ok").and_then(crate::query::compare::as_f64) == Some(1.0);
+    let ok = reply.doc.get("ok").and_then(crate::query::compare::as_f64) == Some(1.0);
     if let Some(error) = unsatisfiable_write_concern(cmd).filter(|_| ok) {
-        reply.insert("writeConcernError", error);
+        reply.doc.insert("writeConcernError", error);
     }
-    finish(ctx.state, cmd, &info.unwrap_or_default(), reply)
+    Reply {
+        doc: finish(ctx.state, cmd, &info.unwrap_or_default(), reply.doc),
+        ..reply
+    }
 }
 
 /// The `writeConcernError` a one-node replica set gives for a write concern it can never
@@ -249,47 +274,6 @@ fn unsatisfiable_write_concern(cmd: &Document) -> Option<Document> {
             _ => None,
         },
     }
-}
-
-/// Whether a write outside transactions was refused, with nothing applied, because a
-/// transaction holds a write intent on its document (112 `WriteConflict` on its first
-/// statement, when that statement writes one document and no later one ran). MongoDB
-/// makes such a write wait for the transaction to end; the server re-runs it until it
-/// goes through (see `ServerBuilder`).
-pub fn blocked_by_transaction(cmd: &Document, reply: &Document) -> bool {
-    if cmd.contains_key("autocommit") {
-        return false;
-    }
-    let Some(name) = cmd.keys().next() else {
-        return false;
-    };
-    let as_code = |v: Option<&Bson>| v.and_then(crate::query::compare::as_f64);
-    let ok = as_code(reply.get("ok")) == Some(1.0);
-    let key = match table::find(name).map(|spec| spec.writes) {
-        Some(table::Writes::FindAndModify) => {
-            return !ok && as_code(reply.get("code")) == Some(112.0)
-        }
-        Some(table::Writes::Statements(key)) => key,
-        _ => return false,
-    };
-    let Ok(errors) = reply.get_array("writeErrors") else {
-        return false;
-    };
-    let first_conflicts = ok
-        && errors.len() == 1
-        && errors[0].as_document().is_some_and(|e| {
-            as_code(e.get("index")) == Some(0.0) && as_code(e.get("code")) == Some(112.0)
-        });
-    let statements = cmd.get_array(key).map(Vec::as_slice).unwrap_or_default();
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    // A multi-document statement may have written some documents before the conflict.
-    let one_document = match (key, statements.first()) {
-        ("documents", _) => true,
-        ("updates", Some(Bson::Document(stmt))) => !stmt.get_bool("multi").unwrap_or(false),
-        ("deletes", Some(Bson::Document(stmt))) => as_code(stmt.get("limit")) == Some(1.0),
-        _ => false,
-    };
-    first_conflicts && (ordered || statements.len() == 1) && one_document
 }
 
 /// Codes of MongoDB's `NotPrimaryError` and `ShutdownError` categories, whose replies carry
@@ -388,7 +372,7 @@ fn finish(
     reply
 }
 
-fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
+fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Reply> {
     let args = Args::new(cmd);
     if args.name.is_empty() {
         return Err(CommandError::failed_to_parse("empty command document"));
@@ -444,5 +428,5 @@ fn execute(ctx: Context<'_>, cmd: &Document) -> CommandResult<Document> {
         collation: collation.as_ref(),
         ..ctx
     };
-    (spec.run)(ctx, args)
+    spec.run.call(ctx, args)
 }

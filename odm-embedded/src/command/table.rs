@@ -4,7 +4,7 @@
 use super::args::Args;
 use super::{
     aggregate, collections, failpoint, find_and_modify, handshake, indexes, query, transactions,
-    write, Context,
+    write, Context, Reply,
 };
 use crate::error::CommandResult;
 use bson::Document;
@@ -45,12 +45,31 @@ pub enum Writes {
     FindAndModify,
 }
 
+/// How a command runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// A command whose reply says all there is to know about it.
+    Plain(fn(Context<'_>, Args<'_>) -> CommandResult<Document>),
+    /// A write command, whose outcome also tells whether a transaction blocked it.
+    Write(fn(Context<'_>, Args<'_>) -> CommandResult<Reply>),
+}
+
+impl Handler {
+    /// Runs the command.
+    pub fn call(self, ctx: Context<'_>, args: Args<'_>) -> CommandResult<Reply> {
+        match self {
+            Handler::Plain(run) => run(ctx, args).map(Reply::from),
+            Handler::Write(run) => run(ctx, args),
+        }
+    }
+}
+
 /// One command.
 pub struct CommandSpec {
     /// Its names (aliases included), as the first field of the command document.
     pub names: &'static [&'static str],
     /// Runs it.
-    pub run: fn(Context<'_>, Args<'_>) -> CommandResult<Document>,
+    pub run: Handler,
     /// The counter it bumps.
     pub counter: Counter,
     /// Whether it takes a command-wide `collation`.
@@ -74,6 +93,19 @@ const fn admin(
     names: &'static [&'static str],
     run: fn(Context<'_>, Args<'_>) -> CommandResult<Document>,
 ) -> CommandSpec {
+    spec(names, Handler::Plain(run))
+}
+
+/// A row of a write command, with the defaults otherwise.
+const fn writer(
+    names: &'static [&'static str],
+    run: fn(Context<'_>, Args<'_>) -> CommandResult<Reply>,
+) -> CommandSpec {
+    spec(names, Handler::Write(run))
+}
+
+/// A row with the defaults.
+const fn spec(names: &'static [&'static str], run: Handler) -> CommandSpec {
     CommandSpec {
         names,
         run,
@@ -201,7 +233,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         on_view: OnView::Refuse,
         in_transaction: true,
         writes: Writes::Statements("documents"),
-        ..admin(&["insert"], write::insert)
+        ..writer(&["insert"], write::insert)
     },
     CommandSpec {
         counter: Counter::PerStatement,
@@ -209,14 +241,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         on_view: OnView::Refuse,
         in_transaction: true,
         writes: Writes::Statements("updates"),
-        ..admin(&["update"], write::update)
+        ..writer(&["update"], write::update)
     },
     CommandSpec {
         counter: Counter::PerStatement,
         on_view: OnView::Refuse,
         in_transaction: true,
         writes: Writes::Statements("deletes"),
-        ..admin(&["delete"], write::delete)
+        ..writer(&["delete"], write::delete)
     },
     CommandSpec {
         collation: true,
@@ -224,7 +256,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         on_view: OnView::Refuse,
         in_transaction: true,
         writes: Writes::FindAndModify,
-        ..admin(
+        ..writer(
             &["findAndModify", "findandmodify"],
             find_and_modify::find_and_modify,
         )

@@ -5,7 +5,7 @@
 //! `transactionLifetimeLimitSeconds`.
 
 use super::args::Args;
-use super::{execute, Context};
+use super::{execute, Context, Reply};
 use crate::error::{CommandError, CommandResult};
 use crate::session::{Session, SessionInfo};
 use crate::storage::Timeline;
@@ -13,7 +13,7 @@ use bson::{doc, Bson, Document};
 use std::time::Duration;
 
 /// Runs a command in the session it names (if any); errors become error replies.
-pub fn run_in_session(ctx: Context<'_>, cmd: &Document, info: &SessionInfo) -> Document {
+pub fn run_in_session(ctx: Context<'_>, cmd: &Document, info: &SessionInfo) -> Reply {
     let name = Args::new(cmd).name;
     let result = match &info.lsid {
         Some(lsid) if !super::table::find(name).is_some_and(|spec| spec.manages_sessions) => {
@@ -27,7 +27,7 @@ pub fn run_in_session(ctx: Context<'_>, cmd: &Document, info: &SessionInfo) -> D
         }
         _ => snapshot_read(ctx, cmd, name).and_then(|read_at| read(ctx, cmd, read_at)),
     };
-    result.unwrap_or_else(|err| err.to_reply())
+    result.unwrap_or_else(|err| err.to_reply().into())
 }
 
 /// A command of a session outside transactions: a retryable write or any other command.
@@ -37,16 +37,16 @@ fn outside_transaction_in(
     info: &SessionInfo,
     name: &str,
     session: &mut Session,
-) -> CommandResult<Document> {
+) -> CommandResult<Reply> {
     let read_at = snapshot_read(ctx, cmd, name)?;
     match info.txn_number {
         Some(number) if super::table::is_retryable_write(name) => {
             if let Some(stored) = session.begin_retryable_write(number)? {
-                return Ok(retried(stored, cmd, name));
+                return Ok(retried(stored, cmd, name).into());
             }
             let reply = execute(ctx, cmd)?;
-            if !super::blocked_by_transaction(cmd, &reply) {
-                session.record_retryable_write(&reply);
+            if !reply.blocked_by_transaction {
+                session.record_retryable_write(&reply.doc);
             }
             Ok(reply)
         }
@@ -55,18 +55,18 @@ fn outside_transaction_in(
 }
 
 /// Runs a command outside transactions, at `read_at` for a snapshot read.
-fn read(ctx: Context<'_>, cmd: &Document, read_at: Option<u64>) -> CommandResult<Document> {
+fn read(ctx: Context<'_>, cmd: &Document, read_at: Option<u64>) -> CommandResult<Reply> {
     let Some(at) = read_at else {
         return execute(ctx, cmd);
     };
     let mut reply = execute(Context { read_at, ..ctx }, cmd)?;
     let ts = Bson::Timestamp(Timeline::timestamp(at));
-    match reply.get_mut("cursor") {
+    match reply.doc.get_mut("cursor") {
         Some(Bson::Document(cursor)) => {
             cursor.insert("atClusterTime", ts);
         }
         _ => {
-            reply.insert("atClusterTime", ts);
+            reply.doc.insert("atClusterTime", ts);
         }
     }
     Ok(reply)
@@ -119,7 +119,7 @@ fn in_transaction(
     info: &SessionInfo,
     name: &str,
     session: &mut Session,
-) -> CommandResult<Document> {
+) -> CommandResult<Reply> {
     if !super::table::find(name).is_some_and(|spec| spec.in_transaction) {
         return Err(CommandError::new(
             263,
@@ -161,11 +161,11 @@ fn in_transaction(
     match name {
         "commitTransaction" => {
             session.commit(&state.storage)?;
-            Ok(doc! { "ok": 1.0 })
+            Ok(doc! { "ok": 1.0 }.into())
         }
         "abortTransaction" => {
             session.abort();
-            Ok(doc! { "ok": 1.0 })
+            Ok(doc! { "ok": 1.0 }.into())
         }
         _ => {
             let reply = {
@@ -174,7 +174,7 @@ fn in_transaction(
             };
             let failed = match &reply {
                 Err(_) => true,
-                Ok(r) => r.contains_key("writeErrors"),
+                Ok(r) => r.doc.contains_key("writeErrors"),
             };
             session.after_statement(failed)?;
             reply

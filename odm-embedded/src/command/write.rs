@@ -3,7 +3,7 @@
 
 use super::args::Args;
 use super::query::check_hint;
-use super::Context;
+use super::{Context, Reply};
 use crate::collation::Collation;
 use crate::error::{CommandError, CommandResult};
 use crate::expr::{evaluate_let, Variables};
@@ -26,25 +26,52 @@ const WRITE_FIELDS: &[&str] = &[
 /// Per-statement outcome of a write command.
 struct Outcome {
     errors: Vec<Bson>,
+    /// The index and code of the first statement that failed.
+    first_failure: Option<(usize, i32)>,
 }
 
 impl Outcome {
     fn new() -> Self {
-        Self { errors: Vec::new() }
+        Self {
+            errors: Vec::new(),
+            first_failure: None,
+        }
     }
 
     /// Records a failed statement; returns whether execution goes on.
     fn fail(&mut self, index: usize, err: &CommandError, ordered: bool) -> bool {
         self.errors.push(Bson::Document(err.to_write_error(index)));
+        self.first_failure.get_or_insert((index, err.code));
         !ordered
     }
 
-    fn finish(self, mut reply: Document) -> Document {
+    /// Whether the write met a transaction's write intent before writing anything: its
+    /// only failure is 112 `WriteConflict` on its first statement, which writes one
+    /// document (`single_first`), and no statement after it ran (`ordered`, or it was
+    /// the only one). The server then re-runs it until the transaction ends.
+    fn blocked(
+        &self,
+        ctx: Context<'_>,
+        ordered: bool,
+        statements: usize,
+        single_first: bool,
+    ) -> bool {
+        ctx.txn.is_none()
+            && self.errors.len() == 1
+            && self.first_failure == Some((0, 112))
+            && (ordered || statements == 1)
+            && single_first
+    }
+
+    fn finish(self, mut reply: Document, blocked_by_transaction: bool) -> Reply {
         if !self.errors.is_empty() {
             reply.insert("writeErrors", self.errors);
         }
         reply.insert("ok", 1.0);
-        reply
+        Reply {
+            doc: reply,
+            blocked_by_transaction,
+        }
     }
 }
 
@@ -132,7 +159,7 @@ fn dollar_prefixed_field(doc: &Document) -> Option<&str> {
 }
 
 /// `insert`.
-pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Reply> {
     let mut known = WRITE_FIELDS.to_vec();
     known.push("documents");
     args.check_fields(&known)?;
@@ -160,7 +187,8 @@ pub fn insert(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         .counters
         .insert
         .fetch_add(inserted, Ordering::Relaxed);
-    Ok(outcome.finish(doc! { "n": inserted as i32 }))
+    let blocked = outcome.blocked(ctx, ordered, documents.len(), true);
+    Ok(outcome.finish(doc! { "n": inserted as i32 }, blocked))
 }
 
 /// Fields of an update statement (MongoDB 7.0: `sort` arrived with 8.0).
@@ -445,7 +473,7 @@ pub fn command_variables(args: Args<'_>) -> CommandResult<Variables> {
 }
 
 /// `update`.
-pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Reply> {
     let mut known = WRITE_FIELDS.to_vec();
     known.push("updates");
     args.check_fields(&known)?;
@@ -504,11 +532,16 @@ pub fn update(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     if !upserted.is_empty() {
         reply.insert("upserted", upserted);
     }
-    Ok(outcome.finish(reply))
+    let single_first = match updates.first() {
+        Some(Bson::Document(stmt)) => !stmt.get_bool("multi").unwrap_or(false),
+        _ => false,
+    };
+    let blocked = outcome.blocked(ctx, ordered, updates.len(), single_first);
+    Ok(outcome.finish(reply, blocked))
 }
 
 /// `delete`, with `limit` 0 (all matches) or 1.
-pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
+pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Reply> {
     let mut known = WRITE_FIELDS.to_vec();
     known.push("deletes");
     args.check_fields(&known)?;
@@ -574,5 +607,12 @@ pub fn delete(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
             }
         }
     }
-    Ok(outcome.finish(doc! { "n": n as i32 }))
+    let single_first = match deletes.first() {
+        Some(Bson::Document(stmt)) => {
+            stmt.get("limit").and_then(crate::query::compare::as_f64) == Some(1.0)
+        }
+        _ => false,
+    };
+    let blocked = outcome.blocked(ctx, ordered, deletes.len(), single_first);
+    Ok(outcome.finish(doc! { "n": n as i32 }, blocked))
 }
