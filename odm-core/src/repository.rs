@@ -10,6 +10,7 @@ use crate::bulk::{BulkFailure, BulkResult};
 use crate::error::{Error, Result, ServerFailure};
 use crate::filter::Filter;
 use crate::model::Model;
+use crate::page::{check_projection, Order, Page, PageToken, Side};
 use crate::path::Field;
 use crate::projection::Projection;
 use crate::sort::Sort;
@@ -605,12 +606,19 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Find<'a,
     }
 
     async fn run(self) -> Result<Vec<P>> {
+        let repo = self.repo;
+        let docs = self.raw().await?;
+        docs.iter().map(|d| repo.decode(d)).collect()
+    }
+
+    /// The results as raw documents.
+    async fn raw(self) -> Result<Vec<RawDocumentBuf>> {
         let filter = self.filter?;
         let repo = self.repo;
         traced(repo.name(), "find", async move {
             let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
             let action = raw.find(filter).with_options(self.options);
-            let docs: Vec<RawDocumentBuf> = match self.session {
+            match self.session {
                 Some(session) => {
                     let mut cursor = action
                         .session(&mut *session)
@@ -626,10 +634,41 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Find<'a,
                         .await
                 }
             }
-            .map_err(|e| repo.map_err(e))?;
-            docs.iter().map(|d| repo.decode(d)).collect()
+            .map_err(|e| repo.map_err(e))
         })
         .await
+    }
+
+    /// The first page of the results in keyset order (see [`crate::page`]): the sort's
+    /// keys, then `_id`. Set the page size with [`Paged::limit`].
+    ///
+    /// ```no_run
+    /// # use odm_core::{Repo, Model, page::PageToken};
+    /// # async fn demo<M: Model>(repo: &Repo<M>, sort: odm_core::Sort<M>) -> odm_core::Result<()> {
+    /// let page = repo.find(bson::doc! {}).sort(sort.clone()).first_page().limit(20).await?;
+    /// if let Some(next) = &page.next {
+    ///     let following = repo.find(bson::doc! {}).sort(sort).page_after(next).limit(20).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn first_page(self) -> Paged<'a, M, P> {
+        Paged::new(self, Side::After, None)
+    }
+
+    /// The last page of the results in keyset order.
+    pub fn last_page(self) -> Paged<'a, M, P> {
+        Paged::new(self, Side::Before, None)
+    }
+
+    /// The page of results that follow the document `token` names (a page's `next`).
+    pub fn page_after(self, token: &PageToken) -> Paged<'a, M, P> {
+        Paged::new(self, Side::After, Some(token.clone()))
+    }
+
+    /// The page of results that precede the document `token` names (a page's
+    /// `previous`), in the query's order.
+    pub fn page_before(self, token: &PageToken) -> Paged<'a, M, P> {
+        Paged::new(self, Side::Before, Some(token.clone()))
     }
 
     /// The results as a stream, fetched batch by batch (inside the session, when the
@@ -680,6 +719,124 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> IntoFutu
 {
     type Output = Result<Vec<P>>;
     type IntoFuture = BoxFuture<'a, Result<Vec<P>>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A page of a [`Find`] in keyset order ([`Find::first_page`], [`Find::page_after`], ...);
+/// awaiting it reads [`Page`].
+#[must_use = "an operation does nothing until awaited"]
+pub struct Paged<'a, M: Model, P> {
+    find: Find<'a, M, P>,
+    side: Side,
+    token: Option<PageToken>,
+    size: Option<u32>,
+}
+
+impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Paged<'a, M, P> {
+    fn new(find: Find<'a, M, P>, side: Side, token: Option<PageToken>) -> Self {
+        Paged {
+            find,
+            side,
+            token,
+            size: None,
+        }
+    }
+
+    /// At most `n` results per page (required, unless the find has a `limit`).
+    pub fn limit(mut self, n: u32) -> Self {
+        self.size = Some(n);
+        self
+    }
+
+    async fn run(self) -> Result<Page<P>> {
+        let Paged {
+            mut find,
+            side,
+            token,
+            size,
+        } = self;
+        let size = match size.or(find.options.limit.map(|n| n.unsigned_abs() as u32)) {
+            Some(n) if n > 0 => n,
+            _ => {
+                return Err(BuildError::new(
+                    "limit",
+                    "a page needs a size of at least 1: call `.limit(n)`",
+                )
+                .into())
+            }
+        };
+        if find.options.skip.is_some() {
+            return Err(BuildError::new(
+                "skip",
+                "a keyset page starts after a document, not after a number of them: remove `.skip(..)`",
+            )
+            .into());
+        }
+        let repo = find.repo;
+        let order = Order::of(find.options.sort.as_ref())?;
+        check_projection(find.options.projection.as_ref(), &order)?;
+        let position = match &token {
+            Some(token) => Some(order.read(repo.name(), token)?),
+            None => None,
+        };
+        if let Some(at) = &position {
+            let filter = find.filter?;
+            let beyond = order.beyond(at, side);
+            find.filter = Ok(if filter.is_empty() {
+                beyond
+            } else {
+                bson::doc! { "$and": [filter, beyond] }
+            });
+        }
+        find.options.sort = Some(order.sort(side));
+        find.options.limit = Some(i64::from(size) + 1);
+        let mut docs = find.raw().await?;
+        let more = docs.len() > size as usize;
+        docs.truncate(size as usize);
+        if side == Side::Before {
+            docs.reverse();
+        }
+        let from_token = position.is_some();
+        let (more_after, more_before) = match side {
+            Side::After => (more, from_token),
+            Side::Before => (from_token, more),
+        };
+        let token_of = |doc: Option<&RawDocumentBuf>| -> Result<Option<PageToken>> {
+            match doc {
+                Some(doc) => Ok(Some(order.token(repo.name(), &order.position_of(doc)?))),
+                None => Ok(None),
+            }
+        };
+        let next = if more_after {
+            token_of(docs.last())?
+        } else {
+            None
+        };
+        let previous = if more_before {
+            token_of(docs.first())?
+        } else {
+            None
+        };
+        let items = docs
+            .iter()
+            .map(|d| repo.decode(d))
+            .collect::<Result<Vec<P>>>()?;
+        Ok(Page {
+            items,
+            next,
+            previous,
+        })
+    }
+}
+
+impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> IntoFuture
+    for Paged<'a, M, P>
+{
+    type Output = Result<Page<P>>;
+    type IntoFuture = BoxFuture<'a, Result<Page<P>>>;
+
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run())
     }
