@@ -107,19 +107,20 @@ impl Order {
     pub(crate) fn of(sort: Option<&Document>) -> Result<Order, BuildError> {
         let mut keys = Vec::new();
         for (path, direction) in sort.into_iter().flatten() {
-            let ascending =
-                match direction {
-                    Bson::Int32(1) | Bson::Int64(1) => true,
-                    Bson::Int32(-1) | Bson::Int64(-1) => false,
-                    Bson::Double(d) if *d == 1.0 => true,
-                    Bson::Double(d) if *d == -1.0 => false,
-                    other => return Err(BuildError::new(
+            let ascending = match direction {
+                Bson::Int32(1) | Bson::Int64(1) => true,
+                Bson::Int32(-1) | Bson::Int64(-1) => false,
+                Bson::Double(d) if *d == 1.0 => true,
+                Bson::Double(d) if *d == -1.0 => false,
+                other => {
+                    return Err(BuildError::new(
                         path.clone(),
                         format!(
                             "keyset pagination needs a sort of 1 or -1 on each key, not {other}"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             keys.push((path.clone(), ascending));
             if path == "_id" {
                 // `_id` is unique: keys after it never decide.

@@ -143,3 +143,63 @@ async fn variables_of_let_map_filter_and_reduce() {
     };
     assert_eq!(e.code, 17276);
 }
+
+#[tokio::test]
+async fn merge_objects_merges_in_order_and_keeps_a_stored_field_through_a_replacement() {
+    let t = Target::new("merge_objects").await;
+    let coll = t.db.collection::<Document>("m");
+    coll.insert_one(doc! { "_id": 1, "a": { "x": 1, "y": 2 }, "b": { "y": 3, "z": 4 }, "created": 5, "n": null })
+        .await
+        .unwrap();
+    let out: Vec<Document> = coll
+        .aggregate([doc! { "$project": {
+            "_id": 0,
+            "merged": { "$mergeObjects": ["$a", "$b", "$n", "$missing"] },
+            "one": { "$mergeObjects": "$a" },
+            "none": { "$mergeObjects": [null] },
+        } }])
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![doc! { "merged": { "x": 1, "y": 3, "z": 4 }, "one": { "x": 1, "y": 2 }, "none": {} }]
+    );
+    // A replacement that keeps the stored `created` (and takes the new one when there is
+    // none stored), as an update pipeline.
+    let replacement = doc! { "_id": 1, "title": "$not a path", "created": 99 };
+    let keep = |new: Document| {
+        vec![doc! { "$replaceWith": { "$mergeObjects": [
+            { "$literal": new },
+            { "created": { "$ifNull": ["$created", 99] } },
+        ] } }]
+    };
+    coll.update_one(doc! { "_id": 1 }, keep(replacement.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        coll.find_one(doc! { "_id": 1 }).await.unwrap().unwrap(),
+        doc! { "_id": 1, "title": "$not a path", "created": 5 }
+    );
+    coll.update_one(
+        doc! { "_id": 2 },
+        keep(doc! { "_id": 2, "title": "t", "created": 99 }),
+    )
+    .upsert(true)
+    .await
+    .unwrap();
+    assert_eq!(
+        coll.find_one(doc! { "_id": 2 }).await.unwrap().unwrap(),
+        doc! { "_id": 2, "title": "t", "created": 99 }
+    );
+    let err = coll
+        .aggregate([doc! { "$project": { "m": { "$mergeObjects": ["$a", 5] } } }])
+        .await
+        .unwrap_err();
+    match *err.kind {
+        ErrorKind::Command(ref e) => assert_eq!(e.code, 40400, "{e:?}"),
+        ref other => panic!("unexpected error {other:?}"),
+    }
+}

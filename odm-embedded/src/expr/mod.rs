@@ -116,6 +116,8 @@ pub enum Operator {
     SetField,
     /// `$unsetField`: arguments field, input.
     UnsetField,
+    /// `$mergeObjects`
+    MergeObjects,
     /// `$rand`
     Rand,
     /// `$switch`: arguments case, then, case, then, ... and the default last when present.
@@ -187,6 +189,7 @@ impl Operator {
             "$getField" => Operator::GetField,
             "$setField" => Operator::SetField,
             "$unsetField" => Operator::UnsetField,
+            "$mergeObjects" => Operator::MergeObjects,
             "$rand" => Operator::Rand,
             "$switch" => Operator::Switch,
             "$toLower" => Operator::ToLower,
@@ -273,7 +276,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "$zip",
     "$objectToArray",
     "$arrayToObject",
-    "$mergeObjects",
     "$sum",
     "$avg",
     "$min",
@@ -927,7 +929,7 @@ fn eval_op(
         Operator::Year | Operator::Month | Operator::DayOfMonth | Operator::DateToString => {
             date::eval(op, args, doc, c)
         }
-        Operator::GetField | Operator::SetField | Operator::UnsetField => {
+        Operator::GetField | Operator::SetField | Operator::UnsetField | Operator::MergeObjects => {
             object::eval(op, args, doc, c)
         }
     }

@@ -1,4 +1,4 @@
-//! Objects: `$getField`, `$setField`, `$unsetField`.
+//! Objects: `$getField`, `$setField`, `$unsetField`, `$mergeObjects`.
 
 use super::*;
 
@@ -10,6 +10,32 @@ pub(super) fn eval(
     c: Option<&Collation>,
 ) -> CommandResult<Option<Bson>> {
     Ok(Some(match op {
+        Operator::MergeObjects => {
+            // Later documents' fields replace earlier ones in place; null and missing
+            // arguments add nothing.
+            let mut out = Document::new();
+            for arg in args {
+                match arg.eval(doc, c)? {
+                    None | Some(Bson::Null | Bson::Undefined) => {}
+                    Some(Bson::Document(fields)) => {
+                        for (name, value) in fields {
+                            out.insert(name, value);
+                        }
+                    }
+                    Some(other) => {
+                        return Err(CommandError::new(
+                            40400,
+                            format!(
+                                "$mergeObjects requires object inputs, but input {} is of type {}",
+                                display::value(&other),
+                                display::type_name(&other)
+                            ),
+                        ))
+                    }
+                }
+            }
+            Bson::Document(out)
+        }
         Operator::GetField => {
             let field = field_name(&args[0]);
             match args[1].eval(doc, c)? {
