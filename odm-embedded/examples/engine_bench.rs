@@ -13,7 +13,9 @@
 //!   adds per document (goal < 64 bytes plus the key). Two figures each: the process's
 //!   resident memory, which also keeps the pages the loading freed (the client's batches
 //!   of 10,000 documents and the server's parsed copies of them, in the same process), and
-//!   the bytes allocated and still held, counted by the allocator;
+//!   the bytes allocated and still held, counted by the allocator; and the resident memory
+//!   of a server started in a process of its own (this program, run with `--serve`), as an
+//!   operator of the server would read it;
 //! - the median round trip of `ping`, insert, find by `_id` and update by `_id` on one
 //!   connection, and each operation's ratio to `ping` (goal ≤ 1.15), and the throughput of
 //!   the same operations from 16 concurrent tasks;
@@ -93,7 +95,12 @@ fn micros(d: Duration) -> String {
 
 /// The process's resident memory in bytes, when the platform tells it.
 fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    resident_bytes_of("self")
+}
+
+/// The resident memory of process `pid` (`"self"`: this one), when the platform tells it.
+fn resident_bytes_of(pid: &str) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
@@ -131,6 +138,73 @@ async fn transaction_median(client: &Client, size: i64) -> mongodb::error::Resul
     }
     coll.drop().await?;
     Ok(median(times))
+}
+
+/// The memory a server in a process of its own takes for the same documents: the
+/// resident memory of that process only, as an operator of the server would read it.
+async fn server_process_memory() -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let pid = child.id().to_string();
+    let result = async {
+        let client = Client::with_uri_str(line.trim()).await?;
+        let coll = client
+            .database("engine_bench")
+            .collection::<Document>("memory");
+        let bson_size = bson::to_vec(&small(MEMORY_DOCS / 2)).map_or(0, |v| v.len());
+        // A first small load, so that what every server holds anyway is counted before.
+        load(&coll, MEMORY_DOCS, 1_000).await?;
+        let Some(before) = resident_bytes_of(&pid) else {
+            return Ok::<_, Box<dyn std::error::Error>>(());
+        };
+        load(&coll, 0, MEMORY_DOCS).await?;
+        let loaded = resident_bytes_of(&pid).unwrap_or(before);
+        let per_doc = loaded.saturating_sub(before) as f64 / MEMORY_DOCS as f64;
+        println!(
+            "memory, server in a process of its own: {per_doc:.0} resident bytes per document of {bson_size} BSON bytes: {:.1}×   (goal ≤ 2×)",
+            per_doc / bson_size as f64
+        );
+        coll.create_index(IndexModel::builder().keys(doc! { "name": 1 }).build())
+            .await?;
+        let indexed = resident_bytes_of(&pid).unwrap_or(loaded);
+        let per_entry = indexed.saturating_sub(loaded) as f64 / MEMORY_DOCS as f64;
+        println!(
+            "        an index on `name` (13-byte keys) adds {per_entry:.0} resident bytes per document   (goal < 64 + key)"
+        );
+        Ok(())
+    }
+    .await;
+    // Closing its standard input stops the server process.
+    drop(child.stdin.take());
+    let _ = child.wait();
+    result
+}
+
+/// `--serve`: runs a server until standard input closes, printing its address first.
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let server = odm_embedded::Server::start().await?;
+    println!("{}", server.uri());
+    tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map_or(false, |n| n > 0)
+        {
+            sink.clear();
+        }
+    })
+    .await?;
+    server.shutdown().await;
+    Ok(())
 }
 
 async fn memory(client: &Client) -> mongodb::error::Result<()> {
@@ -313,12 +387,16 @@ async fn raw_round_trips(server: &odm_embedded::Server) -> Result<(), Box<dyn st
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--serve") {
+        return serve().await;
+    }
     let server = odm_embedded::Server::start().await?;
     let client = Client::with_uri_str(server.uri()).await?;
 
     // Memory first: memory freed by later steps stays with the process and would hide
     // what the documents take.
     memory(&client).await?;
+    server_process_memory().await?;
     let small_tx = transaction_median(&client, 1_000).await?;
     let large_tx = transaction_median(&client, 100_000).await?;
     println!(
