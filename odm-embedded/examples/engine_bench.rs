@@ -195,10 +195,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", server.uri());
     tokio::task::spawn_blocking(|| {
         let mut sink = String::new();
-        while std::io::stdin()
-            .read_line(&mut sink)
-            .map_or(false, |n| n > 0)
-        {
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
             sink.clear();
         }
     })
