@@ -58,6 +58,7 @@ pub struct ServerBuilder {
     ttl_interval: Duration,
     test_commands: bool,
     transaction_lifetime: Duration,
+    cursor_timeout: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -69,6 +70,7 @@ impl Default for ServerBuilder {
             ttl_interval: DEFAULT_TTL_INTERVAL,
             test_commands: false,
             transaction_lifetime: crate::session::DEFAULT_TRANSACTION_LIFETIME,
+            cursor_timeout: command::cursor::DEFAULT_CURSOR_TIMEOUT,
         }
     }
 }
@@ -143,6 +145,27 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a cursor may stay idle before the server closes it (default 10 minutes,
+    /// as `mongod`'s `cursorTimeoutMillis`; also settable with `setParameter`). Cursors
+    /// opened with `noCursorTimeout` stay open.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// let server = odm_embedded::Server::builder()
+    ///     .cursor_timeout(Duration::from_secs(30))
+    ///     .start()
+    ///     .await?;
+    /// server.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cursor_timeout(mut self, timeout: Duration) -> Self {
+        self.cursor_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// Binds the listener and starts serving on the current Tokio runtime.
     pub async fn start(self) -> io::Result<Server> {
         let listener = TcpListener::bind(SocketAddr::new(self.bind, self.port)).await?;
@@ -156,6 +179,7 @@ impl ServerBuilder {
         let mut state = ServerState::new(host.clone(), self.replica_set_name);
         state.test_commands = self.test_commands;
         state.sessions.set_lifetime(self.transaction_lifetime);
+        state.cursors.set_timeout(self.cursor_timeout);
         let state = Arc::new(state);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ttl = tokio::spawn(ttl_monitor(
@@ -265,13 +289,14 @@ async fn ttl_monitor(
 }
 
 /// The session monitor: aborts transactions past `transactionLifetimeLimitSeconds` (so
-/// their write intents stop blocking others) and forgets sessions unused for
-/// `logicalSessionTimeoutMinutes`.
+/// their write intents stop blocking others), forgets sessions unused for
+/// `logicalSessionTimeoutMinutes` and closes cursors idle past `cursorTimeoutMillis`.
 async fn session_monitor(state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(SESSION_SWEEP_INTERVAL) => {
                 state.sessions.reap(SESSION_IDLE_TIMEOUT);
+                state.cursors.reap();
             }
             _ = stopped(&mut shutdown) => return,
         }

@@ -126,7 +126,7 @@ pub fn aggregate(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
     Ok(ctx
         .state
         .cursors
-        .first_batch(ns, results, batch_size, false))
+        .first_batch(ns, results, batch_size, false, false))
 }
 
 /// The document `$collStats` produces for `db.coll`: `count` and `storageStats` (sizes

@@ -110,7 +110,7 @@ pub fn list_collections(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Docum
     Ok(ctx
         .state
         .cursors
-        .first_batch(ns, entries, batch_size, false))
+        .first_batch(ns, entries, batch_size, false, false))
 }
 
 /// Reads `cursor: {batchSize}` of commands that answer with a cursor.

@@ -1,9 +1,18 @@
 //! Server-side cursors: results kept between `find`/`aggregate` and `getMore`.
+//!
+//! A cursor left idle longer than the cursor timeout (MongoDB's `cursorTimeoutMillis`,
+//! 10 minutes by default) is closed by the server's monitor, unless it was opened with
+//! `noCursorTimeout`; a later `getMore` gets 43 `CursorNotFound`, as from `mongod`.
 
 use bson::{doc, Bson, Document};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a cursor may stay idle before the server closes it: `mongod`'s default
+/// `cursorTimeoutMillis`.
+pub const DEFAULT_CURSOR_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// Default size of a first batch when the client names none (as `mongod`).
 pub const DEFAULT_FIRST_BATCH: usize = 101;
@@ -17,6 +26,10 @@ pub struct Cursor {
     pub ns: String,
     /// Results not yet returned.
     pub remaining: VecDeque<Document>,
+    /// When a batch was last taken from it.
+    last_used: Instant,
+    /// Opened with `noCursorTimeout`: never closed for being idle.
+    no_timeout: bool,
 }
 
 /// All open cursors of a server.
@@ -24,6 +37,10 @@ pub struct Cursor {
 pub struct Cursors {
     open: Mutex<HashMap<i64, Cursor>>,
     next_id: AtomicI64,
+    /// The idle timeout, in milliseconds.
+    timeout_ms: AtomicU64,
+    /// Cursors closed for being idle, reported by `serverStatus`.
+    timed_out: AtomicI64,
 }
 
 impl Default for Cursors {
@@ -33,19 +50,23 @@ impl Default for Cursors {
         Self {
             open: Mutex::new(HashMap::new()),
             next_id: AtomicI64::new(seed.max(1)),
+            timeout_ms: AtomicU64::new(DEFAULT_CURSOR_TIMEOUT.as_millis() as u64),
+            timed_out: AtomicI64::new(0),
         }
     }
 }
 
 impl Cursors {
     /// Builds the `{cursor: {firstBatch, id, ns}, ok: 1}` reply, keeping the rest of
-    /// `results` open unless `single_batch` or all of them fit.
+    /// `results` open unless `single_batch` or all of them fit. A cursor opened with
+    /// `no_timeout` is never closed for being idle.
     pub fn first_batch(
         &self,
         ns: String,
         results: Vec<Document>,
         batch_size: Option<usize>,
         single_batch: bool,
+        no_timeout: bool,
     ) -> Document {
         let mut remaining: VecDeque<Document> = results.into();
         let batch = take_batch(&mut remaining, batch_size.unwrap_or(DEFAULT_FIRST_BATCH));
@@ -58,6 +79,8 @@ impl Cursors {
                 Cursor {
                     ns: ns.clone(),
                     remaining,
+                    last_used: Instant::now(),
+                    no_timeout,
                 },
             );
             id
@@ -80,6 +103,7 @@ impl Cursors {
         if cursor.ns != ns {
             return Err(cursor.ns.clone());
         }
+        cursor.last_used = Instant::now();
         let batch = take_batch(
             &mut cursor.remaining,
             batch_size.filter(|n| *n > 0).unwrap_or(usize::MAX),
@@ -106,6 +130,36 @@ impl Cursors {
     /// Number of open cursors.
     pub fn open_count(&self) -> usize {
         self.open.lock().len()
+    }
+
+    /// The idle timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets the idle timeout (`cursorTimeoutMillis`).
+    pub fn set_timeout(&self, timeout: Duration) {
+        let millis = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.timeout_ms.store(millis, Ordering::Relaxed);
+    }
+
+    /// Closes the cursors idle longer than the timeout (except `noCursorTimeout` ones);
+    /// returns how many.
+    pub fn reap(&self) -> usize {
+        let timeout = self.timeout();
+        let mut open = self.open.lock();
+        let before = open.len();
+        open.retain(|_, c| c.no_timeout || c.last_used.elapsed() <= timeout);
+        let closed = before - open.len();
+        self.timed_out.fetch_add(closed as i64, Ordering::Relaxed);
+        closed
+    }
+
+    /// Number of cursors closed for being idle since the server started.
+    pub fn timed_out(&self) -> i64 {
+        self.timed_out.load(Ordering::Relaxed)
     }
 }
 

@@ -112,7 +112,10 @@ pub fn server_status(ctx: Context<'_>, _args: Args<'_>) -> CommandResult<Documen
             "getmore": load(&counters.getmore),
             "command": load(&counters.command),
         },
-        "metrics": { "cursor": { "open": { "total": state.cursors.open_count() as i64 } } },
+        "metrics": { "cursor": {
+            "open": { "total": state.cursors.open_count() as i64 },
+            "timedOut": state.cursors.timed_out(),
+        } },
         "repl": { "setName": &state.set_name, "isWritablePrimary": true, "hosts": [&state.host], "me": &state.host },
         "storageEngine": { "name": "memory", "persistent": false },
         "ok": 1.0,

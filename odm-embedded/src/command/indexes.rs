@@ -91,7 +91,10 @@ pub fn list_indexes(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document>
     };
     let specs = collection.read().index_specs();
     let ns = format!("{}.{coll}", ctx.db);
-    Ok(ctx.state.cursors.first_batch(ns, specs, batch_size, false))
+    Ok(ctx
+        .state
+        .cursors
+        .first_batch(ns, specs, batch_size, false, false))
 }
 
 /// `dropIndexes`: by name, by key pattern, a list of names, or `"*"` (all but `_id_`).

@@ -165,10 +165,11 @@ pub fn find(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document> {
         (None, _) => None,
     };
     let ns = format!("{}.{coll}", ctx.db);
+    let no_timeout = args.bool("noCursorTimeout")?.unwrap_or(false);
     Ok(ctx
         .state
         .cursors
-        .first_batch(ns, results, batch_size, single_batch))
+        .first_batch(ns, results, batch_size, single_batch, no_timeout))
 }
 
 /// `getMore`: the next batch of an open cursor.

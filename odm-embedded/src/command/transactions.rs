@@ -305,6 +305,17 @@ pub fn set_parameter(ctx: Context<'_>, args: Args<'_>) -> CommandResult<Document
         if key.starts_with('$') || matches!(key.as_str(), "lsid" | "comment") {
             continue;
         }
+        if key == "cursorTimeoutMillis" {
+            let millis = crate::query::compare::as_f64(value)
+                .filter(|ms| *ms >= 1.0)
+                .ok_or_else(|| CommandError::bad_value("cursorTimeoutMillis must be at least 1"))?;
+            let old = ctx.state.cursors.timeout().as_millis() as i64;
+            ctx.state
+                .cursors
+                .set_timeout(Duration::from_millis(millis as u64));
+            reply.insert("was", old);
+            continue;
+        }
         if key != "transactionLifetimeLimitSeconds" {
             return Err(CommandError::unsupported(format!(
                 "the server parameter '{key}'"
