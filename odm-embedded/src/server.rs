@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -59,6 +59,7 @@ pub struct ServerBuilder {
     test_commands: bool,
     transaction_lifetime: Duration,
     cursor_timeout: Duration,
+    max_connections: usize,
 }
 
 impl Default for ServerBuilder {
@@ -71,6 +72,7 @@ impl Default for ServerBuilder {
             test_commands: false,
             transaction_lifetime: crate::session::DEFAULT_TRANSACTION_LIFETIME,
             cursor_timeout: command::cursor::DEFAULT_CURSOR_TIMEOUT,
+            max_connections: command::DEFAULT_MAX_CONNECTIONS as usize,
         }
     }
 }
@@ -166,6 +168,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Most client connections open at once (default 1,000,000, as `mongod`'s
+    /// `maxIncomingConnections`); a connection beyond it is closed as soon as it arrives,
+    /// as `mongod` does, and counted in `serverStatus`'s `connections.rejected`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let server = odm_embedded::Server::builder().max_connections(64).start().await?;
+    /// server.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
     /// Binds the listener and starts serving on the current Tokio runtime.
     pub async fn start(self) -> io::Result<Server> {
         let listener = TcpListener::bind(SocketAddr::new(self.bind, self.port)).await?;
@@ -180,6 +199,10 @@ impl ServerBuilder {
         state.test_commands = self.test_commands;
         state.sessions.set_lifetime(self.transaction_lifetime);
         state.cursors.set_timeout(self.cursor_timeout);
+        state.max_connections.store(
+            i64::try_from(self.max_connections).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
         let state = Arc::new(state);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ttl = tokio::spawn(ttl_monitor(
@@ -314,6 +337,16 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let open = state.connections_current.load(Ordering::Relaxed);
+                    if open >= state.max_connections.load(Ordering::Relaxed) {
+                        // As `mongod`: the connection is closed as soon as it arrives.
+                        state.connections_rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%peer, open, "connection refused: too many open connections");
+                        drop(stream);
+                        continue;
+                    }
+                    // Counted here, before the next accept, so the limit holds exactly.
+                    let open = OpenConnection::count(&state);
                     let id = state.connections_total.fetch_add(1, Ordering::Relaxed) + 1;
                     let conn = Connection {
                         state: state.clone(),
@@ -323,7 +356,7 @@ async fn accept_loop(
                         app_name: None,
                     };
                     tracing::trace!(%peer, id, "connection accepted");
-                    connections.spawn(conn.serve(stream));
+                    connections.spawn(conn.serve(stream, open));
                 }
                 Err(err) => {
                     // Running out of file descriptors and similar are transient: back off.
@@ -358,22 +391,26 @@ enum Handled {
     Close,
 }
 
-/// Keeps `connections_current` right however the connection ends.
-struct OpenConnection<'a>(&'a AtomicI64);
+/// One connection counted in `connections_current`, until dropped: however the
+/// connection ends, also when its task is dropped before it ran.
+struct OpenConnection(Arc<ServerState>);
 
-impl Drop for OpenConnection<'_> {
+impl OpenConnection {
+    fn count(state: &Arc<ServerState>) -> OpenConnection {
+        state.connections_current.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(state.clone())
+    }
+}
+
+impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.connections_current.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Connection {
-    async fn serve(mut self, stream: TcpStream) {
-        self.state
-            .connections_current
-            .fetch_add(1, Ordering::Relaxed);
-        let state = self.state.clone();
-        let _open = OpenConnection(&state.connections_current);
+    /// Serves one connection, counted in `connections_current` until `_open` drops.
+    async fn serve(mut self, stream: TcpStream, _open: OpenConnection) {
         let _ = stream.set_nodelay(true);
         let (mut reader, mut writer) = stream.into_split();
         loop {

@@ -284,3 +284,56 @@ async fn collections_and_databases_are_listed_created_and_dropped() {
         .unwrap()
         .contains(&t.db.name().to_owned()));
 }
+
+/// Beyond `max_connections` open connections, a new one is closed as soon as it arrives
+/// (as `mongod` does past `maxIncomingConnections`), and counted as rejected; one
+/// connection closing makes room again.
+#[tokio::test]
+async fn connections_beyond_the_maximum_are_closed_on_arrival() {
+    use tokio::io::AsyncReadExt;
+    let server = odm_embedded::Server::builder()
+        .max_connections(2)
+        .start()
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for _ in 0..100 {
+        if server.open_connections() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.open_connections(), 2);
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0_u8; 1];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("the refused connection is closed, not left open");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // Room again once connections close: the driver needs two (its monitor, polling,
+    // and one for commands).
+    drop((first, second));
+    for _ in 0..100 {
+        if server.open_connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let client = mongodb::Client::with_uri_str(format!(
+        "{}?maxPoolSize=1&directConnection=true&serverMonitoringMode=poll",
+        server.uri()
+    ))
+    .await
+    .unwrap();
+    let status = client
+        .database("admin")
+        .run_command(doc! { "serverStatus": 1 })
+        .await
+        .unwrap();
+    let connections = status.get_document("connections").unwrap();
+    assert_eq!(connections.get_i64("rejected").unwrap(), 1);
+    assert_eq!(connections.get_i64("current").unwrap(), 2);
+    server.shutdown().await;
+}

@@ -25,6 +25,10 @@ struct Args {
     /// `--setParameter enableTestCommands=1`.
     #[arg(long)]
     enable_test_commands: bool,
+    /// Most client connections open at once, like mongod's `--maxConns`; a connection
+    /// beyond it is closed as soon as it arrives.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_conns: usize,
 }
 
 #[tokio::main]
@@ -35,6 +39,7 @@ async fn main() -> ExitCode {
         .port(args.port)
         .replica_set_name(args.replica_set)
         .enable_test_commands(args.enable_test_commands)
+        .max_connections(args.max_conns)
         .start()
         .await
     {

@@ -55,6 +55,9 @@ pub struct OpCounters {
     pub command: AtomicI64,
 }
 
+/// Most connections open at once by default: `mongod`'s `maxIncomingConnections`.
+pub const DEFAULT_MAX_CONNECTIONS: i64 = 1_000_000;
+
 /// State shared by every connection of one server.
 #[derive(Debug)]
 pub struct ServerState {
@@ -76,6 +79,10 @@ pub struct ServerState {
     pub connections_total: AtomicI64,
     /// Connections open now.
     pub connections_current: AtomicI64,
+    /// Most connections open at once (`mongod`'s `maxIncomingConnections`).
+    pub max_connections: AtomicI64,
+    /// Connections closed on arrival because `max_connections` were open.
+    pub connections_rejected: AtomicI64,
     /// Operation counters.
     pub counters: OpCounters,
     /// Logical sessions, their transactions and retryable writes.
@@ -98,6 +105,8 @@ impl ServerState {
             process_id: ObjectId::new(),
             election_id: ObjectId::new(),
             started: Instant::now(),
+            connections_rejected: AtomicI64::new(0),
+            max_connections: AtomicI64::new(DEFAULT_MAX_CONNECTIONS),
             connections_total: AtomicI64::new(0),
             connections_current: AtomicI64::new(0),
             counters: OpCounters::default(),
