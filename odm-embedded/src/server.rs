@@ -60,6 +60,7 @@ pub struct ServerBuilder {
     transaction_lifetime: Duration,
     cursor_timeout: Duration,
     max_connections: usize,
+    unauthenticated_network: bool,
 }
 
 impl Default for ServerBuilder {
@@ -73,12 +74,15 @@ impl Default for ServerBuilder {
             transaction_lifetime: crate::session::DEFAULT_TRANSACTION_LIFETIME,
             cursor_timeout: command::cursor::DEFAULT_CURSOR_TIMEOUT,
             max_connections: command::DEFAULT_MAX_CONNECTIONS as usize,
+            unauthenticated_network: false,
         }
     }
 }
 
 impl ServerBuilder {
-    /// The address to listen on (default `127.0.0.1`).
+    /// The address to listen on (default `127.0.0.1`). This server has no authentication:
+    /// an address other than a loopback one is refused by [`ServerBuilder::start`] unless
+    /// [`ServerBuilder::allow_unauthenticated_network`] says that is meant.
     pub fn bind(mut self, address: IpAddr) -> Self {
         self.bind = address;
         self
@@ -185,8 +189,42 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds the listener and starts serving on the current Tokio runtime.
+    /// Allows listening on an address other than a loopback one (anyone who can reach it
+    /// can read and write everything: this server has no authentication). Off by default.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let everywhere = "0.0.0.0".parse().unwrap();
+    /// let refused = odm_embedded::Server::builder().bind(everywhere).start().await;
+    /// assert_eq!(refused.err().map(|e| e.kind()), Some(std::io::ErrorKind::PermissionDenied));
+    /// let server = odm_embedded::Server::builder()
+    ///     .bind(everywhere)
+    ///     .allow_unauthenticated_network(true)
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// server.shutdown().await;
+    /// # }
+    /// ```
+    pub fn allow_unauthenticated_network(mut self, allow: bool) -> Self {
+        self.unauthenticated_network = allow;
+        self
+    }
+
+    /// Binds the listener and starts serving on the current Tokio runtime. Fails with
+    /// `PermissionDenied` for an address other than a loopback one, unless
+    /// [`ServerBuilder::allow_unauthenticated_network`] allows it.
     pub async fn start(self) -> io::Result<Server> {
+        if !self.bind.is_loopback() && !self.unauthenticated_network {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "refusing to listen on {}: this server has no authentication, so anyone reaching that address could read and write everything; listen on a loopback address, or allow it explicitly (--allow-unauthenticated-network)",
+                    self.bind
+                ),
+            ));
+        }
         let listener = TcpListener::bind(SocketAddr::new(self.bind, self.port)).await?;
         let addr = listener.local_addr()?;
         let advertised = match addr.ip() {

@@ -141,3 +141,35 @@ async fn shutdown_completes_while_clients_are_connected() {
         .expect("shutdown finishes although a client is still connected");
     drop(client);
 }
+
+/// With no authentication, a non-loopback address is refused unless the operator says it
+/// is meant; then the server listens there.
+#[test]
+fn refuses_a_network_address_without_the_explicit_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_odm-embedded"))
+        .args(["--bind", "0.0.0.0", "--port", "0"])
+        .output()
+        .expect("binary runs");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no URI printed");
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("no authentication")
+            && message.contains("--allow-unauthenticated-network"),
+        "{message}"
+    );
+
+    let running = spawn(&[
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        "0",
+        "--allow-unauthenticated-network",
+    ]);
+    assert!(
+        running.uri.starts_with("mongodb://127.0.0.1:"),
+        "{}",
+        running.uri
+    );
+    assert!(terminate(running).success());
+}

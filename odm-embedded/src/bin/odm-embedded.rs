@@ -12,9 +12,14 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "odm-embedded", version)]
 struct Args {
-    /// Address to listen on.
+    /// Address to listen on. Anything but a loopback address needs
+    /// --allow-unauthenticated-network: this server has no authentication.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
+    /// Allow listening on an address other than a loopback one, where anyone who can reach
+    /// it can read and write everything.
+    #[arg(long)]
+    allow_unauthenticated_network: bool,
     /// Port to listen on; 0 picks a free port.
     #[arg(long, default_value_t = 27017)]
     port: u16,
@@ -40,6 +45,7 @@ async fn main() -> ExitCode {
         .replica_set_name(args.replica_set)
         .enable_test_commands(args.enable_test_commands)
         .max_connections(args.max_conns)
+        .allow_unauthenticated_network(args.allow_unauthenticated_network)
         .start()
         .await
     {
@@ -52,6 +58,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the URI is printed: whoever reads it may signal right away.
+    let stopped = stop_signal();
     let mut stdout = std::io::stdout();
     if writeln!(stdout, "{}", server.uri())
         .and_then(|()| stdout.flush())
@@ -59,28 +67,37 @@ async fn main() -> ExitCode {
     {
         return ExitCode::FAILURE;
     }
-    wait_for_signal().await;
+    stopped.await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, so a
+/// signal that arrives before the future is awaited is not lost (nor kills the process
+/// before it could shut down cleanly).
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
