@@ -147,7 +147,9 @@ impl<'a, M: Model> BulkWrite<'a, M> {
 
     /// Inserts `doc` (an `_id` is generated when it has none).
     pub fn insert(mut self, doc: &M) -> Self {
+        let now = bson::DateTime::now();
         let statement = self.whole(doc).map(|mut d| {
+            M::TIMESTAMPS.on_insert(&mut d, now);
             if !d.contains_key("_id") {
                 let mut with_id = doc! { "_id": ObjectId::new() };
                 with_id.extend(d);
@@ -162,9 +164,10 @@ impl<'a, M: Model> BulkWrite<'a, M> {
         let statement = filter
             .into_document()
             .and_then(|q| {
-                update
-                    .into_sendable()
-                    .map(|u| doc! { "q": q, "u": u, "multi": multi, "upsert": upsert })
+                update.into_sendable().map(|mut u| {
+                    M::TIMESTAMPS.on_update(&mut u, upsert, bson::DateTime::now());
+                    doc! { "q": q, "u": u, "multi": multi, "upsert": upsert }
+                })
             })
             .map_err(Error::from);
         self.push(Kind::Update, statement)
@@ -189,7 +192,11 @@ impl<'a, M: Model> BulkWrite<'a, M> {
     pub fn replace_one(mut self, filter: impl Into<Filter<M>>, doc: &M) -> Self {
         let statement = self.whole(doc).and_then(|u| {
             let q = filter.into().into_document()?;
-            Ok(doc! { "q": q, "u": u, "multi": false, "upsert": false })
+            if M::TIMESTAMPS.is_empty() {
+                return Ok(doc! { "q": q, "u": u, "multi": false, "upsert": false });
+            }
+            let pipeline = M::TIMESTAMPS.replacement(u, bson::DateTime::now());
+            Ok(doc! { "q": q, "u": pipeline, "multi": false, "upsert": false })
         });
         self.push(Kind::Update, statement)
     }

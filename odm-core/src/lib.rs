@@ -12,6 +12,7 @@ pub mod error;
 pub mod filter;
 pub mod fixture;
 pub mod index;
+pub mod lifecycle;
 pub mod model;
 pub mod page;
 pub mod path;
@@ -87,6 +88,14 @@ pub mod __private {
     where
         P: crate::TypedPath,
         P::Value: crate::value::Expirable<P::Marker>,
+    {
+    }
+
+    /// Compile-time check that a `created_at`/`updated_at` field holds a date.
+    pub fn assert_timestamp<P>(_: &P)
+    where
+        P: crate::TypedPath,
+        P::Value: crate::value::Timestamp<P::Marker>,
     {
     }
 

@@ -28,6 +28,9 @@ pub trait Model: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     fn indexes() -> Result<Vec<mongodb::IndexModel>, crate::error::BuildError> {
         Ok(Vec::new())
     }
+    /// The fields the repository stamps with the time of each write (`#[odm(created_at)]`,
+    /// `#[odm(updated_at)]`; see [`crate::lifecycle`]).
+    const TIMESTAMPS: crate::lifecycle::Timestamps = crate::lifecycle::Timestamps::NONE;
     /// Checks the document before it is written. `#[odm(validate)]` on the struct makes
     /// this run `validator::Validate`; by default every document is valid.
     fn check(&self) -> Result<(), Vec<crate::error::FieldViolation>> {

@@ -9,6 +9,7 @@
 use crate::bulk::{BulkFailure, BulkResult};
 use crate::error::{Error, Result, ServerFailure};
 use crate::filter::Filter;
+use crate::lifecycle::encode;
 use crate::model::Model;
 use crate::page::{check_projection, Order, Page, PageToken, Side};
 use crate::path::Field;
@@ -424,6 +425,16 @@ impl<'a, M: Model> InsertOne<'a, M> {
     async fn run(self) -> Result<InsertOneResult> {
         check(self.doc)?;
         let repo = self.repo;
+        if !M::TIMESTAMPS.is_empty() {
+            let mut doc = encode(self.doc)?;
+            M::TIMESTAMPS.on_insert(&mut doc, bson::DateTime::now());
+            return traced(repo.name(), "insert_one", async move {
+                let documents = repo.documents();
+                let action = documents.insert_one(doc);
+                in_session!(action, self.session).map_err(|e| repo.map_err(e))
+            })
+            .await;
+        }
         traced(repo.name(), "insert_one", async move {
             let action = repo.coll.insert_one(self.doc);
             in_session!(action, self.session).map_err(|e| repo.map_err(e))
@@ -468,6 +479,22 @@ impl<'a, M: Model> InsertMany<'a, M> {
         let repo = self.repo;
         let docs = self.docs;
         let ordered = self.ordered;
+        if !M::TIMESTAMPS.is_empty() {
+            let now = bson::DateTime::now();
+            let mut stamped = Vec::with_capacity(docs.len());
+            for doc in &docs {
+                let mut doc = encode(*doc)?;
+                M::TIMESTAMPS.on_insert(&mut doc, now);
+                stamped.push(doc);
+            }
+            return traced(repo.name(), "insert_many", async move {
+                let documents = repo.documents();
+                let action = documents.insert_many(stamped).ordered(ordered);
+                in_session!(action, self.session)
+                    .map_err(|e| insert_many_error(repo.name(), &docs, ordered, e))
+            })
+            .await;
+        }
         traced(repo.name(), "insert_many", async move {
             let action = repo.coll.insert_many(docs.iter().copied()).ordered(ordered);
             in_session!(action, self.session)
@@ -607,36 +634,36 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Find<'a,
 
     async fn run(self) -> Result<Vec<P>> {
         let repo = self.repo;
-        let docs = self.raw().await?;
-        docs.iter().map(|d| repo.decode(d)).collect()
+        traced(repo.name(), "find", async move {
+            let docs = self.raw().await?;
+            docs.iter().map(|d| repo.decode(d)).collect()
+        })
+        .await
     }
 
-    /// The results as raw documents.
+    /// The results as raw documents (the caller traces the operation).
     async fn raw(self) -> Result<Vec<RawDocumentBuf>> {
         let filter = self.filter?;
         let repo = self.repo;
-        traced(repo.name(), "find", async move {
-            let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
-            let action = raw.find(filter).with_options(self.options);
-            match self.session {
-                Some(session) => {
-                    let mut cursor = action
-                        .session(&mut *session)
-                        .await
-                        .map_err(|e| repo.map_err(e))?;
-                    cursor.stream(session).try_collect().await
-                }
-                None => {
-                    action
-                        .await
-                        .map_err(|e| repo.map_err(e))?
-                        .try_collect()
-                        .await
-                }
+        let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
+        let action = raw.find(filter).with_options(self.options);
+        match self.session {
+            Some(session) => {
+                let mut cursor = action
+                    .session(&mut *session)
+                    .await
+                    .map_err(|e| repo.map_err(e))?;
+                cursor.stream(session).try_collect().await
             }
-            .map_err(|e| repo.map_err(e))
-        })
-        .await
+            None => {
+                action
+                    .await
+                    .map_err(|e| repo.map_err(e))?
+                    .try_collect()
+                    .await
+            }
+        }
+        .map_err(|e| repo.map_err(e))
     }
 
     /// The first page of the results in keyset order (see [`crate::page`]): the sort's
@@ -792,43 +819,58 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Paged<'a
         }
         find.options.sort = Some(order.sort(side));
         find.options.limit = Some(i64::from(size) + 1);
-        let mut docs = find.raw().await?;
-        let more = docs.len() > size as usize;
-        docs.truncate(size as usize);
-        if side == Side::Before {
-            docs.reverse();
-        }
-        let from_token = position.is_some();
-        let (more_after, more_before) = match side {
-            Side::After => (more, from_token),
-            Side::Before => (from_token, more),
-        };
-        let token_of = |doc: Option<&RawDocumentBuf>| -> Result<Option<PageToken>> {
-            match doc {
-                Some(doc) => Ok(Some(order.token(repo.name(), &order.position_of(doc)?))),
-                None => Ok(None),
-            }
-        };
-        let next = if more_after {
-            token_of(docs.last())?
-        } else {
-            None
-        };
-        let previous = if more_before {
-            token_of(docs.first())?
-        } else {
-            None
-        };
-        let items = docs
-            .iter()
-            .map(|d| repo.decode(d))
-            .collect::<Result<Vec<P>>>()?;
-        Ok(Page {
-            items,
-            next,
-            previous,
+        traced(repo.name(), "find_page", async move {
+            let docs = find.raw().await?;
+            page_of(repo, &order, docs, size, side, position.is_some())
         })
+        .await
     }
+}
+
+/// The page of `docs` read on `side` of a position (`from_token`) or from an end: at most
+/// `size` of them (one more was read to know whether more follow), with their tokens.
+fn page_of<M: Model, P: DeserializeOwned>(
+    repo: &Repo<M>,
+    order: &Order,
+    mut docs: Vec<RawDocumentBuf>,
+    size: u32,
+    side: Side,
+    from_token: bool,
+) -> Result<Page<P>> {
+    let more = docs.len() > size as usize;
+    docs.truncate(size as usize);
+    if side == Side::Before {
+        docs.reverse();
+    }
+    let (more_after, more_before) = match side {
+        Side::After => (more, from_token),
+        Side::Before => (from_token, more),
+    };
+    let token_of = |doc: Option<&RawDocumentBuf>| -> Result<Option<PageToken>> {
+        match doc {
+            Some(doc) => Ok(Some(order.token(repo.name(), &order.position_of(doc)?))),
+            None => Ok(None),
+        }
+    };
+    let next = if more_after {
+        token_of(docs.last())?
+    } else {
+        None
+    };
+    let previous = if more_before {
+        token_of(docs.first())?
+    } else {
+        None
+    };
+    let items = docs
+        .iter()
+        .map(|d| repo.decode(d))
+        .collect::<Result<Vec<P>>>()?;
+    Ok(Page {
+        items,
+        next,
+        previous,
+    })
 }
 
 impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> IntoFuture
@@ -973,7 +1015,14 @@ impl<'a, M: Model> UpdateOp<'a, M> {
 
     async fn run(self) -> Result<UpdateResult> {
         let filter = self.filter?;
-        let update = self.update?;
+        let mut update = self.update?;
+        let upsert = self.options.upsert.unwrap_or(false);
+        let now = bson::DateTime::now();
+        match &mut update {
+            UpdateModifications::Document(update) => M::TIMESTAMPS.on_update(update, upsert, now),
+            UpdateModifications::Pipeline(stages) => M::TIMESTAMPS.on_pipeline(stages, upsert, now),
+            _ => {}
+        }
         if let UpdateModifications::Document(update) = &update {
             crate::update::check_array_filters(
                 update,
@@ -1029,6 +1078,18 @@ impl<'a, M: Model> ReplaceOne<'a, M> {
         check(self.doc)?;
         let filter = self.filter?;
         let repo = self.repo;
+        if !M::TIMESTAMPS.is_empty() {
+            let pipeline = M::TIMESTAMPS.replacement(encode(self.doc)?, bson::DateTime::now());
+            return traced(repo.name(), "replace_one", async move {
+                let options = UpdateOptions::builder()
+                    .upsert(self.upsert)
+                    .collation(self.collation)
+                    .build();
+                let action = repo.coll.update_one(filter, pipeline).with_options(options);
+                in_session!(action, self.session).map_err(|e| repo.map_err(e))
+            })
+            .await;
+        }
         traced(repo.name(), "replace_one", async move {
             let options = ReplaceOptions::builder()
                 .upsert(self.upsert)
@@ -1110,7 +1171,8 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
         let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
         let (operation, written) = match self.modify {
             Modify::Update(update) => {
-                let update = update?;
+                let mut update = update?;
+                M::TIMESTAMPS.on_update(&mut update, self.upsert, bson::DateTime::now());
                 let operation = "find_one_and_update";
                 let written = traced(repo.name(), operation, async move {
                     let options = FindOneAndUpdateOptions::builder()
@@ -1121,6 +1183,25 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                         .build();
                     let action = raw
                         .find_one_and_update(filter, update)
+                        .with_options(options);
+                    in_session!(action, self.session).map_err(|e| repo.map_err(e))
+                })
+                .await?;
+                (operation, written)
+            }
+            Modify::Replace(doc) if !M::TIMESTAMPS.is_empty() => {
+                check(doc)?;
+                let pipeline = M::TIMESTAMPS.replacement(encode(doc)?, bson::DateTime::now());
+                let operation = "find_one_and_replace";
+                let written = traced(repo.name(), operation, async move {
+                    let options = FindOneAndUpdateOptions::builder()
+                        .return_document(returned)
+                        .upsert(self.upsert)
+                        .sort(self.sort)
+                        .collation(self.collation)
+                        .build();
+                    let action = raw
+                        .find_one_and_update(filter, pipeline)
                         .with_options(options);
                     in_session!(action, self.session).map_err(|e| repo.map_err(e))
                 })

@@ -274,6 +274,20 @@ impl<M> Expirable<M> for bson::DateTime {}
 impl<T: Expirable<M>, M> Expirable<M> for Option<T> {}
 impl<T: Expirable<M>, M> Expirable<M> for Vec<T> {}
 
+/// Field types `#[odm(created_at)]` and `#[odm(updated_at)]` can hold: a BSON date, or an
+/// `Option` of one (a `Some` given on insert is kept), or a type written as a BSON date by
+/// its serde function (`chrono_datetime_as_bson_datetime`).
+#[diagnostic::on_unimplemented(
+    message = "`created_at` and `updated_at` need a date field; field `{M}` holds `{Self}`",
+    label = "not a date field",
+    note = "declare the field as `Option<bson::DateTime>` (or `bson::DateTime`, or a chrono date written with `chrono_datetime_as_bson_datetime`)"
+)]
+pub trait Timestamp<M> {}
+
+impl<M> Timestamp<M> for bson::DateTime {}
+impl<M> Timestamp<M> for Option<bson::DateTime> {}
+impl<T, M: crate::path::StoresDate<Value = T>> Timestamp<M> for crate::path::Adapted<T> {}
+
 /// `Option` fields: the only ones that may be unset or compared with null.
 #[diagnostic::on_unimplemented(
     message = "`$unset` and null checks need an `Option` field; field `{M}` holds `{Self}`, which is always present",

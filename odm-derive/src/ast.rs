@@ -54,6 +54,10 @@ pub struct Field {
     pub index: bool,
     /// `#[odm(expire_after = ...)]`.
     pub expire_after: Option<syn::LitStr>,
+    /// `#[odm(created_at)]`, with its span.
+    pub created_at: Option<proc_macro2::Span>,
+    /// `#[odm(updated_at)]`, with its span.
+    pub updated_at: Option<proc_macro2::Span>,
     /// `#[serde(with = ...)]` or `serialize_with`: the function the field is written
     /// with, which values in filters and updates go through too.
     pub serialize_with: Option<syn::ExprPath>,
@@ -144,6 +148,8 @@ impl Container {
                     unique: f.unique.is_present(),
                     index: f.index.is_present(),
                     expire_after: f.expire_after.as_ref().map(|t| t.0.clone()),
+                    created_at: f.created_at.is_present().then(|| f.created_at.span()),
+                    updated_at: f.updated_at.is_present().then(|| f.updated_at.span()),
                     serialize_with: serde_attrs.serialize_with.clone(),
                     stores_date: serde_attrs.stores_date,
                 });

@@ -43,6 +43,10 @@ pub struct OdmField {
     pub index: Flag,
     /// A TTL index on this (date) field.
     pub expire_after: Option<crate::index::Ttl>,
+    /// Stamped with the time the document is inserted.
+    pub created_at: Flag,
+    /// Stamped with the time of every write.
+    pub updated_at: Flag,
 }
 
 /// What `#[serde(...)]` says about a struct.

@@ -11,6 +11,7 @@ pub fn check(cx: &Ctxt, cont: &Container) {
         Derive::Model => {
             id_field(cx, cont);
             indexes(cx, cont);
+            timestamps(cx, cont);
         }
         Derive::Embedded => model_only_options(cx, cont, "#[derive(Embedded)]"),
         Derive::Projection => {
@@ -71,12 +72,73 @@ fn model_only_options(cx: &Ctxt, cont: &Container, derive: &str) {
         );
     }
     for f in &cont.fields {
+        if let Some(span) = f.created_at.or(f.updated_at) {
+            cx.error(
+                span,
+                format!(
+                    "`{}`: timestamps are stamped on a model's own fields, not on {derive}",
+                    f.rust_name()
+                ),
+            );
+        }
         if f.unique || f.index || f.expire_after.is_some() {
             cx.error(
                 f.ident.span(),
                 format!(
                     "`{}`: indexes are declared on the model, not on {derive}: declare it on the model with the full path, e.g. `#[odm(index(keys(address.{} = 1), unique))]`",
                     f.rust_name(),
+                    f.rust_name()
+                ),
+            );
+        }
+    }
+}
+
+/// `created_at` and `updated_at`: each on at most one stored field, not both on one.
+fn timestamps(cx: &Ctxt, cont: &Container) {
+    for (name, span_of) in [
+        (
+            "created_at",
+            (|f: &crate::ast::Field| f.created_at)
+                as fn(&crate::ast::Field) -> Option<proc_macro2::Span>,
+        ),
+        ("updated_at", |f: &crate::ast::Field| f.updated_at),
+    ] {
+        let marked: Vec<_> = cont
+            .fields
+            .iter()
+            .filter_map(|f| span_of(f).map(|s| (f, s)))
+            .collect();
+        if let [_, (second, span), ..] = marked.as_slice() {
+            cx.error(
+                *span,
+                format!("`{}`: only one field can be `{name}`", second.rust_name()),
+            );
+        }
+        for (f, span) in &marked {
+            if !f.has_path || f.flatten {
+                cx.error(
+                    *span,
+                    format!(
+                        "`{}`: a `{name}` field must be stored (not skipped nor flattened)",
+                        f.rust_name()
+                    ),
+                );
+            }
+            if f.stored == "_id" {
+                cx.error(
+                    *span,
+                    format!("`{}`: the `_id` field cannot be `{name}`", f.rust_name()),
+                );
+            }
+        }
+    }
+    for f in &cont.fields {
+        if let (Some(_), Some(span)) = (f.created_at, f.updated_at) {
+            cx.error(
+                span,
+                format!(
+                    "`{}`: a field is either `created_at` or `updated_at`, not both",
                     f.rust_name()
                 ),
             );

@@ -213,6 +213,7 @@ pub fn model(c: &Container) -> TokenStream {
         }
     });
     let indexes = indexes(c);
+    let (timestamps, timestamp_checks) = timestamps(c);
     let struct_doc = format!("Typed paths of the fields of [`{ident}`], from `{ident}::fields()`.");
     let collection_doc = format!("The collection `{collection}`.");
     quote! {
@@ -240,7 +241,9 @@ pub fn model(c: &Container) -> TokenStream {
             }
             #validate
             #indexes
+            #timestamps
         }
+        #timestamp_checks
 
         impl #ident {
             /// Typed paths of this model's fields, for filters, updates, sorts and indexes.
@@ -550,6 +553,57 @@ fn indexes(c: &Container) -> TokenStream {
             #(#built)*
             ::std::result::Result::Ok(out)
         }
+    }
+}
+
+/// `const TIMESTAMPS` of a model with `created_at`/`updated_at` fields, and (outside the
+/// impl) the compile-time check that each holds a date.
+fn timestamps(c: &Container) -> (TokenStream, TokenStream) {
+    let krate = &c.krate;
+    let ident = &c.ident;
+    let stamp = |pick: fn(&Field) -> Option<proc_macro2::Span>| match c
+        .fields
+        .iter()
+        .find_map(|f| pick(f).map(|span| (f, span)))
+    {
+        Some((f, span)) => {
+            let stored = &f.stored;
+            let optional = is_option(&f.ty);
+            let field = &f.ident;
+            let check = quote_spanned! {span=>
+                const _: fn() = || {
+                    #krate::__private::assert_timestamp(&<#ident as #krate::Model>::fields().#field);
+                };
+            };
+            (
+                quote!(::std::option::Option::Some(#krate::lifecycle::Stamp { field: #stored, optional: #optional })),
+                check,
+            )
+        }
+        None => (quote!(::std::option::Option::None), TokenStream::new()),
+    };
+    let (created, check_created) = stamp(|f| f.created_at);
+    let (updated, check_updated) = stamp(|f| f.updated_at);
+    if check_created.is_empty() && check_updated.is_empty() {
+        return (TokenStream::new(), TokenStream::new());
+    }
+    (
+        quote! {
+            const TIMESTAMPS: #krate::lifecycle::Timestamps =
+                #krate::lifecycle::Timestamps { created_at: #created, updated_at: #updated };
+        },
+        quote! {
+            #check_created
+            #check_updated
+        },
+    )
+}
+
+/// Whether a type is written `Option<..>` (or a path ending in `Option<..>`).
+fn is_option(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Option"),
+        _ => false,
     }
 }
 

@@ -82,6 +82,12 @@ fn run_with(
 /// On a field:
 /// - `#[odm(unique)]`, `#[odm(index)]`: a unique, or plain, ascending index on the field.
 /// - `#[odm(expire_after = "1h")]`: a TTL index on the (date) field.
+/// - `#[odm(created_at)]`, `#[odm(updated_at)]`: on a date field (`Option<bson::DateTime>`,
+///   `bson::DateTime`, or a chrono date written as a BSON date), stamped by every write of
+///   the repository with the time of the write: `created_at` when the document is
+///   inserted (kept by updates and replacements), `updated_at` by every write. An `Option`
+///   holding `Some` on insert is kept; an update that writes the field itself is left
+///   alone. Which write does what: `odm::lifecycle`.
 /// - `#[odm(skip)]`: no typed path (for a type without one).
 ///
 /// ```
@@ -102,6 +108,18 @@ fn run_with(
 ///
 /// assert_eq!(Session::COLLECTION, "sessions");
 /// assert_eq!(Session::indexes().unwrap().len(), 3);
+///
+/// #[derive(Model, Serialize, Deserialize)]
+/// struct Post {
+///     #[serde(rename = "_id")]
+///     id: i64,
+///     #[odm(created_at)]
+///     created: Option<bson::DateTime>,
+///     #[odm(updated_at)]
+///     updated: Option<bson::DateTime>,
+/// }
+///
+/// assert_eq!(Post::TIMESTAMPS.created_at.map(|s| s.field), Some("created"));
 /// ```
 #[proc_macro_derive(Model, attributes(odm))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
@@ -116,8 +134,9 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
 /// - `#[odm(skip)]` on a field: no typed path.
 /// - `#[odm(crate = "path")]` on the struct: where the `odm` crate is.
 ///
-/// Index options (`index`, `unique`, `expire_after`) and `collection`/`validate` belong to
-/// the model and are refused here, where they would do nothing.
+/// Index options (`index`, `unique`, `expire_after`), timestamps (`created_at`,
+/// `updated_at`) and `collection`/`validate` belong to the model and are refused here,
+/// where they would do nothing.
 ///
 /// On an internally tagged enum (`#[serde(tag = "kind")]`) it gives the tag a typed path,
 /// `tag`, whose values are a generated `{Enum}Kind` enum of the variants, stored as serde
