@@ -12,7 +12,8 @@
 //!
 //! A caller can still choose the values: on an insert, an `Option` timestamp that holds
 //! `Some` is kept (a non-`Option` one is always stamped); an update that sets the field
-//! itself (`$set`, `$currentDate`, `$unset`, ...) is left alone. A replacement keeps the
+//! itself (`$set`, `$currentDate`, `$unset`, ..., or a pipeline's `$set`, `$addFields` or
+//! `$unset` stage) is left alone. A replacement keeps the
 //! stored `created_at` (the replacement's value, or the time, is used when there is none,
 //! as when the replacement inserts); it runs as one pipeline update, so the kept value
 //! comes from the document as it is when the write happens.
@@ -74,7 +75,8 @@ impl Timestamps {
         }
     }
 
-    /// Stamps a pipeline update; `upsert`: it may insert.
+    /// Stamps a pipeline update; `upsert`: it may insert. A field a `$set`,
+    /// `$addFields` or `$unset` stage names is left to the pipeline.
     pub(crate) fn on_pipeline(
         &self,
         pipeline: &mut Vec<Document>,
@@ -83,13 +85,17 @@ impl Timestamps {
     ) {
         let mut set = Document::new();
         if let (Some(stamp), true) = (self.created_at, upsert) {
-            set.insert(
-                stamp.field,
-                doc! { "$ifNull": [format!("${}", stamp.field), now] },
-            );
+            if !pipeline_writes(pipeline, stamp.field) {
+                set.insert(
+                    stamp.field,
+                    doc! { "$ifNull": [format!("${}", stamp.field), now] },
+                );
+            }
         }
         if let Some(stamp) = self.updated_at {
-            set.insert(stamp.field, now);
+            if !pipeline_writes(pipeline, stamp.field) {
+                set.insert(stamp.field, now);
+            }
         }
         if !set.is_empty() {
             pipeline.push(doc! { "$set": set });
@@ -138,6 +144,29 @@ fn touches(update: &Document, field: &str) -> bool {
             related(path) || (op == "$rename" && value.as_str().is_some_and(related))
         }),
         _ => false,
+    })
+}
+
+/// Whether a `$set`/`$addFields` stage sets `field` (or a field inside it), or an
+/// `$unset` stage removes it.
+fn pipeline_writes(pipeline: &[Document], field: &str) -> bool {
+    let names = |path: &str| {
+        path == field
+            || path
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with('.'))
+    };
+    pipeline.iter().any(|stage| {
+        stage
+            .iter()
+            .any(|(name, spec)| match (name.as_str(), spec) {
+                ("$set" | "$addFields", Bson::Document(fields)) => fields.keys().any(|k| names(k)),
+                ("$unset", Bson::String(path)) => names(path),
+                ("$unset", Bson::Array(paths)) => {
+                    paths.iter().any(|p| p.as_str().is_some_and(names))
+                }
+                _ => false,
+            })
     })
 }
 
@@ -207,6 +236,22 @@ mod tests {
         let mut update = doc! { "$rename": { "old": "updated.x" } };
         BOTH.on_update(&mut update, false, now());
         assert_eq!(update, doc! { "$rename": { "old": "updated.x" } });
+    }
+
+    #[test]
+    fn pipelines_are_stamped_unless_a_stage_sets_the_field() {
+        let mut pipeline = vec![doc! { "$set": { "n": 1 } }];
+        BOTH.on_pipeline(&mut pipeline, true, now());
+        assert_eq!(
+            pipeline[1],
+            doc! { "$set": { "created": { "$ifNull": ["$created", now()] }, "updated": now() } }
+        );
+        let mut pipeline = vec![
+            doc! { "$set": { "updated": 1 } },
+            doc! { "$unset": ["created"] },
+        ];
+        BOTH.on_pipeline(&mut pipeline, true, now());
+        assert_eq!(pipeline.len(), 2, "{pipeline:?}");
     }
 
     #[test]
