@@ -1112,6 +1112,14 @@ enum Modify<'a, M> {
     Delete,
 }
 
+/// What a find-and-modify sends: an update (named by the operation it stands for), a
+/// replacement or a deletion.
+enum Sent<'a, M> {
+    Update(&'static str, UpdateModifications),
+    Replace(&'a M),
+    Delete,
+}
+
 /// [`Repo::find_one_and_update`], [`Repo::find_one_and_replace`],
 /// [`Repo::find_one_and_delete`].
 #[must_use = "an operation does nothing until awaited"]
@@ -1169,11 +1177,27 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
         // Read back as raw BSON and decoded here, so that a document the model cannot read
         // is still returned to the caller (the write has happened by then).
         let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
-        let (operation, written) = match self.modify {
+        // A replacement of a model with timestamps runs as a pipeline update (see
+        // `lifecycle`): it goes the update's way, named as the replacement it is.
+        let modify = match self.modify {
             Modify::Update(update) => {
                 let mut update = update?;
                 M::TIMESTAMPS.on_update(&mut update, self.upsert, bson::DateTime::now());
-                let operation = "find_one_and_update";
+                Sent::Update("find_one_and_update", UpdateModifications::Document(update))
+            }
+            Modify::Replace(doc) if !M::TIMESTAMPS.is_empty() => {
+                check(doc)?;
+                let pipeline = M::TIMESTAMPS.replacement(encode(doc)?, bson::DateTime::now());
+                Sent::Update(
+                    "find_one_and_replace",
+                    UpdateModifications::Pipeline(pipeline),
+                )
+            }
+            Modify::Replace(doc) => Sent::Replace(doc),
+            Modify::Delete => Sent::Delete,
+        };
+        let (operation, written) = match modify {
+            Sent::Update(operation, update) => {
                 let written = traced(repo.name(), operation, async move {
                     let options = FindOneAndUpdateOptions::builder()
                         .return_document(returned)
@@ -1189,26 +1213,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                 .await?;
                 (operation, written)
             }
-            Modify::Replace(doc) if !M::TIMESTAMPS.is_empty() => {
-                check(doc)?;
-                let pipeline = M::TIMESTAMPS.replacement(encode(doc)?, bson::DateTime::now());
-                let operation = "find_one_and_replace";
-                let written = traced(repo.name(), operation, async move {
-                    let options = FindOneAndUpdateOptions::builder()
-                        .return_document(returned)
-                        .upsert(self.upsert)
-                        .sort(self.sort)
-                        .collation(self.collation)
-                        .build();
-                    let action = raw
-                        .find_one_and_update(filter, pipeline)
-                        .with_options(options);
-                    in_session!(action, self.session).map_err(|e| repo.map_err(e))
-                })
-                .await?;
-                (operation, written)
-            }
-            Modify::Replace(doc) => {
+            Sent::Replace(doc) => {
                 check(doc)?;
                 let replacement = bson::to_raw_document_buf(doc).map_err(|e| {
                     BuildError::new("", format!("cannot convert the document to BSON: {e}"))
@@ -1229,7 +1234,7 @@ impl<'a, M: Model> FindOneAndModify<'a, M> {
                 .await?;
                 (operation, written)
             }
-            Modify::Delete => {
+            Sent::Delete => {
                 let operation = "find_one_and_delete";
                 let written = traced(repo.name(), operation, async move {
                     let options = FindOneAndDeleteOptions::builder()

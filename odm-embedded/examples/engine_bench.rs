@@ -265,21 +265,10 @@ async fn round_trips(client: &Client) -> mongodb::error::Result<()> {
             .await?;
         update.push(started.elapsed());
     }
-    let ping = median(ping);
-    println!("round trips (medians, one connection):   (goal: each ≤ 1.15 × ping)");
-    println!("  ping             {}", micros(ping));
-    for (name, times) in [
-        ("insert", insert),
-        ("find by _id", find),
-        ("update by _id", update),
-    ] {
-        let m = median(times);
-        println!(
-            "  {name:<16} {}   {:.2} × ping",
-            micros(m),
-            m.as_secs_f64() / ping.as_secs_f64()
-        );
-    }
+    print_round_trips(
+        "round trips (medians, one connection):   (goal: each ≤ 1.15 × ping)",
+        [ping, insert, find, update],
+    );
 
     // 16 tasks, each a find by `_id` and an update by `_id` in turn.
     let started = Instant::now();
@@ -307,6 +296,26 @@ async fn round_trips(client: &Client) -> mongodb::error::Result<()> {
     );
     coll.drop().await?;
     Ok(())
+}
+
+/// Prints the medians of `ping`, insert, find and update round trips, each against `ping`.
+fn print_round_trips(title: &str, [ping, insert, find, update]: [Vec<Duration>; 4]) {
+    let ping = median(ping);
+    println!("{title}");
+    println!("  ping             {}", micros(ping));
+    for (name, times) in [
+        ("insert", insert),
+        ("find by _id", find),
+        ("update by _id", update),
+    ] {
+        let m = median(times);
+        println!(
+            "  {name:<16} {}   {:.2} × ping, {} above it",
+            micros(m),
+            m.as_secs_f64() / ping.as_secs_f64(),
+            micros(m.saturating_sub(ping))
+        );
+    }
 }
 
 /// One command over a raw connection: an `OP_MSG` written and its reply read, with no
@@ -363,22 +372,10 @@ async fn raw_round_trips(server: &odm_embedded::Server) -> Result<(), Box<dyn st
             }
         }
     }
-    let ping = median(ping);
-    println!("raw wire round trips (no driver; medians):");
-    println!("  ping             {}", micros(ping));
-    for (name, times) in [
-        ("insert", insert),
-        ("find by _id", find),
-        ("update by _id", update),
-    ] {
-        let m = median(times);
-        println!(
-            "  {name:<16} {}   {:.2} × ping, {} above it",
-            micros(m),
-            m.as_secs_f64() / ping.as_secs_f64(),
-            micros(m.saturating_sub(ping))
-        );
-    }
+    print_round_trips(
+        "raw wire round trips (no driver; medians):",
+        [ping, insert, find, update],
+    );
     Ok(())
 }
 

@@ -9,11 +9,6 @@ pub(super) fn eval(
     doc: &Document,
     c: Option<&Collation>,
 ) -> CommandResult<Option<Bson>> {
-    let values = |args: &[Expr]| {
-        args.iter()
-            .map(|a| a.eval(doc, c))
-            .collect::<CommandResult<Vec<_>>>()
-    };
     Ok(Some(match op {
         Operator::Add | Operator::Multiply => {
             let name = if op == Operator::Add {
@@ -21,7 +16,7 @@ pub(super) fn eval(
             } else {
                 "$multiply"
             };
-            let vals = values(args)?;
+            let vals = values(args, doc, c)?;
             if vals.iter().any(nullish) {
                 return Ok(Some(Bson::Null));
             }
@@ -63,7 +58,7 @@ pub(super) fn eval(
             }
         }
         Operator::Subtract => {
-            let vals = values(args)?;
+            let vals = values(args, doc, c)?;
             if vals.iter().any(nullish) {
                 return Ok(Some(Bson::Null));
             }
@@ -104,7 +99,7 @@ pub(super) fn eval(
             } else {
                 "$mod"
             };
-            let vals = values(args)?;
+            let vals = values(args, doc, c)?;
             if vals.iter().any(nullish) {
                 return Ok(Some(Bson::Null));
             }

@@ -9,18 +9,13 @@ pub(super) fn eval(
     doc: &Document,
     c: Option<&Collation>,
 ) -> CommandResult<Option<Bson>> {
-    let values = |args: &[Expr]| {
-        args.iter()
-            .map(|a| a.eval(doc, c))
-            .collect::<CommandResult<Vec<_>>>()
-    };
     Ok(Some(match op {
         Operator::ArrayElemAt => {
-            let v = values(args)?;
+            let v = values(args, doc, c)?;
             return array_elem_at(&v[0], &v[1]);
         }
-        Operator::ConcatArrays => concat_arrays(&values(args)?)?,
-        Operator::Slice => slice(&values(args)?)?,
+        Operator::ConcatArrays => concat_arrays(&values(args, doc, c)?)?,
+        Operator::Slice => slice(&values(args, doc, c)?)?,
         Operator::Size => match args[0].eval(doc, c)? {
             Some(Bson::Array(items)) => Bson::Int32(items.len() as i32),
             other => {
@@ -34,7 +29,7 @@ pub(super) fn eval(
             }
         },
         Operator::In => {
-            let vals = values(args)?;
+            let vals = values(args, doc, c)?;
             let Some(Bson::Array(items)) = &vals[1] else {
                 return Err(CommandError::new(
                     40081,

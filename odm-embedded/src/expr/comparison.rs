@@ -10,11 +10,6 @@ pub(super) fn eval(
     doc: &Document,
     c: Option<&Collation>,
 ) -> CommandResult<Option<Bson>> {
-    let values = |args: &[Expr]| {
-        args.iter()
-            .map(|a| a.eval(doc, c))
-            .collect::<CommandResult<Vec<_>>>()
-    };
     Ok(Some(match op {
         Operator::Eq
         | Operator::Ne
@@ -23,7 +18,7 @@ pub(super) fn eval(
         | Operator::Lt
         | Operator::Lte
         | Operator::Cmp => {
-            let vals = values(args)?;
+            let vals = values(args, doc, c)?;
             let ord = compare_values(&vals[0], &vals[1], c);
             match op {
                 Operator::Cmp => Bson::Int32(match ord {

@@ -882,6 +882,15 @@ fn is_number(v: &Bson) -> bool {
     type_rank(v) == 3
 }
 
+/// The values of an operator's arguments (`None`: missing).
+fn values(
+    args: &[Expr],
+    doc: &Document,
+    c: Option<&Collation>,
+) -> CommandResult<Vec<Option<Bson>>> {
+    args.iter().map(|a| a.eval(doc, c)).collect()
+}
+
 /// Evaluates an operator: each family of operators evaluates its own.
 fn eval_op(
     op: Operator,

@@ -9,27 +9,22 @@ pub(super) fn eval(
     doc: &Document,
     c: Option<&Collation>,
 ) -> CommandResult<Option<Bson>> {
-    let values = |args: &[Expr]| {
-        args.iter()
-            .map(|a| a.eval(doc, c))
-            .collect::<CommandResult<Vec<_>>>()
-    };
     Ok(Some(match op {
         Operator::ToLower | Operator::ToUpper => {
             change_case(op == Operator::ToUpper, &args[0].eval(doc, c)?)?
         }
         Operator::StrLenCP => str_len_cp(&args[0].eval(doc, c)?)?,
         Operator::SubstrCP => {
-            let v = values(args)?;
+            let v = values(args, doc, c)?;
             substr_cp(&v[0], &v[1], &v[2])?
         }
         Operator::Split => {
-            let v = values(args)?;
+            let v = values(args, doc, c)?;
             split(&v[0], &v[1])?
         }
         Operator::Concat => {
             let mut out = String::new();
-            for v in values(args)? {
+            for v in values(args, doc, c)? {
                 match v {
                     Some(Bson::String(s)) => out.push_str(&s),
                     None | Some(Bson::Null | Bson::Undefined) => return Ok(Some(Bson::Null)),
