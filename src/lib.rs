@@ -74,6 +74,7 @@
 //! Tests and examples run against `odm-embedded`, an in-process MongoDB-compatible server
 //! speaking the real wire protocol.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use bson;
 pub use mongodb;
@@ -93,4 +94,5 @@ pub use odm_derive::{Embedded, Fixture, Model, Projection, Value};
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "embedded")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub use odm_embedded as embedded;

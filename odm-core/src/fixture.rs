@@ -113,6 +113,7 @@ zero!(
 );
 
 #[cfg(feature = "chrono")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 impl FixtureValue for chrono::DateTime<chrono::Utc> {
     fn fixture_value(_field: &str, _n: u64) -> Self {
         bson::DateTime::now().to_chrono()
@@ -120,6 +121,7 @@ impl FixtureValue for chrono::DateTime<chrono::Utc> {
 }
 
 #[cfg(feature = "uuid")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uuid")))]
 impl FixtureValue for uuid::Uuid {
     fn fixture_value(_field: &str, _n: u64) -> Self {
         // A fresh random UUID, as `bson::Uuid::new` makes one.

@@ -5,6 +5,7 @@
 //! `doc!{}`) and need no server. Misuse is a compile error naming the field:
 //! `inc` exists only on numeric fields, `unset` only on `Option`s, `push` only on `Vec`s.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bulk;
 mod decode;
@@ -20,6 +21,7 @@ pub mod projection;
 pub mod repository;
 pub mod sort;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod trace;
 pub mod transaction;

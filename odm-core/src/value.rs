@@ -220,6 +220,7 @@ impl<T, M: crate::path::StoresDate<Value = T>> DateLike<M> for crate::path::Adap
 impl<T, M: crate::path::StoresDate<Value = T>> Expirable<M> for crate::path::Adapted<T> {}
 
 #[cfg(feature = "uuid")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uuid")))]
 impl<M> Ordered<M> for uuid::Uuid {}
 
 marker_trait!(
