@@ -383,6 +383,30 @@ macro_rules! in_session {
     };
 }
 
+/// Runs a cursor-returning `$action` (inside `$session` when there is one) and collects
+/// its documents, mapping driver errors through `$repo`.
+macro_rules! collect_cursor {
+    ($action:expr, $session:expr, $repo:expr) => {
+        match $session {
+            Some(session) => {
+                let mut cursor = $action
+                    .session(&mut *session)
+                    .await
+                    .map_err(|e| $repo.map_err(e))?;
+                cursor.stream(session).try_collect().await
+            }
+            None => {
+                $action
+                    .await
+                    .map_err(|e| $repo.map_err(e))?
+                    .try_collect()
+                    .await
+            }
+        }
+        .map_err(|e| $repo.map_err(e))
+    };
+}
+
 /// Implements `.session(&mut s)` and `IntoFuture` (via `run`) for a builder, and
 /// `.collation(c)` when given the field that keeps it.
 macro_rules! awaitable {
@@ -647,23 +671,7 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Find<'a,
         let repo = self.repo;
         let raw = repo.coll.clone_with_type::<RawDocumentBuf>();
         let action = raw.find(filter).with_options(self.options);
-        match self.session {
-            Some(session) => {
-                let mut cursor = action
-                    .session(&mut *session)
-                    .await
-                    .map_err(|e| repo.map_err(e))?;
-                cursor.stream(session).try_collect().await
-            }
-            None => {
-                action
-                    .await
-                    .map_err(|e| repo.map_err(e))?
-                    .try_collect()
-                    .await
-            }
-        }
-        .map_err(|e| repo.map_err(e))
+        collect_cursor!(action, self.session, repo)
     }
 
     /// The first page of the results in keyset order (see [`crate::page`]): the sort's
@@ -784,7 +792,11 @@ impl<'a, M: Model, P: DeserializeOwned + Send + Sync + Unpin + 'static> Paged<'a
             token,
             size,
         } = self;
-        let size = match size.or(find.options.limit.map(|n| n.unsigned_abs() as u32)) {
+        let from_find = find
+            .options
+            .limit
+            .map(|n| u32::try_from(n.unsigned_abs()).unwrap_or(u32::MAX));
+        let size = match size.or(from_find) {
             Some(n) if n > 0 => n,
             _ => {
                 return Err(BuildError::new(
@@ -1332,23 +1344,7 @@ impl<'a, M: Model, T: DeserializeOwned + Send + Sync + Unpin + 'static> Aggregat
             if let Some(collation) = self.collation {
                 action = action.collation(collation);
             }
-            let docs: Vec<RawDocumentBuf> = match self.session {
-                Some(session) => {
-                    let mut cursor = action
-                        .session(&mut *session)
-                        .await
-                        .map_err(|e| repo.map_err(e))?;
-                    cursor.stream(session).try_collect().await
-                }
-                None => {
-                    action
-                        .await
-                        .map_err(|e| repo.map_err(e))?
-                        .try_collect()
-                        .await
-                }
-            }
-            .map_err(|e| repo.map_err(e))?;
+            let docs: Vec<RawDocumentBuf> = collect_cursor!(action, self.session, repo)?;
             docs.iter().map(|d| repo.decode(d)).collect()
         })
         .await

@@ -237,10 +237,7 @@ impl ServerBuilder {
         state.test_commands = self.test_commands;
         state.sessions.set_lifetime(self.transaction_lifetime);
         state.cursors.set_timeout(self.cursor_timeout);
-        state.max_connections.store(
-            i64::try_from(self.max_connections).unwrap_or(i64::MAX),
-            Ordering::Relaxed,
-        );
+        state.max_connections = i64::try_from(self.max_connections).unwrap_or(i64::MAX);
         let state = Arc::new(state);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ttl = tokio::spawn(ttl_monitor(
@@ -376,7 +373,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let open = state.connections_current.load(Ordering::Relaxed);
-                    if open >= state.max_connections.load(Ordering::Relaxed) {
+                    if open >= state.max_connections {
                         // As `mongod`: the connection is closed as soon as it arrives.
                         state.connections_rejected.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(%peer, open, "connection refused: too many open connections");

@@ -102,7 +102,7 @@ pub fn server_status(ctx: Context<'_>, _args: Args<'_>) -> CommandResult<Documen
         "localTime": bson::DateTime::now(),
         "connections": {
             "current": load(&state.connections_current),
-            "available": (load(&state.max_connections) - load(&state.connections_current)).max(0),
+            "available": (state.max_connections - load(&state.connections_current)).max(0),
             "totalCreated": load(&state.connections_total),
             "rejected": load(&state.connections_rejected),
         },

@@ -80,7 +80,7 @@ pub struct ServerState {
     /// Connections open now.
     pub connections_current: AtomicI64,
     /// Most connections open at once (`mongod`'s `maxIncomingConnections`).
-    pub max_connections: AtomicI64,
+    pub max_connections: i64,
     /// Connections closed on arrival because `max_connections` were open.
     pub connections_rejected: AtomicI64,
     /// Operation counters.
@@ -106,7 +106,7 @@ impl ServerState {
             election_id: ObjectId::new(),
             started: Instant::now(),
             connections_rejected: AtomicI64::new(0),
-            max_connections: AtomicI64::new(DEFAULT_MAX_CONNECTIONS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             connections_total: AtomicI64::new(0),
             connections_current: AtomicI64::new(0),
             counters: OpCounters::default(),
